@@ -1,0 +1,31 @@
+# Two entry points for a newcomer (see README.md):
+#   make demo   set up, start the sandbox, plan, apply, plan again, stop the sandbox
+#   make test   set up, lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test lint clean
+
+$(BIN)/litemaas-state: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/litemaas-state
+
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" ./scripts/demo.sh
+
+lint: setup
+	$(BIN)/ruff check litemaas_state tests
+	$(BIN)/ruff format --check litemaas_state tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV)

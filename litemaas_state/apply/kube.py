@@ -1,0 +1,172 @@
+"""Writes to Deployments: image patch, rolling restart, scale, rollout wait, and rollback.
+
+* set image: one strategic-merge patch that sets every listed container and init container (kubectl
+  set image matches init containers by name only; we list them explicitly; anchors.md §4.2).
+* scale: merge-patch of the ``/scale`` subresource (kubectl scale; anchors.md §4.4).
+* restart: the pod-template annotation ``kubectl.kubernetes.io/restartedAt`` (kubectl rollout restart).
+* wait: polls the Deployment and judges it with ``live.rollout.rollout_status`` — kubectl's algorithm
+  (anchors.md §4.1); stops on ProgressDeadlineExceeded, on timeout, or when the object is deleted or its
+  uid changes.
+* rollback: ``kubectl rollout undo`` (anchors.md §4.3): the ReplicaSet with the previous revision, its
+  template without ``pod-template-hash`` written back with a JSON patch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client as k8s
+
+from litemaas_state import names
+from litemaas_state.apply.model import ApplyEvent, EventKind, Reporter
+from litemaas_state.errors import ApplyError, ObserveError, RolloutFailed
+from litemaas_state.live.kube import KubeConnection, kube_errors, read_json, workload_from_raw
+from litemaas_state.live.model import Workload
+from litemaas_state.live.rollout import RolloutPhase, rollout_status
+
+
+@dataclass
+class RolloutWaiter:
+    """Wait settings: ``timeout_s`` for a whole rollout, ``poll_interval_s`` between reads."""
+
+    timeout_s: float = 600.0
+    poll_interval_s: float = 0.5
+    clock: Callable[[], float] = field(default=time.monotonic)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+
+
+class KubeWriter:
+    """Writes to one namespace; every method raises ApplyError (never a client exception)."""
+
+    def __init__(self, conn: KubeConnection, waiter: RolloutWaiter | None = None) -> None:
+        self.conn = conn
+        self.apps = k8s.AppsV1Api(conn.api)
+        self.waiter = waiter or RolloutWaiter()
+
+    def _read(self, name: str) -> dict[str, Any]:
+        with _apply_errors(f"get deployment/{name}"):
+            return read_json(self.apps.read_namespaced_deployment, name, self.conn.namespace)
+
+    def read(self, name: str) -> Workload:
+        return workload_from_raw(self._read(name))
+
+    def set_image(self, name: str, image: str, containers: tuple[str, ...], init_containers: tuple[str, ...]) -> None:
+        """Set ``image`` on the named containers and init containers in one strategic-merge patch."""
+        spec: dict[str, Any] = {}
+        if containers:
+            spec["containers"] = [{"name": c, "image": image} for c in containers]
+        if init_containers:
+            spec["initContainers"] = [{"name": c, "image": image} for c in init_containers]
+        body = {"spec": {"template": {"spec": spec}}}
+        with _apply_errors(f"patch deployment/{name}"):
+            self.apps.patch_namespaced_deployment(
+                name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
+                _preload_content=False,
+            )
+
+    def restart(self, name: str, restarted_at: str) -> None:
+        """Set the pod-template annotation kubectl rollout restart sets."""
+        body = {"spec": {"template": {"metadata": {"annotations": {names.RESTARTED_AT_ANNOTATION: restarted_at}}}}}
+        with _apply_errors(f"patch deployment/{name}"):
+            self.apps.patch_namespaced_deployment(
+                name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
+                _preload_content=False,
+            )
+
+    def scale(self, name: str, replicas: int) -> None:
+        """Set spec.replicas through the scale subresource (merge patch), as kubectl scale does."""
+        with _apply_errors(f"scale deployment/{name}"):
+            self.apps.patch_namespaced_deployment_scale(
+                name, self.conn.namespace, {"spec": {"replicas": replicas}},
+                _content_type="application/merge-patch+json", _preload_content=False,
+            )
+
+    def wait_rollout(self, name: str, address: str, action_id: str, report: Reporter) -> Workload:
+        """Poll until the rollout completes; report each new kubectl status message.
+
+        Returns:
+            The Deployment as last observed (complete).
+        Raises:
+            RolloutFailed: ProgressDeadlineExceeded, timeout, or the Deployment was deleted/replaced.
+        """
+        w = self.waiter
+        start = w.clock()
+        first = self.read(name)
+        uid = first.uid
+        last = ""
+        while True:
+            try:
+                current = self.read(name)
+            except ApplyError as exc:
+                raise RolloutFailed(f"{address}: {exc}") from None
+            if current.uid != uid:
+                raise RolloutFailed(f"{address}: the Deployment was deleted and recreated during the rollout")
+            verdict = rollout_status(current)
+            elapsed = w.clock() - start
+            if verdict.message != last:
+                report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action_id, address=address,
+                                  message=verdict.message, elapsed_s=elapsed))
+                last = verdict.message
+            if verdict.phase == RolloutPhase.COMPLETE:
+                return current
+            if verdict.phase == RolloutPhase.FAILED:
+                raise RolloutFailed(f"{address}: {verdict.message}")
+            if elapsed > w.timeout_s:
+                raise RolloutFailed(f"{address}: rollout did not finish within {w.timeout_s:.0f}s "
+                                    f"(last status: {verdict.message})")
+            w.sleep(w.poll_interval_s)
+
+    def rollback(self, name: str) -> int:
+        """Put the previous revision's pod template back, as ``kubectl rollout undo`` does.
+
+        Returns:
+            The revision rolled back to.
+        Raises:
+            ApplyError: paused Deployment, or no previous revision in history.
+        """
+        raw = self._read(name)
+        if raw.get("spec", {}).get("paused"):
+            raise ApplyError(f"deployment/{name} is paused; resume it before rolling back")
+        uid = raw["metadata"]["uid"]
+        current_rev = int((raw["metadata"].get("annotations") or {}).get(names.REVISION_ANNOTATION, "0"))
+        with _apply_errors(f"list replicasets for deployment/{name}"):
+            rs_data = read_json(self.apps.list_namespaced_replica_set, self.conn.namespace)
+        rs_list = [
+            rs for rs in rs_data.get("items", [])
+            if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences", []) or [])
+        ]
+        history = sorted(
+            ((int((rs["metadata"].get("annotations") or {}).get(names.REVISION_ANNOTATION, "0")), rs)
+             for rs in rs_list),
+            key=lambda p: p[0],
+        )
+        previous = [(rev, rs) for rev, rs in history if rev < current_rev]
+        if not previous:
+            raise ApplyError(f"deployment/{name}: no rollout history to roll back to "
+                             "(revisionHistoryLimit may be 0)")
+        rev, rs = previous[-1]
+        template = json.loads(json.dumps(rs["spec"]["template"]))
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        labels.pop("pod-template-hash", None)
+        patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+        with _apply_errors(f"roll back deployment/{name}"):
+            self.apps.patch_namespaced_deployment(
+                name, self.conn.namespace, patch, _content_type="application/json-patch+json",
+                _preload_content=False,
+            )
+        return rev
+
+
+@contextmanager
+def _apply_errors(what: str) -> Iterator[None]:
+    """Client exceptions → ApplyError naming the operation (the Status message only, no bodies)."""
+    try:
+        with kube_errors(what):
+            yield
+    except ObserveError as exc:
+        raise ApplyError(str(exc)) from None

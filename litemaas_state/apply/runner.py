@@ -1,0 +1,91 @@
+"""apply(): run a plan's actions in order; stop at the first failure and report what was and was not done.
+
+One straight pass over the ordered actions (gitops-engine's sync, without the controller shape; style.md
+§5). Before each action its preconditions are re-checked when a checker is given (saved plans; style.md
+§6.4 #5). A failure stops later phases; Terraform never rolls back a failed apply and neither do we,
+except the per-Deployment ``on_failure: rollback`` of a failed rollout (apply/kube.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from litemaas_state.apply.model import (
+    ActionResult,
+    ActionStatus,
+    ApplyEvent,
+    ApplyResult,
+    EventKind,
+    Reporter,
+)
+from litemaas_state.errors import LitemaasStateError
+from litemaas_state.plan.model import Action, Plan
+
+
+class Executor(Protocol):
+    def __call__(self, action: Action, report: Reporter) -> str: ...
+
+
+PreconditionCheck = Callable[[Action], None]
+
+
+def apply_plan(
+    plan: Plan,
+    executors: Mapping[str, Executor],
+    report: Reporter,
+    *,
+    check: PreconditionCheck | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ApplyResult:
+    """Execute ``plan.actions`` in order.
+
+    Args:
+        plan: an applyable plan (``plan.applyable``).
+        executors: action kind → callable(action, report) returning a one-line outcome message.
+        report: receives ApplyEvents (started/progress/finished/failed).
+        check: re-checks one action's preconditions just before it runs; raises PreconditionFailed.
+        clock: monotonic seconds (injected for tests).
+    Returns:
+        ApplyResult with one ActionResult per action (later ones ``skipped`` after a failure).
+    Raises:
+        Nothing for failures of our own (they are in the result); programming errors propagate.
+    """
+    results: list[ActionResult] = []
+    failed: str | None = None
+    error: str | None = None
+    for action in plan.actions:
+        if failed is not None:
+            results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SKIPPED,
+                                        message="not run: an earlier action failed"))
+            continue
+        start = clock()
+        report(ApplyEvent(kind=EventKind.STARTED, action_id=action.id, address=action.address,
+                          message=_describe(action)))
+        try:
+            if check is not None:
+                check(action)
+            executor = executors.get(action.kind)
+            if executor is None:
+                raise LitemaasStateError(f"no executor for action kind {action.kind!r}")
+            message = executor(action, report)
+        except LitemaasStateError as exc:
+            failed, error = action.id, str(exc)
+            took = clock() - start
+            report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address,
+                              message=str(exc), elapsed_s=took))
+            results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
+                                        message=str(exc), duration_s=took))
+            continue
+        took = clock() - start
+        report(ApplyEvent(kind=EventKind.FINISHED, action_id=action.id, address=action.address,
+                          message=message, elapsed_s=took))
+        results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SUCCEEDED,
+                                    message=message, duration_s=took))
+    return ApplyResult(results=tuple(results), failed_action=failed, error=error)
+
+
+def _describe(action: Action) -> str:
+    parts = [f"{c.field}: {c.before} -> {c.after}" for c in action.changes]
+    return "; ".join(parts) if parts else action.kind

@@ -1,0 +1,151 @@
+"""The command line: click flags → Options → commands.*.run(). The ONLY place that turns errors into
+exit codes and the only place that calls sys.exit (style.md §6.4 #6; kubectl's CheckErr is the
+counter-example)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from litemaas_state import __version__
+from litemaas_state.commands import apply as apply_cmd
+from litemaas_state.commands import plan as plan_cmd
+from litemaas_state.commands import sandbox as sandbox_cmd
+from litemaas_state.commands import validate as validate_cmd
+from litemaas_state.commands.common import ConnectOptions, Deps, Output, use_color
+from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
+from litemaas_state.redact import scrub
+
+_existing_file = click.Path(path_type=Path, dir_okay=False)
+
+
+def _deps(color: bool | None) -> Deps:
+    return Deps(output=Output(color=use_color(color, sys.stdout)))
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Run a command function and exit with its code; errors become a message and exit 1, never a traceback."""
+    try:
+        code = fn(*args, **kwargs)
+    except StateFileError as exc:
+        for d in exc.diagnostics:
+            click.echo(scrub(d.format()), err=True)
+        sys.exit(ExitCode.ERROR)
+    except LitemaasStateError as exc:
+        click.echo(scrub(f"Error: {exc}"), err=True)
+        sys.exit(ExitCode.ERROR)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # unexpected: say so, scrubbed; the traceback only on request
+        click.echo(scrub(f"Error: unexpected internal error: {type(exc).__name__}: {exc}"), err=True)
+        if os.environ.get("LITEMAAS_STATE_DEBUG"):
+            click.echo(scrub(traceback.format_exc()), err=True)
+        else:
+            click.echo("(set LITEMAAS_STATE_DEBUG=1 for a traceback)", err=True)
+        sys.exit(ExitCode.ERROR)
+    sys.exit(int(code))
+
+
+def _connect_options(f: Any) -> Any:
+    f = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, show_envvar=True,
+                     help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in-cluster if none).")(f)
+    f = click.option("--context", default=None, help="kubeconfig context (default: target.context, "
+                     "else current-context).")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="litemaas-state")
+def cli() -> None:
+    """Run a LiteMaaS deployment from git: plan and apply a declarative state file."""
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=_existing_file)
+def validate(files: tuple[Path, ...]) -> None:
+    """Validate state files (no cluster access)."""
+    _run(validate_cmd.run_validate, files, _deps(None))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the state file's JSON Schema."""
+    _run(validate_cmd.run_schema, _deps(False))
+
+
+@cli.command()
+@click.argument("state_file", type=_existing_file)
+@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON plan document.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None, help="Output format.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
+@click.option("--target", "targets", multiple=True, help="Plan only this phase or address (repeatable).")
+@click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
+@_connect_options
+def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
+         color: bool | None, kubeconfig: str | None, context: str | None) -> None:
+    """Show what apply would change."""
+    opts = plan_cmd.PlanOptions(
+        state_file=state_file, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
+        detailed_exitcode=detailed_exitcode, targets=targets,
+        connect=ConnectOptions(kubeconfig=kubeconfig, context=context),
+    )
+    _run(plan_cmd.run, opts, _deps(color))
+
+
+def _confirm(prompt: str) -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    answer: str = click.prompt(prompt, default="", show_default=False, prompt_suffix="")
+    return answer
+
+
+@cli.command()
+@click.argument("state_file", type=_existing_file)
+@click.option("--auto-approve", is_flag=True, help="Skip the interactive 'yes' confirmation.")
+@click.option("--target", "targets", multiple=True, help="Apply only this phase or address (repeatable).")
+@click.option("--rollout-timeout", type=float, default=600.0, show_default=True, help="Seconds per rollout.")
+@click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
+@_connect_options
+def apply(state_file: Path, auto_approve: bool, targets: tuple[str, ...], rollout_timeout: float,
+          color: bool | None, kubeconfig: str | None, context: str | None) -> None:
+    """Apply the state file: backup, images, scaling, admins, keys — in that order."""
+    opts = apply_cmd.ApplyOptions(
+        state_file=state_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
+        connect=ConnectOptions(kubeconfig=kubeconfig, context=context),
+    )
+    _run(apply_cmd.run, opts, _deps(color), _confirm)
+
+
+@cli.group()
+def sandbox() -> None:
+    """A local stand-in LiteMaaS deployment: eval "$(litemaas-state sandbox up)"."""
+
+
+@sandbox.command("up")
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=None,
+              envvar="LITEMAAS_SANDBOX_DIR", help="Where the sandbox keeps its files.")
+@click.option("--fast", is_flag=True, help="Short rollout timings (tests).")
+@click.option("--layout", type=click.Choice(["separate", "shared"]), default="separate", show_default=True,
+              help="LiteMaaS and LiteLLM in two databases, or sharing one.")
+@click.option("--secrets-file", type=_existing_file, default=None, help="JSON with known secret values.")
+def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None) -> None:
+    """Start the sandbox in the background; print export lines for eval."""
+    _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False))
+
+
+@sandbox.command("down")
+@click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=None,
+              envvar="LITEMAAS_SANDBOX_DIR", help="The sandbox's directory.")
+def sandbox_down(directory: Path | None) -> None:
+    """Stop the sandbox and remove its files."""
+    _run(sandbox_cmd.run_down, directory, _deps(False))
+
+
+def main() -> None:
+    cli(prog_name="litemaas-state")

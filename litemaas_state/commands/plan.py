@@ -1,0 +1,41 @@
+"""`litemaas-state plan FILE`: observe, plan, render. Exit codes: Terraform's -detailed-exitcode
+(anchors.md §1.2): 0 no changes, 2 changes (only with --detailed-exitcode), 1 error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
+from litemaas_state.errors import ExitCode
+from litemaas_state.render.document import build_document
+from litemaas_state.render.text import render_json, render_text
+
+Format = Literal["text", "json", "markdown"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    state_file: Path
+    format: Format = "text"
+    detailed_exitcode: bool = False
+    targets: tuple[str, ...] = ()
+    connect: ConnectOptions = ConnectOptions()
+
+
+def run(opts: PlanOptions, deps: Deps) -> ExitCode:
+    """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
+    state = read_state(opts.state_file)
+    kube = connect(state, opts.connect)
+    _, plan = observe_and_plan(state, kube, deps.now(), opts.targets)
+    doc = build_document(plan)
+    if opts.format == "json":
+        deps.output.echo(render_json(doc), nl=False)
+    else:
+        deps.output.echo(render_text(doc, color=deps.output.color), nl=False)
+    if plan.errored:
+        return ExitCode.ERROR
+    if opts.detailed_exitcode and plan.has_changes:
+        return ExitCode.CHANGES
+    return ExitCode.OK

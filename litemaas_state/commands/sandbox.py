@@ -1,0 +1,36 @@
+"""`litemaas-state sandbox up|down`: start or stop the local stand-in deployment (litemaas_state.sandbox).
+
+``up`` prints shell lines for ``eval``: ``export KUBECONFIG=…`` and a line that sources the sandbox's env
+file (which holds the connection variables, secrets included, in a 0600 file), so no secret value is
+ever printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litemaas_state.commands.common import Deps
+from litemaas_state.errors import ConfigError, ExitCode
+
+
+def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, deps: Deps) -> ExitCode:
+    from litemaas_state.sandbox import manage
+
+    options = manage.SandboxOptions(layout=layout, secrets_file=secrets_file)
+    if fast:
+        options = manage.SandboxOptions.fast(layout=layout, secrets_file=secrets_file)
+    try:
+        lines = manage.up(directory, options)
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        raise ConfigError(f"sandbox did not start: {exc}") from None
+    for line in lines:
+        deps.output.echo(line)
+    return ExitCode.OK
+
+
+def run_down(directory: Path | None, deps: Deps) -> ExitCode:
+    from litemaas_state.sandbox import manage
+
+    manage.down(directory)
+    deps.output.echo("sandbox stopped", err=True)
+    return ExitCode.OK

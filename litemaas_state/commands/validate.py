@@ -1,0 +1,36 @@
+"""`litemaas-state validate FILE...` and `litemaas-state schema`: no cluster access."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from litemaas_state.commands.common import Deps, read_state
+from litemaas_state.errors import ExitCode, StateFileError
+from litemaas_state.spec.model import json_schema
+
+
+def run_validate(files: tuple[Path, ...], deps: Deps) -> ExitCode:
+    """Validate each file; print every problem with file:line:column and field path."""
+    code = ExitCode.OK
+    for f in files:
+        try:
+            state = read_state(f)
+        except StateFileError as exc:
+            for d in exc.diagnostics:
+                deps.output.echo(d.format(), err=True)
+            code = ExitCode.ERROR
+            continue
+        deps.output.echo(f"{f}: valid (environment {state.desired.metadata.name}, "
+                         f"namespace {state.desired.target.namespace})")
+    return code
+
+
+def schema_text() -> str:
+    """The state file's JSON Schema, as committed in schemas/state.schema.json."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def run_schema(deps: Deps) -> ExitCode:
+    deps.output.echo(schema_text(), nl=False)
+    return ExitCode.OK

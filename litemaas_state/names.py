@@ -1,0 +1,71 @@
+"""One place for each fact about the deployment's names: components, containers, labels, secrets, env.
+
+Source: litemaas-facts.md §1 (rhpds HA deployment: object names, containers, init containers, labels,
+secrets) and §1.2 (images shared by init containers). Nothing else in the product spells these strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Component(StrEnum):
+    """A managed Deployment, by its name in the rhpds HA deployment (litemaas-facts.md §1)."""
+
+    LITELLM = "litellm"
+    BACKEND = "litellm-backend"
+    FRONTEND = "litellm-frontend"
+    REDIS = "litellm-redis"
+
+
+#: Label selector per component (the Deployment's `spec.selector`; litemaas-facts.md §1, bold labels).
+SELECTOR: dict[Component, str] = {c: f"app={c.value}" for c in Component}
+
+#: Secrets (litemaas-facts.md §1, "Secrets").
+LITELLM_SECRET = "litellm-secret"
+LITELLM_MASTER_KEY_FIELD = "LITELLM_MASTER_KEY"
+DB_SECRET = "litemaas-db"
+BACKEND_SECRET = "backend-secret"
+
+#: Service the LiteLLM API Route points to; the Route is found by its target, never by name (§1, Routes).
+LITELLM_SERVICE = "litellm"
+
+#: Environment variable names on the Deployments (litemaas-facts.md §2).
+ENV_DATABASE_URL = "DATABASE_URL"
+ENV_DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"
+
+#: Annotations.
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+IMAGE_TRIGGERS_ANNOTATION = "image.openshift.io/triggers"
+
+#: Environment variables the tool reads for connection details (issue 3; `sandbox up` exports them).
+ENV_LITEMAAS_DATABASE_URL = "LITEMAAS_DATABASE_URL"
+ENV_LITELLM_DATABASE_URL = "LITELLM_DATABASE_URL"
+ENV_LITELLM_URL = "LITELLM_URL"
+ENV_LITELLM_MASTER_KEY = "LITELLM_MASTER_KEY"
+ENV_REDIS_URL = "REDIS_URL"
+
+#: LiteMaaS roles (litemaas-facts.md §3.1; spelling `admin-readonly`).
+ROLE_ADMIN = "admin"
+ROLE_USER = "user"
+
+#: The LiteMaaS system user, never reconciled (litemaas-facts.md §3.1).
+SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
+
+#: LiteLLM UI session keys, left out of /key/list (litemaas-facts.md §5).
+DASHBOARD_TEAM_ID = "litellm-dashboard"
+
+
+def address(component: Component | str) -> str:
+    """The plan address of a managed Deployment, kubectl style: ``deployment/litellm``."""
+    return f"deployment/{Component(component).value}"
+
+#: The main container of each Deployment (litemaas-facts.md §1, "Main container"). Init containers are
+#: discovered, never assumed (§1.2: the docs call the frontend's init container by a wrong name).
+MAIN_CONTAINER: dict[Component, str] = {
+    Component.LITELLM: "litellm",
+    Component.BACKEND: "backend",
+    Component.FRONTEND: "frontend",
+    Component.REDIS: "redis",
+}

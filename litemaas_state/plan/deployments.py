@@ -1,0 +1,166 @@
+"""Plan rules for the Deployment phases: images (set_image, restart) and scaling.
+
+Pure functions of (DesiredState, LiveState). Sources: kubectl set image / scale semantics (anchors.md
+§4.2, §4.4); an image change follows every container and init container running the same image
+repository, so the frontend's ``copy-custom-logos`` init container is never left behind
+(litemaas-facts.md §1.2, troubleshooting #3); ``kubectl rollout restart`` sets the pod-template annotation
+``kubectl.kubernetes.io/restartedAt`` (anchors.md §4.3).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from litemaas_state import names
+from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import LiveState, Workload
+from litemaas_state.names import Component
+from litemaas_state.plan.model import (
+    Change,
+    Phase,
+    Precondition,
+    RestartAction,
+    ScaleAction,
+    SetImageAction,
+)
+from litemaas_state.spec.model import DesiredState, image_repository
+
+KUBE = "kubernetes"
+
+
+def _missing(component: Component, live: LiveState) -> Diagnostic:
+    return Diagnostic(
+        severity=Severity.ERROR,
+        summary=f"deployment {component.value} does not exist in namespace {live.namespace}",
+        detail="litemaas-state manages existing Deployments; it does not create them.",
+        address=names.address(component),
+    )
+
+
+def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAction], list[Diagnostic]]:
+    """One set_image action per declared image that differs from any container following it.
+
+    The containers that follow a Deployment's image are those whose image repository equals the main
+    container's current repository or the declared one (init containers included; busybox waiters are
+    left alone). Returns (actions, diagnostics).
+    """
+    actions: list[SetImageAction] = []
+    diags: list[Diagnostic] = []
+    for component, spec in desired.deployments.items():
+        if spec.image is None:
+            continue
+        w = live.workloads.get(component.value)
+        if w is None:
+            diags.append(_missing(component, live))
+            continue
+        main_name = names.MAIN_CONTAINER[component]
+        main = w.container(main_name)
+        if main is None:
+            diags.append(Diagnostic(
+                severity=Severity.ERROR, address=names.address(component),
+                summary=f"deployment {component.value} has no container named {main_name!r}",
+            ))
+            continue
+        repos = {image_repository(main.image), image_repository(spec.image)}
+        stale = [c for c in w.containers if image_repository(c.image) in repos and c.image != spec.image]
+        if not stale:
+            continue
+        before = main.image if main.image != spec.image else stale[0].image
+        inits = tuple(c.name for c in stale if c.init)
+        mains = tuple(c.name for c in stale if not c.init)
+        where = ", ".join([*mains, *(f"init {n}" for n in inits)])
+        actions.append(SetImageAction(
+            id=f"images/{component.value}",
+            phase=Phase.IMAGES,
+            address=names.address(component),
+            deployment=component.value,
+            image=spec.image,
+            containers=mains,
+            init_containers=inits,
+            on_failure=desired.on_failure_for(component).value,
+            changes=(Change(field="image", before=before, after=spec.image),),
+            notes=(f"containers: {where}",),
+            reason="the declared image differs from the running pod template",
+            preconditions=tuple(
+                Precondition(source=KUBE, address=names.address(component),
+                             field=f"{'initContainers' if c.init else 'containers'}[{c.name}].image",
+                             expected=c.image, description=f"{c.name} runs {c.image}")
+                for c in stale
+            ),
+        ))
+    return actions, diags
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]:
+    """A rolling restart where the declared ``restart_at`` is newer than the pod template's restartedAt.
+
+    A restart done by hand later than the declared time is not drift (issue 4 §7).
+    """
+    actions: list[RestartAction] = []
+    for component, spec in desired.deployments.items():
+        w = live.workloads.get(component.value)
+        if spec.restart_at is None or w is None:
+            continue
+        have = _parse_ts(w.restarted_at)
+        if have is not None and have.tzinfo is not None and have >= spec.restart_at:
+            continue
+        stamp = spec.restart_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        actions.append(RestartAction(
+            id=f"images/{component.value}/restart",
+            phase=Phase.IMAGES,
+            address=names.address(component),
+            deployment=component.value,
+            restarted_at=stamp,
+            on_failure=desired.on_failure_for(component).value,
+            changes=(Change(field="restarted_at", before=w.restarted_at, after=stamp),),
+            reason="restart_at is newer than the last restart (kubectl.kubernetes.io/restartedAt)",
+            preconditions=(Precondition(source=KUBE, address=names.address(component),
+                                        field="template.annotations.restartedAt", expected=w.restarted_at),),
+        ))
+    return actions
+
+
+def plan_scaling(desired: DesiredState, live: LiveState) -> tuple[list[ScaleAction], list[Diagnostic]]:
+    """One scale action per declared replica count that differs from spec.replicas."""
+    actions: list[ScaleAction] = []
+    diags: list[Diagnostic] = []
+    for component, spec in desired.deployments.items():
+        if spec.replicas is None:
+            continue
+        w = live.workloads.get(component.value)
+        if w is None:
+            if spec.image is None:
+                diags.append(_missing(component, live))
+            continue
+        if w.replicas == spec.replicas:
+            continue
+        actions.append(ScaleAction(
+            id=f"scaling/{component.value}",
+            phase=Phase.SCALING,
+            address=names.address(component),
+            deployment=component.value,
+            replicas=spec.replicas,
+            changes=(Change(field="replicas", before=w.replicas, after=spec.replicas),),
+            reason="the declared replica count differs from spec.replicas",
+            preconditions=(Precondition(source=KUBE, address=names.address(component), field="spec.replicas",
+                                        expected=w.replicas),),
+        ))
+    return actions, diags
+
+
+def desired_replicas(desired: DesiredState, live: LiveState, component: Component) -> int | None:
+    """Replicas after apply: declared, else live, else None (Deployment absent)."""
+    spec = desired.deployments.get(component)
+    if spec is not None and spec.replicas is not None:
+        return spec.replicas
+    w: Workload | None = live.workloads.get(component.value)
+    return w.replicas if w else None

@@ -1,0 +1,1 @@
+"""Renderers: Plan → PlanDocument (the public, versioned, redacted shape) → text, JSON, markdown. Pure."""

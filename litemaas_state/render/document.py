@@ -1,0 +1,175 @@
+"""build_document(): the public, versioned plan document, and the ONLY place that redacts.
+
+Every display (text, markdown, ``--json``) is derived from ``PlanDocument``, so none can show what the
+document lacks (Terraform's jsonplan → jsonformat split; style.md §1 habit 3). Virtual keys appear only
+as alias + token-hash prefix (anchors.md §7 "secret-safe artifacts"); no field carries a key, a password
+or a URL with credentials.
+
+``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.plan.model import (
+    PHASE_ORDER,
+    Action,
+    AdminAction,
+    BackupAction,
+    DeleteKeysAction,
+    Plan,
+    RevokeRowsAction,
+)
+
+DOCUMENT_FORMAT_VERSION = "1.0"
+TOKEN_PREFIX_LEN = 10
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def token_prefix(token_hash: str) -> str:
+    """The displayable prefix of a sha256 token hash (never the whole hash, never a key)."""
+    return token_hash[:TOKEN_PREFIX_LEN]
+
+
+class ChangeDoc(_Doc):
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class KeyDoc(_Doc):
+    alias: str | None
+    token_prefix: str
+    owner: str | None
+    created_at: datetime | None
+    expires: datetime | None
+    rule: str
+
+
+class RowDoc(_Doc):
+    id: str
+    key_hash_prefix: str
+    alias: str | None
+    owner: str | None
+
+
+class ActionDoc(_Doc):
+    id: str
+    kind: str
+    phase: str
+    address: str
+    actions: tuple[Literal["create", "update", "delete"], ...]
+    destructive: bool
+    changes: tuple[ChangeDoc, ...]
+    notes: tuple[str, ...] = ()
+    reason: str = ""
+    files: tuple[str, ...] = ()
+    keys: tuple[KeyDoc, ...] = ()
+    rows: tuple[RowDoc, ...] = ()
+
+
+class PhaseDoc(_Doc):
+    phase: str
+    actions: tuple[ActionDoc, ...]
+
+
+class Summary(_Doc):
+    add: int
+    change: int
+    destroy: int
+    actions: int
+    by_phase: dict[str, int]
+
+
+class PlanDocument(_Doc):
+    format_version: str = DOCUMENT_FORMAT_VERSION
+    environment: str
+    namespace: str
+    created_at: datetime
+    verdict: Literal["no_changes", "changes", "errored"]
+    applyable: bool
+    summary: Summary
+    phases: tuple[PhaseDoc, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    targets: tuple[str, ...] = ()
+
+
+def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
+    if isinstance(action, BackupAction):
+        return ("create",)
+    if isinstance(action, DeleteKeysAction):
+        return ("delete",)
+    return ("update",)
+
+
+def _action_doc(action: Action) -> ActionDoc:
+    keys: tuple[KeyDoc, ...] = ()
+    rows: tuple[RowDoc, ...] = ()
+    files: tuple[str, ...] = ()
+    if isinstance(action, DeleteKeysAction):
+        keys = tuple(
+            KeyDoc(alias=k.alias, token_prefix=token_prefix(k.token_hash), owner=k.owner,
+                   created_at=k.created_at, expires=k.expires, rule=k.rule or action.rule)
+            for k in action.keys
+        )
+    if isinstance(action, RevokeRowsAction):
+        rows = tuple(RowDoc(id=r.id, key_hash_prefix=token_prefix(r.key_hash), alias=r.alias, owner=r.owner)
+                     for r in action.rows)
+    if isinstance(action, BackupAction):
+        files = tuple(t.file for t in action.targets)
+    changes = tuple(ChangeDoc(field=c.field, before=c.before, after=c.after) for c in action.changes)
+    if isinstance(action, AdminAction):
+        changes = tuple(ChangeDoc(field=c.field, before=c.before, after=c.after) for c in action.changes)
+    return ActionDoc(
+        id=action.id, kind=action.kind, phase=action.phase.value, address=action.address,
+        actions=_verbs(action), destructive=action.destructive, changes=changes, notes=action.notes,
+        reason=action.reason, files=files, keys=keys, rows=rows,
+    )
+
+
+def _weight(action: Action) -> tuple[int, int, int]:
+    """(add, change, destroy) counted Terraform-style; a key deletion counts once per key."""
+    if isinstance(action, BackupAction):
+        return len(action.targets), 0, 0
+    if isinstance(action, DeleteKeysAction):
+        return 0, 0, len(action.keys)
+    if isinstance(action, RevokeRowsAction):
+        return 0, len(action.rows), 0
+    return 0, 1, 0
+
+
+def build_document(plan: Plan) -> PlanDocument:
+    """Turn a Plan into the public PlanDocument (ordered by phase, redacted).
+
+    Raises:
+        Nothing.
+    """
+    phases = []
+    by_phase: dict[str, int] = {}
+    add = change = destroy = 0
+    for phase in PHASE_ORDER:
+        docs = tuple(_action_doc(a) for a in plan.actions if a.phase == phase)
+        if docs:
+            phases.append(PhaseDoc(phase=phase.value, actions=docs))
+        by_phase[phase.value] = len(docs)
+    for a in plan.actions:
+        w = _weight(a)
+        add, change, destroy = add + w[0], change + w[1], destroy + w[2]
+    errored = any(d.severity == Severity.ERROR for d in plan.diagnostics)
+    verdict: Literal["no_changes", "changes", "errored"] = (
+        "errored" if errored else "changes" if plan.actions else "no_changes"
+    )
+    return PlanDocument(
+        environment=plan.environment, namespace=plan.namespace, created_at=plan.created_at, verdict=verdict,
+        applyable=plan.applyable,
+        summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase),
+        phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets,
+    )

@@ -1,0 +1,216 @@
+"""The desired state of one LiteMaaS environment, as declared in a YAML state file.
+
+Shape (every mapping rejects unknown keys)::
+
+    apiVersion: litemaas-state/v1
+    kind: Environment
+    metadata: {name: litellm-rhpds}
+    target: {namespace: litellm-rhpds, context: null}
+    on_failure: stop | rollback                     # default for every deployment
+    deployments:
+      litellm|litellm-backend|litellm-frontend|litellm-redis:
+        image: registry/repo:tag                    # every container and init container running
+        replicas: 5                                 #   the same repository follows it (facts §1.2)
+        on_failure: stop | rollback
+        restart_at: 2026-11-29T10:00:00Z            # changing it triggers a rolling restart
+    backup: {enabled, before_image_change_of: [litellm], directory, keep}
+    admins: {emails: [...], exclusive: false}
+    key_retention: {delete_expired, expired_grace_days, max_age_days, max_age_applies_to,
+                    protect_aliases, protect_users, max_deletions, sync_litemaas}
+
+Sources: the runbook (shared/seed) for what is managed; litemaas-facts.md §1.2 (backend must stay at 1
+replica, shared images), §3 (roles), §6 (the cleanup script's retention rules, which this policy
+generalises).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from litemaas_state.names import Component
+
+API_VERSION = "litemaas-state/v1"
+KIND = "Environment"
+
+# Docker/OCI image reference grammar (distribution/reference regexp.go), simplified to one expression:
+# [domain[:port]/]path-component(/path-component)*[:tag][@sha256:hex]
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_RE = re.compile(
+    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def image_repository(image: str) -> str:
+    """The repository part of an image reference (``quay.io/a/b:1`` → ``quay.io/a/b``).
+
+    A first component without ``.``/``:`` and not ``localhost`` is a path, not a registry, so its colon
+    is a tag separator. Unparseable input is returned unchanged.
+    """
+    m = IMAGE_RE.match(image)
+    if not m:
+        return image
+    domain = m.group("domain")
+    return f"{domain}/{m.group('path')}" if domain else m.group("path")
+
+
+def _check_image(value: str) -> str:
+    m = IMAGE_RE.match(value)
+    if not m or len(value) > 255:
+        raise ValueError(
+            f"{value!r} is not a valid image reference (expected registry/repository:tag or @sha256:digest)"
+        )
+    if not m.group("tag") and not m.group("digest"):
+        raise ValueError(f"{value!r} has no tag or digest; pin a version such as {value}:1.2.3")
+    return value
+
+
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+
+
+def _utc(value: datetime) -> datetime:
+    """Timestamps without a zone are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class OnFailure(StrEnum):
+    """What apply does when a rollout fails: stop there, or put the previous pod template back."""
+
+    STOP = "stop"
+    ROLLBACK = "rollback"
+
+
+class Metadata(_Strict):
+    name: str = Field(description="Environment name; used in backup file names and the apply lock.")
+
+    @field_validator("name")
+    @classmethod
+    def _dns(cls, v: str) -> str:
+        if not _DNS_LABEL.match(v):
+            raise ValueError("must be a DNS label: lower-case letters, digits and '-', at most 63")
+        return v
+
+
+class Target(_Strict):
+    namespace: str = Field(description="Kubernetes namespace of the deployment.")
+    context: str | None = Field(None, description="kubeconfig context; default: the current context.")
+
+    @field_validator("namespace")
+    @classmethod
+    def _dns(cls, v: str) -> str:
+        if not _DNS_LABEL.match(v):
+            raise ValueError("must be a DNS label: lower-case letters, digits and '-', at most 63")
+        return v
+
+
+class DeploymentSpec(_Strict):
+    image: ImageRef | None = Field(None, description="Image of the main container (and same-repo init ones).")
+    replicas: int | None = Field(None, ge=0, le=1000, description="spec.replicas, set via the scale subresource.")
+    on_failure: OnFailure | None = Field(None, description="Overrides the top-level on_failure.")
+    restart_at: Annotated[datetime, AfterValidator(_utc)] | None = Field(
+        None, description="Changing it triggers a rolling restart (kubectl.kubernetes.io/restartedAt)."
+    )
+
+
+class Deployments(_Strict):
+    litellm: DeploymentSpec | None = None
+    litellm_backend: DeploymentSpec | None = Field(None, alias="litellm-backend")
+    litellm_frontend: DeploymentSpec | None = Field(None, alias="litellm-frontend")
+    litellm_redis: DeploymentSpec | None = Field(None, alias="litellm-redis")
+
+    def items(self) -> list[tuple[Component, DeploymentSpec]]:
+        """Declared deployments in a fixed order (the order of ``Component``)."""
+        found = {
+            Component.LITELLM: self.litellm,
+            Component.BACKEND: self.litellm_backend,
+            Component.FRONTEND: self.litellm_frontend,
+            Component.REDIS: self.litellm_redis,
+        }
+        return [(c, s) for c, s in found.items() if s is not None]
+
+    def get(self, component: Component) -> DeploymentSpec | None:
+        return dict(self.items()).get(component)
+
+
+class BackupPolicy(_Strict):
+    enabled: bool = True
+    before_image_change_of: tuple[Component, ...] = Field(
+        (Component.LITELLM,),
+        description="Deployments whose image change needs a database backup first "
+        "(LiteLLM migrates its schema at start; litemaas-facts.md §1.2).",
+    )
+    directory: str = Field("backups", description="Where dumps go; relative to the current directory.")
+    keep: int = Field(5, ge=1, description="Dumps kept per database; older ones are removed after a backup.")
+
+
+class AdminPolicy(_Strict):
+    emails: tuple[str, ...] = Field((), description="Users who must hold the LiteMaaS admin role.")
+    exclusive: bool = Field(False, description="When true, other users lose admin (keeping other roles).")
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[str] = set()
+        for e in v:
+            if not _EMAIL.match(e):
+                raise ValueError(f"{e!r} is not an email address")
+            if e.casefold() in seen:
+                raise ValueError(f"{e!r} is listed twice (emails match case-insensitively)")
+            seen.add(e.casefold())
+        return v
+
+
+class KeyRetention(_Strict):
+    delete_expired: bool = Field(True, description="Delete keys whose expires is in the past.")
+    expired_grace_days: float = Field(0, ge=0, description="Only once expired for longer than this.")
+    max_age_days: float | None = Field(None, gt=0, description="Delete keys created longer ago than this.")
+    max_age_applies_to: Literal["workshop", "expiring"] = Field(
+        "workshop",
+        description="workshop: keys carrying metadata.duration (the cleanup script's rule, facts §6.1); "
+        "expiring: every key with an expiry.",
+    )
+    protect_aliases: tuple[str, ...] = Field((), description="Key aliases never deleted (shell globs).")
+    protect_users: tuple[str, ...] = Field((), description="LiteLLM user_ids or LiteMaaS emails never pruned.")
+    max_deletions: int = Field(1000, ge=0, description="More prunable keys than this is a plan error.")
+    sync_litemaas: bool = Field(True, description="Revoke matching LiteMaaS api_keys rows (and orphans).")
+
+
+class DesiredState(_Strict):
+    """A whole state file. Optional sections that are absent are not managed."""
+
+    api_version: Literal["litemaas-state/v1"] = Field(alias="apiVersion")
+    kind: Literal["Environment"]
+    metadata: Metadata
+    target: Target
+    on_failure: OnFailure = OnFailure.STOP
+    deployments: Deployments = Deployments()
+    backup: BackupPolicy = BackupPolicy()
+    admins: AdminPolicy | None = None
+    key_retention: KeyRetention | None = None
+
+    def on_failure_for(self, component: Component) -> OnFailure:
+        spec = self.deployments.get(component)
+        return (spec.on_failure if spec and spec.on_failure else None) or self.on_failure
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema of the state file (pydantic's, validation mode, by alias)."""
+    schema = DesiredState.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://github.com/litemaas-state/litemaas-state/schemas/state.schema.json"
+    schema["title"] = "litemaas-state state file"
+    return schema
