@@ -45,6 +45,8 @@ def render_action(a: ActionDoc, color: bool) -> list[str]:
     lines = [_style(f"  # {a.address} {HEADER.get(a.kind, 'will change')}", color, bold=True)]
     lines.append(_style(f"  {sym} {a.address}", color, fg=COLOR[verb]))
     for c in a.changes:
+        if c.field == "files" and a.files:
+            continue  # listed one per line below
         lines.append(f"      ~ {c.field}: {_value(c.before)} -> {_value(c.after)}")
     for f in a.files:
         lines.append(f"      + file: {f}")

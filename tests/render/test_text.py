@@ -1,0 +1,57 @@
+"""Rendered output, snapshot-tested (syrupy): text with colour off, and the JSON document."""
+
+from __future__ import annotations
+
+import json
+
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.plan.model import Plan
+from litemaas_state.render.document import build_document
+from litemaas_state.render.text import render_json, render_text
+from tests.render.conftest import plan_of
+
+
+def test_empty_plan(snapshot: SnapshotAssertion) -> None:
+    text = render_text(build_document(plan_of()))
+    assert text.startswith("No changes.")
+    assert text == snapshot
+
+
+def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
+    text = render_text(build_document(full_plan))
+    assert "Plan: 2 to add, 4 to change, 12 to destroy." in text
+    assert "… and 2 more keys" in text
+    assert text == snapshot
+
+
+def test_full_plan_json(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
+    doc = json.loads(render_json(build_document(full_plan)))
+    assert doc["format_version"] == "1.0" and doc["verdict"] == "changes"
+    assert len(doc["phases"][-1]["actions"][0]["keys"]) == 12  # whole list in JSON
+    assert doc == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def test_no_token_hash_is_printed_whole(full_plan: Plan) -> None:
+    doc = build_document(full_plan)
+    out = render_text(doc) + render_json(doc)
+    for a in full_plan.actions:
+        for k in getattr(a, "keys", ()):
+            assert k.token_hash not in out
+
+
+def test_errored_plan(snapshot: SnapshotAssertion) -> None:
+    err = Diagnostic(severity=Severity.ERROR, address="keys/expired",
+                     summary="57 keys are prunable, more than max_deletions (50)")
+    text = render_text(build_document(plan_of(diagnostics=(err,))))
+    assert "Planning failed." in text
+    assert text == snapshot
+
+
+def test_targeting_warning(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
+    plan = plan_of(*full_plan.actions[2:3], targets=("scaling",))
+    text = render_text(build_document(plan))
+    assert "Resource targeting is in effect" in text and "NOT applied" in text
+    assert text == snapshot
