@@ -19,6 +19,7 @@ from litemaas_state.commands import sandbox as sandbox_cmd
 from litemaas_state.commands import validate as validate_cmd
 from litemaas_state.commands.common import ConnectOptions, Deps, Output, use_color
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
+from litemaas_state.live.connect import DataPlaneFlags
 from litemaas_state.redact import scrub
 
 _existing_file = click.Path(path_type=Path, dir_okay=False)
@@ -53,11 +54,36 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
 
 
 def _connect_options(f: Any) -> Any:
-    f = click.option("--kubeconfig", envvar="KUBECONFIG", default=None, show_envvar=True,
-                     help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in-cluster if none).")(f)
-    f = click.option("--context", default=None, help="kubeconfig context (default: target.context, "
-                     "else current-context).")(f)
+    opts = [
+        click.option("--kubeconfig", default=None,
+                     help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in-cluster if none)."),
+        click.option("--context", default=None, help="kubeconfig context (default: target.context, "
+                     "else current-context)."),
+        click.option("--litemaas-database-url", default=None, help="LiteMaaS database URL (default: "
+                     "$LITEMAAS_DATABASE_URL, else deployment/litellm-backend's DATABASE_URL)."),
+        click.option("--litellm-database-url", default=None, help="LiteLLM database URL (default: "
+                     "$LITELLM_DATABASE_URL, else deployment/litellm's DATABASE_URL)."),
+        click.option("--litellm-url", default=None, help="LiteLLM API base URL (default: $LITELLM_URL, else "
+                     "the Route to service litellm)."),
+        click.option("--litellm-master-key", default=None, help="LiteLLM master key (default: "
+                     "$LITELLM_MASTER_KEY, else litellm-secret). Prefer the variable: flags show in ps."),
+        click.option("--redis-url", default=None, help="Redis URL for a PING (default: $REDIS_URL)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
     return f
+
+
+def _connect(kw: dict[str, Any]) -> ConnectOptions:
+    """Pop the connection flags out of a command's keyword arguments."""
+    return ConnectOptions(
+        kubeconfig=kw.pop("kubeconfig"), context=kw.pop("context"),
+        data_plane=DataPlaneFlags(
+            litemaas_database_url=kw.pop("litemaas_database_url"), litellm_database_url=kw.pop("litellm_database_url"),
+            litellm_url=kw.pop("litellm_url"), litellm_master_key=kw.pop("litellm_master_key"),
+            redis_url=kw.pop("redis_url"),
+        ),
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -88,12 +114,11 @@ def schema() -> None:
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
 def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
-         color: bool | None, kubeconfig: str | None, context: str | None) -> None:
+         color: bool | None, **kw: Any) -> None:
     """Show what apply would change."""
     opts = plan_cmd.PlanOptions(
         state_file=state_file, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
-        detailed_exitcode=detailed_exitcode, targets=targets,
-        connect=ConnectOptions(kubeconfig=kubeconfig, context=context),
+        detailed_exitcode=detailed_exitcode, targets=targets, connect=_connect(kw),
     )
     _run(plan_cmd.run, opts, _deps(color))
 
@@ -113,11 +138,11 @@ def _confirm(prompt: str) -> str | None:
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
 def apply(state_file: Path, auto_approve: bool, targets: tuple[str, ...], rollout_timeout: float,
-          color: bool | None, kubeconfig: str | None, context: str | None) -> None:
+          color: bool | None, **kw: Any) -> None:
     """Apply the state file: backup, images, scaling, admins, keys — in that order."""
     opts = apply_cmd.ApplyOptions(
         state_file=state_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
-        connect=ConnectOptions(kubeconfig=kubeconfig, context=context),
+        connect=_connect(kw),
     )
     _run(apply_cmd.run, opts, _deps(color), _confirm)
 

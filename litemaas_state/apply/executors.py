@@ -1,16 +1,77 @@
-"""The executor table: action kind → the function that carries it out (style.md §6.4 #3)."""
+"""The executor table: action kind → the function that carries it out (style.md §6.4 #3).
+
+Executors act on typed action fields only; ``reason`` and ``notes`` are for humans (Terraform's
+ActionReason rule, style.md §1).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from litemaas_state import names
+from litemaas_state.apply import admins as admin_writes
+from litemaas_state.apply import backup as backup_writes
+from litemaas_state.apply import keys as key_writes
 from litemaas_state.apply.kube import KubeWriter
 from litemaas_state.apply.model import ApplyEvent, EventKind, Reporter
 from litemaas_state.apply.runner import Executor
-from litemaas_state.errors import RolloutFailed
-from litemaas_state.plan.model import Action, RestartAction, ScaleAction, SetImageAction
+from litemaas_state.errors import ApplyError, ConfigError, RolloutFailed
+from litemaas_state.live import litellm_api
+from litemaas_state.live.connect import DatabaseTarget, Discovery
+from litemaas_state.plan.model import (
+    Action,
+    AdminAction,
+    BackupAction,
+    DeleteKeysAction,
+    RestartAction,
+    RevokeRowsAction,
+    ScaleAction,
+    SetImageAction,
+)
+
+HEALTH_WAIT_S = 60.0
 
 
-def build_executors(kube: KubeWriter) -> dict[str, Executor]:
-    """Executors for the Deployment actions: set_image, restart, scale."""
+@dataclass
+class ApplyContext:
+    """What the executors share during one apply: the backups written so far (for rollback reports)."""
+
+    backups: list[str] = field(default_factory=list)
+
+
+def _info(report: Reporter, action: Action, message: str) -> None:
+    report(ApplyEvent(kind=EventKind.INFO, action_id=action.id, address=action.address, message=message))
+
+
+def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> dict[str, Executor]:
+    """Executors for every action kind."""
+    ctx = ctx or ApplyContext()
+
+    def database(role: str) -> DatabaseTarget:
+        db = discovery.database(role)
+        if db is None:
+            raise ConfigError(f"the {role} database is unknown")
+        return db
+
+    def check_litellm_health(action: Action, report: Reporter) -> None:
+        url, key = discovery.litellm_url(), discovery.master_key()
+        if not url or not key:
+            _info(report, action, "LiteLLM health not checked: the API URL or master key is unknown")
+            return
+        deadline = time.monotonic() + HEALTH_WAIT_S
+        with litellm_api.make_client(url, key) as client:
+            while True:
+                alive, ready, detail = litellm_api.health(client)
+                if alive and ready:
+                    _info(report, action, f"LiteLLM is alive and ready ({detail})")
+                    return
+                if time.monotonic() > deadline:
+                    raise ApplyError(f"{action.address}: LiteLLM is not healthy after the rollout: {detail}")
+                sleep(1.0)
 
     def rollout_or_rollback(action: SetImageAction | RestartAction, report: Reporter) -> None:
         try:
@@ -18,16 +79,21 @@ def build_executors(kube: KubeWriter) -> dict[str, Executor]:
         except RolloutFailed as exc:
             if action.on_failure != "rollback":
                 raise
-            report(ApplyEvent(kind=EventKind.INFO, action_id=action.id, address=action.address,
-                              message="rollout failed; rolling back (on_failure: rollback)"))
+            _info(report, action, "rollout failed; rolling back as `kubectl rollout undo` does (on_failure: rollback)")
             revision = kube.rollback(action.deployment)
             kube.wait_rollout(action.deployment, action.address, action.id, report)
-            raise RolloutFailed(f"{exc}; rolled back to revision {revision}") from None
+            note = ""
+            if ctx.backups:
+                note = ("; the image is rolled back but LiteLLM's schema migration is not: the database backup "
+                        "taken before the change is " + ", ".join(ctx.backups))
+            raise RolloutFailed(f"{exc}; rolled back to revision {revision}{note}") from None
 
     def set_image(action: Action, report: Reporter) -> str:
         assert isinstance(action, SetImageAction)
         kube.set_image(action.deployment, action.image, action.containers, action.init_containers)
         rollout_or_rollback(action, report)
+        if action.deployment == names.Component.LITELLM.value:
+            check_litellm_health(action, report)
         return f"rolled out {action.image}"
 
     def restart(action: Action, report: Reporter) -> str:
@@ -42,4 +108,67 @@ def build_executors(kube: KubeWriter) -> dict[str, Executor]:
         w = kube.wait_rollout(action.deployment, action.address, action.id, report)
         return f"scaled to {action.replicas} ({w.available_replicas} available)"
 
-    return {"set_image": set_image, "restart": restart, "scale": scale}
+    def backup(action: Action, report: Reporter) -> str:
+        assert isinstance(action, BackupAction)
+        written = []
+        for target in action.targets:
+            role = "litemaas" if target.role in ("litemaas", "shared") else "litellm"
+            db = database(role)
+            if db.info.database != target.database:
+                raise ApplyError(f"{action.address}: the {role} database is now {db.info.database}, the plan "
+                                 f"said {target.database}")
+            dest = Path(target.file)
+            _info(report, action, f"pg_dump {target.database} → {dest}")
+            size = backup_writes.dump_database(db, dest)
+            written.append(str(dest))
+            ctx.backups.append(str(dest))
+            _info(report, action, f"verified {dest} ({size} bytes uncompressed, completion trailer present)")
+            prefix = dest.name.rsplit("-", 1)[0] + "-"
+            for old in backup_writes.prune_old(dest.parent, prefix, action.keep):
+                _info(report, action, f"removed old backup {old}")
+        return f"wrote {len(written)} verified dumps"
+
+    def admin(action: Action, report: Reporter) -> str:
+        assert isinstance(action, AdminAction)
+        before = list(action.changes[0].before) if action.changes else []
+        admin_writes.set_roles(database("litemaas"), action.user_id, before, list(action.roles_after),
+                               reason=action.kind)
+        return f"roles {before} -> {list(action.roles_after)}"
+
+    def delete_keys(action: Action, report: Reporter) -> str:
+        assert isinstance(action, DeleteKeysAction)
+        url, key = discovery.require_litellm()
+        litemaas = database("litemaas") if action.sync_litemaas else None
+        sync_error = f"Key deleted by litemaas-state (rule: {action.rule})"
+        revoked = 0
+
+        def on_gone(tokens: list[str]) -> None:
+            nonlocal revoked
+            if litemaas is not None:
+                revoked += key_writes.revoke_rows_by_hash(litemaas, tokens, sync_error)
+
+        def progress(done: int, total: int) -> None:
+            report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action.id, address=action.address,
+                              message=f"{done} of {total} keys deleted"))
+
+        with litellm_api.make_client(url, key) as client:
+            pruner = key_writes.KeyPruner(client, discovery.database("litellm"))
+            gone = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+        suffix = f"; {revoked} LiteMaaS api_keys rows revoked" if litemaas is not None else ""
+        return f"deleted {gone} keys{suffix}"
+
+    def revoke_rows(action: Action, report: Reporter) -> str:
+        assert isinstance(action, RevokeRowsAction)
+        url, key = discovery.require_litellm()
+        with litellm_api.make_client(url, key) as client:
+            pruner = key_writes.KeyPruner(client, discovery.database("litellm"))
+            back = pruner.remaining([r.key_hash for r in action.rows])
+        if back:
+            _info(report, action, f"{len(back)} rows skipped: their key exists in LiteLLM again")
+        n = key_writes.revoke_rows_by_id(database("litemaas"), [r.id for r in action.rows], action.sync_error, back)
+        return f"{n} orphaned api_keys rows revoked"
+
+    return {
+        "backup": backup, "set_image": set_image, "restart": restart, "scale": scale,
+        "promote_admin": admin, "demote_admin": admin, "delete_keys": delete_keys, "revoke_rows": revoke_rows,
+    }

@@ -35,8 +35,8 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
     """Apply one state file. ``confirm(prompt)`` returns the user's answer, or None without a terminal."""
     out = deps.output
     state = read_state(opts.state_file)
-    kube = connect(state, opts.connect)
-    _, plan = observe_and_plan(state, kube, deps.now(), opts.targets)
+    conns = connect(state, opts.connect)
+    _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
     out.echo(render_text(build_document(plan), color=out.color), nl=False)
     if plan.errored:
         return ExitCode.ERROR
@@ -53,8 +53,9 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
             out.echo("\nApply cancelled.")
             return ExitCode.ERROR
     out.echo("")
-    writer = KubeWriter(kube, RolloutWaiter(timeout_s=opts.rollout_timeout_s, poll_interval_s=opts.poll_interval_s))
-    executors = build_executors(writer)
+    writer = KubeWriter(conns.kube, RolloutWaiter(timeout_s=opts.rollout_timeout_s,
+                                                  poll_interval_s=opts.poll_interval_s))
+    executors = build_executors(writer, conns.discovery)
 
     def report(ev: ApplyEvent) -> None:
         if ev.kind == EventKind.STARTED:

@@ -14,6 +14,7 @@ from typing import TextIO
 import click
 
 from litemaas_state.errors import Diagnostic, Severity, SourceLocation, StateFileError
+from litemaas_state.live.connect import DataPlaneFlags, Discovery
 from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube
 from litemaas_state.live.model import LiveState
 from litemaas_state.live.observe import observe
@@ -86,19 +87,29 @@ class ConnectOptions:
 
     kubeconfig: str | None = None
     context: str | None = None
+    data_plane: DataPlaneFlags = DataPlaneFlags()
 
 
-def connect(state: StateFile, opts: ConnectOptions) -> KubeConnection:
-    return connect_kube(
+@dataclass(frozen=True)
+class Connections:
+    """The Kubernetes connection and the data-plane discovery for one environment."""
+
+    kube: KubeConnection
+    discovery: Discovery
+
+
+def connect(state: StateFile, opts: ConnectOptions) -> Connections:
+    kube = connect_kube(
         state.desired.target.namespace,
         context=opts.context or state.desired.target.context,
         kubeconfig=opts.kubeconfig or None,
     )
+    return Connections(kube=kube, discovery=Discovery(opts.data_plane, KubeReader(kube)))
 
 
-def observe_and_plan(state: StateFile, kube: KubeConnection, now: datetime,
+def observe_and_plan(state: StateFile, conns: Connections, now: datetime,
                      targets: tuple[str, ...] = ()) -> tuple[LiveState, Plan]:
-    live = observe(state.desired, KubeReader(kube), now=now)
+    live = observe(state.desired, KubeReader(conns.kube), conns.discovery, now=now)
     plan = make_plan(state.desired, live, now=now, state_file=str(state.path), state_digest=state.digest,
                      targets=targets)
     return live, plan

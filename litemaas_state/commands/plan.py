@@ -27,8 +27,8 @@ class PlanOptions:
 def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
     state = read_state(opts.state_file)
-    kube = connect(state, opts.connect)
-    _, plan = observe_and_plan(state, kube, deps.now(), opts.targets)
+    conns = connect(state, opts.connect)
+    _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
     doc = build_document(plan)
     if opts.format == "json":
         deps.output.echo(render_json(doc), nl=False)

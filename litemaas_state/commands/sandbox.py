@@ -16,9 +16,9 @@ from litemaas_state.errors import ConfigError, ExitCode
 def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, deps: Deps) -> ExitCode:
     from litemaas_state.sandbox import manage
 
-    options = manage.SandboxOptions(layout=layout, secrets_file=secrets_file)
-    if fast:
-        options = manage.SandboxOptions.fast(layout=layout, secrets_file=secrets_file)
+    timing = {"pod_ready_s": 0.15, "progress_deadline_s": 3} if fast else {}
+    options = manage.SandboxOptions(layout="shared" if layout == "shared" else "separate",
+                                    secrets_file=secrets_file, **timing)  # type: ignore[arg-type]
     try:
         lines = manage.up(directory, options)
     except (RuntimeError, OSError, TimeoutError) as exc:

@@ -69,11 +69,83 @@ class HorizontalPodAutoscaler(_Frozen):
     target_name: str
 
 
+class LiteMaaSUser(_Frozen):
+    """A row of LiteMaaS ``users`` (litemaas-facts.md §3.1). ``roles`` as stored (TEXT[])."""
+
+    id: str
+    email: str
+    username: str = ""
+    roles: tuple[str, ...] = ()
+    is_active: bool = True
+
+
+class VirtualKey(_Frozen):
+    """A LiteLLM virtual key as /key/list returns it (litemaas-facts.md §5), never the key itself.
+
+    ``token_hash``: sha256 hex of the raw key (the ``token`` column). Datetimes are UTC-aware; None when
+    absent (``expires`` None = never expires). ``duration``: ``metadata.duration`` as sent by its creator
+    (any JSON value; only rhpds workshop keys carry it, facts §6.1). ``created_by``: ``metadata.created_by``.
+    """
+
+    token_hash: str
+    alias: str | None = None
+    user_id: str | None = None
+    team_id: str | None = None
+    created_at: datetime | None = None
+    expires: datetime | None = None
+    duration: Any = None
+    created_by: str | None = None
+
+
+class ApiKeyRow(_Frozen):
+    """An active-or-not LiteMaaS ``api_keys`` row (facts §3.2): matched to LiteLLM by ``key_hash`` = token."""
+
+    id: str
+    user_id: str
+    key_hash: str
+    alias: str | None = None
+    is_active: bool = True
+    owner_email: str | None = None
+
+
+class DatabaseInfo(_Frozen):
+    """A database the tool reads: which role it plays, where it is; never the password.
+
+    ``role``: ``litemaas`` (users, api_keys, …) or ``litellm`` ("LiteLLM_VerificationToken", …).
+    ``source``: where the URL came from (``flag``, ``env LITEMAAS_DATABASE_URL``, ``secret litemaas-db/…``).
+    """
+
+    role: str
+    database: str
+    host: str
+    port: int
+    server_version_num: int = 0
+    source: str = ""
+
+    @property
+    def identity(self) -> tuple[str, int, str]:
+        return self.host, self.port, self.database
+
+
+class RedisStatus(_Frozen):
+    """Readiness of litellm-redis: its pods' Ready condition, and a PING when a URL is known."""
+
+    pods_ready: int = 0
+    pods_total: int = 0
+    ping: bool | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.pods_ready > 0 and self.ping is not False
+
+
 class LiveState(_Frozen):
     """Everything observed for one environment at ``observed_at`` (UTC).
 
-    ``workloads`` maps Deployment name → Workload for the managed Deployments that exist;
-    ``missing`` names managed Deployments that returned 404.
+    ``workloads`` maps Deployment name → Workload for the managed Deployments that exist; ``missing``
+    names managed Deployments that returned 404. Data-plane fields are None when not observed (the state
+    file does not manage that phase). ``pg_dump_version_num``: the local pg_dump's version (e.g. 150020),
+    0 when not found.
     """
 
     observed_at: datetime
@@ -81,4 +153,15 @@ class LiveState(_Frozen):
     workloads: dict[str, Workload] = Field(default_factory=dict)
     missing: tuple[str, ...] = ()
     hpas: tuple[HorizontalPodAutoscaler, ...] = ()
-    extra: dict[str, Any] = Field(default_factory=dict)
+    users: tuple[LiteMaaSUser, ...] | None = None
+    keys: tuple[VirtualKey, ...] | None = None
+    api_key_rows: tuple[ApiKeyRow, ...] | None = None
+    databases: tuple[DatabaseInfo, ...] = ()
+    redis: RedisStatus | None = None
+    pg_dump_version_num: int = 0
+
+    @property
+    def shared_database(self) -> bool:
+        """True when LiteLLM and LiteMaaS use one database (litemaas-facts.md §2)."""
+        ids = {d.role: d.identity for d in self.databases}
+        return "litemaas" in ids and "litellm" in ids and ids["litemaas"] == ids["litellm"]

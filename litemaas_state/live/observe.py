@@ -1,24 +1,38 @@
-"""observe(): run the readers for one desired state and return a LiveState.
+"""observe(): run the readers one desired state needs and return a LiveState.
 
-Reads only what the desired state manages (its Deployments; later phases add databases and the LiteLLM
-API). ``now`` is passed in so the whole pipeline sees one clock reading.
+Reads only what the state file manages: the Deployments and HPAs always; Redis readiness; the LiteMaaS
+users when ``admins`` is set; the LiteLLM keys (and LiteMaaS api_keys rows when syncing) when
+``key_retention`` is set; database server versions and the local pg_dump when a backup may be needed.
+``now`` is passed in so the whole pipeline sees one clock reading. ``everything=True`` (status) reads all.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from litemaas_state import names
+from litemaas_state.errors import ConfigError
+from litemaas_state.live import litellm_api, litemaas_db, pgdump
+from litemaas_state.live import redis as redis_reader
+from litemaas_state.live.connect import Discovery
 from litemaas_state.live.kube import KubeReader
-from litemaas_state.live.model import LiveState, Workload
+from litemaas_state.live.model import DatabaseInfo, LiveState, RedisStatus, Workload
 from litemaas_state.names import Component
 from litemaas_state.spec.model import DesiredState
 
 
-def observe(desired: DesiredState, kube: KubeReader, *, now: datetime) -> LiveState:
-    """Observe every Deployment the tool knows (all four components) and the namespace's HPAs.
+def backup_may_be_needed(desired: DesiredState) -> bool:
+    return desired.backup.enabled and any(
+        spec.image is not None for c, spec in desired.deployments.items() if c in desired.backup.before_image_change_of
+    )
+
+
+def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, now: datetime,
+            everything: bool = False) -> LiveState:
+    """Observe what ``desired`` manages.
 
     Raises:
-        ObserveError: the API server could not be read.
+        ObserveError: a source could not be read. ConfigError: a needed connection detail is unknown.
     """
     workloads: dict[str, Workload] = {}
     missing: list[str] = []
@@ -28,10 +42,50 @@ def observe(desired: DesiredState, kube: KubeReader, *, now: datetime) -> LiveSt
             missing.append(component.value)
         else:
             workloads[component.value] = w
+
+    ready, total = kube.pods_ready(names.SELECTOR[Component.REDIS])
+    redis_url = discovery.redis_url()
+    redis = RedisStatus(pods_ready=ready, pods_total=total,
+                        ping=redis_reader.ping(redis_url) if redis_url else None)
+
+    databases: list[DatabaseInfo] = []
+    need_versions = everything or backup_may_be_needed(desired)
+    for role in ("litemaas", "litellm"):
+        target = discovery.database(role)
+        if target is not None:
+            databases.append(litemaas_db.server_info(target) if need_versions else target.info)
+
+    users = keys = rows = None
+    litemaas = discovery.database("litemaas")
+    if desired.admins is not None or everything:
+        if litemaas is None:
+            raise ConfigError("cannot find the LiteMaaS database: set LITEMAAS_DATABASE_URL or "
+                              "--litemaas-database-url (or give deployment/litellm-backend a DATABASE_URL)")
+        users = litemaas_db.read_users(litemaas)
+    retention = desired.key_retention
+    if retention is not None or everything:
+        url, key = discovery.require_litellm()
+        with litellm_api.make_client(url, key) as client:
+            keys = litellm_api.list_keys(client)
+        if litemaas is not None:
+            if users is None:
+                users = litemaas_db.read_users(litemaas)
+            if retention is None or retention.sync_litemaas or everything:
+                rows = litemaas_db.read_api_keys(litemaas)
+        elif retention is not None and retention.sync_litemaas:
+            raise ConfigError("key_retention.sync_litemaas needs the LiteMaaS database: set "
+                              "LITEMAAS_DATABASE_URL or --litemaas-database-url")
+
     return LiveState(
         observed_at=now,
         namespace=kube.conn.namespace,
         workloads=workloads,
         missing=tuple(missing),
         hpas=kube.hpas(),
+        users=users,
+        keys=keys,
+        api_key_rows=rows,
+        databases=tuple(databases),
+        redis=redis,
+        pg_dump_version_num=pgdump.pg_dump_version_num() if need_versions else 0,
     )

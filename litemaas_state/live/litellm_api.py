@@ -1,0 +1,139 @@
+"""The LiteLLM admin API client (httpx): endpoint paths, key listing, health. Shared with apply/keys.py.
+
+Behaviour held to litellm-1.81-observed.md and litemaas-facts.md §5: Bearer master key; ``/key/list``
+with ``size`` ≤ 100 (else 422), ``return_full_object=true``, paged until ``total_pages`` — all pages are
+collected before anything is deleted, because deleting while paging forward skips rows; timestamps come
+as ``…T09:13:56.683000Z`` or ``…:56Z``; ``/health/liveliness`` answers the JSON string ``"I'm alive!"``;
+readiness is judged by ``db == "connected"``, not ``status == "healthy"`` (1.81 says ``"connected"``).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from litemaas_state.errors import ObserveError
+from litemaas_state.live.model import VirtualKey
+
+KEY_LIST = "/key/list"
+KEY_DELETE = "/key/delete"
+KEY_INFO = "/key/info"
+HEALTH_LIVELINESS = "/health/liveliness"
+HEALTH_READINESS = "/health/readiness"
+PAGE_SIZE = 100  # the server's maximum (size=101 → 422)
+TIMEOUT_S = 30.0
+
+
+def make_client(base_url: str, master_key: str) -> httpx.Client:
+    """An httpx client for the admin API (the key travels only in the Authorization header)."""
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """LiteLLM's JSON datetime (UTC, ``Z`` or offset, any sub-second precision) → aware datetime."""
+    if value in (None, ""):
+        return None
+    text = str(value).replace("Z", "+00:00")
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def error_text(resp: httpx.Response) -> str:
+    """A short, secret-free description of an error response (LiteLLM's error.message or FastAPI detail).
+
+    LiteLLM echoes parts of keys in some messages (litellm#18731); callers' output is scrubbed as well.
+    """
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return f"HTTP {resp.status_code}: {str(err['message'])[:200]}"
+        if "detail" in body:
+            return f"HTTP {resp.status_code}: {str(body['detail'])[:200]}"
+    return f"HTTP {resp.status_code}"
+
+
+def key_from_json(obj: dict[str, Any]) -> VirtualKey:
+    meta = obj.get("metadata") or {}
+    if not isinstance(meta, dict):
+        meta = {}
+    created_by = meta.get("created_by")
+    return VirtualKey(
+        token_hash=str(obj.get("token") or ""),
+        alias=obj.get("key_alias"),
+        user_id=obj.get("user_id"),
+        team_id=obj.get("team_id"),
+        created_at=parse_time(obj.get("created_at")),
+        expires=parse_time(obj.get("expires")),
+        duration=meta.get("duration"),
+        created_by=str(created_by) if created_by is not None else None,
+    )
+
+
+def list_keys(client: httpx.Client) -> tuple[VirtualKey, ...]:
+    """Every virtual key (all pages of /key/list, full objects). Dashboard keys are left out by LiteLLM.
+
+    Raises:
+        ObserveError: transport error or a non-200 answer.
+    """
+    keys: list[VirtualKey] = []
+    page, pages = 1, 1
+    while page <= pages:
+        try:
+            resp = client.get(KEY_LIST, params={"return_full_object": "true", "size": PAGE_SIZE, "page": page})
+        except httpx.HTTPError as exc:
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}: {type(exc).__name__}") from None
+        if resp.status_code != 200:
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}: {error_text(resp)}")
+        body = resp.json()
+        if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected answer (no 'keys' list)")
+        keys += [key_from_json(k) for k in body["keys"] if isinstance(k, dict)]
+        total = int(body.get("total_count") or 0)
+        pages = int(body.get("total_pages") or math.ceil(total / PAGE_SIZE))
+        page += 1
+    by_token = {k.token_hash: k for k in keys}  # a row created while paging may repeat; keep one
+    return tuple(by_token.values())
+
+
+def existing_tokens(client: httpx.Client, tokens: list[str]) -> set[str]:
+    """Which of ``tokens`` still exist, asked one by one with the exact-match ``key_hash`` filter."""
+    found: set[str] = set()
+    for t in tokens:
+        try:
+            resp = client.get(KEY_LIST, params={"key_hash": t, "size": 1})
+        except httpx.HTTPError as exc:
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}: {type(exc).__name__}") from None
+        if resp.status_code != 200:
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}?key_hash=…: {error_text(resp)}")
+        if int(resp.json().get("total_count") or 0) > 0:
+            found.add(t)
+    return found
+
+
+def health(client: httpx.Client) -> tuple[bool, bool, str]:
+    """(alive, ready, detail): liveliness answers 200; readiness answers 200 with db == "connected"."""
+    try:
+        live = client.get(HEALTH_LIVELINESS)
+        ready = client.get(HEALTH_READINESS)
+    except httpx.HTTPError as exc:
+        return False, False, f"unreachable ({type(exc).__name__})"
+    alive = live.status_code == 200
+    db = None
+    if ready.status_code == 200:
+        try:
+            body = ready.json()
+            db = body.get("db") if isinstance(body, dict) else None
+        except ValueError:
+            db = None
+    ok = ready.status_code == 200 and db == "connected"
+    return alive, ok, f"liveliness HTTP {live.status_code}, readiness HTTP {ready.status_code} db={db}"

@@ -1,0 +1,80 @@
+"""Reads of the LiteMaaS database (psycopg 3): users and api_keys. Read SQL lives only here.
+
+Schema: litemaas-facts.md §3.1 (users: roles TEXT[], the system user) and §3.2 (api_keys: key_hash =
+sha256 of the LiteLLM key = "LiteLLM_VerificationToken".token). Also the server version (for pg_dump's
+version check) of any database. Only parameters, never string-built SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+from litemaas_state.errors import ObserveError
+from litemaas_state.live.connect import DatabaseTarget
+from litemaas_state.live.model import ApiKeyRow, DatabaseInfo, LiteMaaSUser
+
+SELECT_USERS = "SELECT id::text, email, username, coalesce(roles, '{}'), coalesce(is_active, true) FROM users"
+SELECT_API_KEYS = (
+    "SELECT a.id::text, a.user_id::text, a.key_hash, a.litellm_key_alias, coalesce(a.is_active, true), u.email "
+    "FROM api_keys a LEFT JOIN users u ON u.id = a.user_id"
+)
+SELECT_TABLE_EXISTS = "SELECT to_regclass(%s) IS NOT NULL"
+SHOW_SERVER_VERSION = "SHOW server_version_num"
+CONNECT_TIMEOUT_S = 5
+
+
+@contextmanager
+def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
+    """Open a connection; failures become ObserveError naming the database (never the URL)."""
+    try:
+        conn = psycopg.connect(db.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
+                               application_name="litemaas-state")
+    except psycopg.Error as exc:
+        raise ObserveError(f"{db.info.role}-db", f"cannot connect to {db.info.host}:{db.info.port}/"
+                           f"{db.info.database} ({db.info.source}): {type(exc).__name__}") from None
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def server_info(db: DatabaseTarget) -> DatabaseInfo:
+    """The DatabaseInfo with ``server_version_num`` filled in."""
+    with connection(db) as conn:
+        row = conn.execute(SHOW_SERVER_VERSION).fetchone()
+    return db.info.model_copy(update={"server_version_num": int(row[0]) if row else 0})
+
+
+def _require_table(conn: psycopg.Connection, db: DatabaseTarget, table: str) -> None:
+    row = conn.execute(SELECT_TABLE_EXISTS, (table,)).fetchone()
+    if not row or not row[0]:
+        raise ObserveError(f"{db.info.role}-db", f"{db.info.database} has no table {table}: is "
+                           f"{db.info.source} the LiteMaaS database? (litemaas-facts.md §2)")
+
+
+def read_users(db: DatabaseTarget) -> tuple[LiteMaaSUser, ...]:
+    """Every row of ``users`` (the system user included; the planner leaves it alone)."""
+    try:
+        with connection(db) as conn:
+            _require_table(conn, db, "public.users")
+            rows = conn.execute(SELECT_USERS).fetchall()
+    except psycopg.Error as exc:
+        raise ObserveError("litemaas-db", f"reading users failed: {type(exc).__name__}") from None
+    return tuple(LiteMaaSUser(id=r[0], email=r[1], username=r[2] or "", roles=tuple(r[3]), is_active=bool(r[4]))
+                 for r in rows)
+
+
+def read_api_keys(db: DatabaseTarget) -> tuple[ApiKeyRow, ...]:
+    """Every row of ``api_keys`` with its owner's email."""
+    try:
+        with connection(db) as conn:
+            _require_table(conn, db, "public.api_keys")
+            rows = conn.execute(SELECT_API_KEYS).fetchall()
+    except psycopg.Error as exc:
+        raise ObserveError("litemaas-db", f"reading api_keys failed: {type(exc).__name__}") from None
+    return tuple(ApiKeyRow(id=r[0], user_id=r[1], key_hash=r[2], alias=r[3], is_active=bool(r[4]), owner_email=r[5])
+                 for r in rows)
