@@ -14,8 +14,10 @@ import click
 
 from litemaas_state import __version__
 from litemaas_state.commands import apply as apply_cmd
+from litemaas_state.commands import drift as drift_cmd
 from litemaas_state.commands import plan as plan_cmd
 from litemaas_state.commands import sandbox as sandbox_cmd
+from litemaas_state.commands import status as status_cmd
 from litemaas_state.commands import validate as validate_cmd
 from litemaas_state.commands.common import ConnectOptions, Deps, Output, use_color
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
@@ -111,14 +113,16 @@ def schema() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None, help="Output format.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @click.option("--target", "targets", multiple=True, help="Plan only this phase or address (repeatable).")
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Save the plan (with its preconditions) for `apply --plan`.")
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
 def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
-         color: bool | None, **kw: Any) -> None:
+         out: Path | None, color: bool | None, **kw: Any) -> None:
     """Show what apply would change."""
     opts = plan_cmd.PlanOptions(
         state_file=state_file, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
-        detailed_exitcode=detailed_exitcode, targets=targets, connect=_connect(kw),
+        detailed_exitcode=detailed_exitcode, targets=targets, out=out, connect=_connect(kw),
     )
     _run(plan_cmd.run, opts, _deps(color))
 
@@ -131,20 +135,48 @@ def _confirm(prompt: str) -> str | None:
 
 
 @cli.command()
-@click.argument("state_file", type=_existing_file)
+@click.argument("state_file", type=_existing_file, required=False)
+@click.option("--plan", "plan_file", type=_existing_file, default=None,
+              help="Apply exactly this saved plan (from `plan --out`); no prompt.")
 @click.option("--auto-approve", is_flag=True, help="Skip the interactive 'yes' confirmation.")
 @click.option("--target", "targets", multiple=True, help="Apply only this phase or address (repeatable).")
 @click.option("--rollout-timeout", type=float, default=600.0, show_default=True, help="Seconds per rollout.")
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
-def apply(state_file: Path, auto_approve: bool, targets: tuple[str, ...], rollout_timeout: float,
-          color: bool | None, **kw: Any) -> None:
-    """Apply the state file: backup, images, scaling, admins, keys — in that order."""
+def apply(state_file: Path | None, plan_file: Path | None, auto_approve: bool, targets: tuple[str, ...],
+          rollout_timeout: float, color: bool | None, **kw: Any) -> None:
+    """Apply the state file (or a saved plan): backup, images, scaling, admins, keys — in that order."""
     opts = apply_cmd.ApplyOptions(
-        state_file=state_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
+        state_file=state_file, plan_file=plan_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
         connect=_connect(kw),
     )
     _run(apply_cmd.run, opts, _deps(color), _confirm)
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Versioned JSON report.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
+@click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
+@_connect_options
+def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: Any) -> None:
+    """Compare live state with a state file or every state file in a directory (read-only).
+
+    Exit 0 in sync, 2 drift, 1 error.
+    """
+    opts = drift_cmd.DriftOptions(path=path, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
+                                  connect=_connect(kw))
+    _run(drift_cmd.run, opts, _deps(color))
+
+
+@cli.command()
+@click.argument("state_file", type=_existing_file)
+@click.option("--json", "as_json", is_flag=True, help="Versioned JSON.")
+@_connect_options
+def status(state_file: Path, as_json: bool, **kw: Any) -> None:
+    """Live summary: versions, replicas, Redis and LiteLLM health, keys, admins, subscriptions."""
+    _run(status_cmd.run, status_cmd.StatusOptions(state_file=state_file, as_json=as_json, connect=_connect(kw)),
+         _deps(None))
 
 
 @cli.group()

@@ -1,8 +1,12 @@
-"""`litemaas-state apply FILE`: plan, confirm (`yes`), execute in order, report.
+"""`litemaas-state apply FILE` / `apply --plan PLANFILE`: lock, plan (or load), confirm, check, execute.
 
-Confirmation as Terraform's (anchors.md §1.10): only ``yes`` is accepted; ``--auto-approve`` skips it;
-without a terminal and without --auto-approve, apply refuses. A failed step stops the run; the report
-says what was done and what was not; exit 1.
+* Confirmation as Terraform's (anchors.md §1.10): only ``yes`` is accepted; ``--auto-approve`` skips it;
+  without a terminal and without --auto-approve, apply refuses. A saved plan is its own approval (§1.3).
+* One apply at a time: the environment's Lease (apply/lock.py), taken before anything is read.
+* Preconditions: with a saved plan, every action's preconditions are checked before the first action (a
+  stale plan changes nothing) and each again just before its action; a fresh plan re-checks each action
+  just before it runs.
+* A failed step stops the run; the report says what was done and what was not; exit 1.
 """
 
 from __future__ import annotations
@@ -11,19 +15,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from litemaas_state.apply.executors import build_executors
+from litemaas_state.apply.executors import ApplyContext, build_executors
 from litemaas_state.apply.kube import KubeWriter, RolloutWaiter
+from litemaas_state.apply.lock import ApplyLock
 from litemaas_state.apply.model import ActionStatus, ApplyEvent, EventKind
+from litemaas_state.apply.preconditions import PreconditionChecker
 from litemaas_state.apply.runner import apply_plan
-from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
-from litemaas_state.errors import ExitCode
+from litemaas_state.commands.common import (
+    Connections,
+    ConnectOptions,
+    Deps,
+    Output,
+    connect,
+    connect_namespace,
+    observe_and_plan,
+    read_state,
+)
+from litemaas_state.commands.planfile import read_plan
+from litemaas_state.errors import ConfigError, ExitCode, LitemaasStateError
+from litemaas_state.live.kube import KubeReader
+from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
 from litemaas_state.render.text import render_text
 
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    state_file: Path
+    state_file: Path | None
+    plan_file: Path | None = None
     auto_approve: bool = False
     targets: tuple[str, ...] = ()
     rollout_timeout_s: float = 600.0
@@ -31,31 +50,83 @@ class ApplyOptions:
     connect: ConnectOptions = ConnectOptions()
 
 
+def validate(opts: ApplyOptions) -> list[str]:
+    """Every problem with the option combination (kubectl's Validate)."""
+    problems = []
+    if (opts.state_file is None) == (opts.plan_file is None):
+        problems.append("give either a state file or --plan PLANFILE, not both")
+    if opts.plan_file is not None and opts.targets:
+        problems.append("--target cannot be combined with --plan (the saved plan is applied exactly)")
+    return problems
+
+
 def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) -> ExitCode:
-    """Apply one state file. ``confirm(prompt)`` returns the user's answer, or None without a terminal."""
+    """Apply. ``confirm(prompt)`` returns the user's answer, or None without a terminal."""
+    problems = validate(opts)
+    if problems:
+        raise ConfigError("; ".join(problems))
     out = deps.output
+    if opts.plan_file is not None:
+        saved = read_plan(opts.plan_file)
+        conns = connect_namespace(saved.namespace, saved.context, opts.connect)
+        with ApplyLock(conns.kube, saved.environment):
+            return _apply_saved(saved, conns, opts, out)
+    assert opts.state_file is not None
     state = read_state(opts.state_file)
     conns = connect(state, opts.connect)
-    _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
-    out.echo(render_text(build_document(plan), color=out.color), nl=False)
+    with ApplyLock(conns.kube, state.desired.metadata.name):
+        _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
+        out.echo(render_text(build_document(plan), color=out.color), nl=False)
+        if plan.errored:
+            return ExitCode.ERROR
+        if not plan.has_changes:
+            return ExitCode.OK
+        if not opts.auto_approve:
+            answer = confirm("\nDo you want to perform these actions?\n  litemaas-state will perform the "
+                             "actions described above.\n  Only 'yes' will be accepted to approve.\n\n"
+                             "  Enter a value: ")
+            if answer is None:
+                out.echo("Error: no terminal to confirm on; pass --auto-approve to apply without a prompt.",
+                         err=True)
+                return ExitCode.ERROR
+            if answer.strip() != "yes":
+                out.echo("\nApply cancelled.")
+                return ExitCode.ERROR
+        out.echo("")
+        return _execute(plan, conns, opts, out)
+
+
+def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output) -> ExitCode:
     if plan.errored:
+        out.echo("Error: the saved plan has errors and cannot be applied.", err=True)
         return ExitCode.ERROR
     if not plan.has_changes:
+        out.echo("No changes in the saved plan. Nothing to apply.")
         return ExitCode.OK
-    if not opts.auto_approve:
-        answer = confirm("\nDo you want to perform these actions?\n  litemaas-state will perform the actions "
-                         "described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-        if answer is None:
-            out.echo("Error: no terminal to confirm on; pass --auto-approve to apply without a prompt.",
-                     err=True)
-            return ExitCode.ERROR
-        if answer.strip() != "yes":
-            out.echo("\nApply cancelled.")
-            return ExitCode.ERROR
-    out.echo("")
+    out.echo(f"Applying saved plan for {plan.environment} (made {plan.created_at:%Y-%m-%d %H:%M:%S} UTC, "
+             f"{len(plan.actions)} actions). Checking every precondition first...")
+    checker = PreconditionChecker(KubeReader(conns.kube), conns.discovery)
+    stale = []
+    for action in plan.actions:
+        try:
+            checker.check(action)
+        except LitemaasStateError as exc:
+            stale.append(str(exc))
+    if stale:
+        for s in stale:
+            out.echo(f"Error: {s}", err=True)
+        out.echo("\nThe saved plan is stale: nothing was changed.", err=True)
+        return ExitCode.ERROR
+    out.echo("All preconditions hold.\n")
+    return _execute(plan, conns, opts, out)
+
+
+def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output) -> ExitCode:
     writer = KubeWriter(conns.kube, RolloutWaiter(timeout_s=opts.rollout_timeout_s,
                                                   poll_interval_s=opts.poll_interval_s))
-    executors = build_executors(writer, conns.discovery)
+    ctx = ApplyContext()
+    executors = build_executors(writer, conns.discovery, ctx)
+    checker = PreconditionChecker(KubeReader(conns.kube), conns.discovery)
 
     def report(ev: ApplyEvent) -> None:
         if ev.kind == EventKind.STARTED:
@@ -69,14 +140,17 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
         elif ev.kind == EventKind.FAILED:
             out.echo(f"{ev.address}: failed after {ev.elapsed_s:.0f}s", err=True)
 
-    result = apply_plan(plan, executors, report)
+    result = apply_plan(plan, executors, report, check=checker.check)
     done = [r for r in result.results if r.status == ActionStatus.SUCCEEDED]
     skipped = [r for r in result.results if r.status == ActionStatus.SKIPPED]
+    if plan.targets:
+        out.echo(f"\nWarning: applied with --target {', '.join(plan.targets)}: the rest of the state file was "
+                 "NOT applied. Run plan without --target to see what is still pending.", err=True)
     if result.ok:
         out.echo(f"\nApply complete! Actions: {len(done)} done.")
         return ExitCode.OK
     out.echo(f"\nError: {result.error}", err=True)
-    out.echo("\nApply stopped at " + str(result.failed_action) + ".", err=True)
+    out.echo(f"\nApply stopped at {result.failed_action}.", err=True)
     out.echo("  Done:     " + (", ".join(r.action_id for r in done) or "nothing"), err=True)
     out.echo("  Failed:   " + str(result.failed_action), err=True)
     out.echo("  Not done: " + (", ".join(r.action_id for r in skipped) or "nothing"), err=True)

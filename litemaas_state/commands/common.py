@@ -98,13 +98,14 @@ class Connections:
     discovery: Discovery
 
 
-def connect(state: StateFile, opts: ConnectOptions) -> Connections:
-    kube = connect_kube(
-        state.desired.target.namespace,
-        context=opts.context or state.desired.target.context,
-        kubeconfig=opts.kubeconfig or None,
-    )
+def connect_namespace(namespace: str, context: str | None, opts: ConnectOptions) -> Connections:
+    """Connect to ``namespace`` (context: the flag, else the given one, else current-context)."""
+    kube = connect_kube(namespace, context=opts.context or context, kubeconfig=opts.kubeconfig or None)
     return Connections(kube=kube, discovery=Discovery(opts.data_plane, KubeReader(kube)))
+
+
+def connect(state: StateFile, opts: ConnectOptions) -> Connections:
+    return connect_namespace(state.desired.target.namespace, state.desired.target.context, opts)
 
 
 def observe_and_plan(state: StateFile, conns: Connections, now: datetime,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
+from litemaas_state.commands.planfile import write_plan
 from litemaas_state.errors import ExitCode
 from litemaas_state.render.document import build_document
 from litemaas_state.render.text import render_json, render_text
@@ -21,6 +22,7 @@ class PlanOptions:
     format: Format = "text"
     detailed_exitcode: bool = False
     targets: tuple[str, ...] = ()
+    out: Path | None = None
     connect: ConnectOptions = ConnectOptions()
 
 
@@ -30,10 +32,18 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     conns = connect(state, opts.connect)
     _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
     doc = build_document(plan)
+    if opts.out is not None and not plan.errored:
+        write_plan(plan, opts.out)
     if opts.format == "json":
         deps.output.echo(render_json(doc), nl=False)
     else:
         deps.output.echo(render_text(doc, color=deps.output.color), nl=False)
+        if opts.out is not None and not plan.errored:
+            deps.output.echo(f"\nSaved the plan to {opts.out}. To perform exactly these actions, run:\n"
+                             f"  litemaas-state apply --plan {opts.out}")
+        elif plan.has_changes and not plan.errored:
+            deps.output.echo("\nNote: you didn't use --out to save this plan, so litemaas-state can't guarantee "
+                             "to take exactly these actions if you run apply now.")
     if plan.errored:
         return ExitCode.ERROR
     if opts.detailed_exitcode and plan.has_changes:

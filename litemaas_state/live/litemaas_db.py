@@ -78,3 +78,32 @@ def read_api_keys(db: DatabaseTarget) -> tuple[ApiKeyRow, ...]:
         raise ObserveError("litemaas-db", f"reading api_keys failed: {type(exc).__name__}") from None
     return tuple(ApiKeyRow(id=r[0], user_id=r[1], key_hash=r[2], alias=r[3], is_active=bool(r[4]), owner_email=r[5])
                  for r in rows)
+
+
+SELECT_USER_ROLES = "SELECT coalesce(roles, '{}') FROM users WHERE id::text = %s"
+
+
+def read_user_roles(db: DatabaseTarget, user_id: str) -> list[str] | None:
+    """One user's roles now, or None when the user no longer exists."""
+    try:
+        with connection(db) as conn:
+            row = conn.execute(SELECT_USER_ROLES, (user_id,)).fetchone()
+    except psycopg.Error as exc:
+        raise ObserveError("litemaas-db", f"reading roles failed: {type(exc).__name__}") from None
+    return list(row[0]) if row else None
+
+
+COUNT_ACTIVE_SUBSCRIPTIONS = "SELECT count(*) FROM subscriptions WHERE status = 'active'"
+
+
+def count_active_subscriptions(db: DatabaseTarget) -> int | None:
+    """Active subscriptions (the runbook's ad-hoc count); None when the table is absent."""
+    try:
+        with connection(db) as conn:
+            row = conn.execute(SELECT_TABLE_EXISTS, ("public.subscriptions",)).fetchone()
+            if not row or not row[0]:
+                return None
+            count = conn.execute(COUNT_ACTIVE_SUBSCRIPTIONS).fetchone()
+    except psycopg.Error as exc:
+        raise ObserveError("litemaas-db", f"counting subscriptions failed: {type(exc).__name__}") from None
+    return int(count[0]) if count else 0

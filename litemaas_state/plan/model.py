@@ -175,6 +175,7 @@ class Plan(_Frozen):
     format_version: str = FORMAT_VERSION
     environment: str
     namespace: str
+    context: str | None = None
     created_at: datetime
     state_file: str
     state_digest: str

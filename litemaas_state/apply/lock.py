@@ -1,0 +1,156 @@
+"""One apply at a time per environment: a Kubernetes Lease in the deployment's namespace.
+
+Why a Lease (coordination.k8s.io/v1) and not a PostgreSQL advisory lock: the Lease lives next to what
+apply changes, needs nothing but the Kubernetes access every apply already has (a state file may manage
+only Deployments, and LiteLLM and LiteMaaS may use two databases), is visible and removable with plain
+kubectl, and carries who holds it and since when. An advisory lock would vanish with its session, but
+its holder cannot be named. A Lease left by a killed apply expires by itself: the holder renews it every
+``renew_every_s`` while it runs; one whose ``renewTime + leaseDurationSeconds`` has passed is taken over.
+Takeover and release use the Lease's resourceVersion, so two applies never both win (409 Conflict).
+
+Release by hand: ``kubectl delete lease litemaas-state-<environment> -n <namespace>`` (README).
+Terraform's lock semantics (anchors.md §1.6): no waiting by default; the second apply fails at once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from litemaas_state.errors import ApplyError, LockHeld
+from litemaas_state.live.kube import KubeConnection, read_json
+
+LEASE_PREFIX = "litemaas-state-"
+DURATION_S = 60
+RENEW_EVERY_S = 15.0
+
+
+def lease_name(environment: str) -> str:
+    return f"{LEASE_PREFIX}{environment}"
+
+
+def _ts(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def holder_identity() -> str:
+    """``user@host pid N``: enough to find the holder."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+class ApplyLock:
+    """The environment's apply lock. Use as a context manager; renews itself in a thread while held."""
+
+    def __init__(self, conn: KubeConnection, environment: str, *, duration_s: int = DURATION_S,
+                 renew_every_s: float = RENEW_EVERY_S, identity: str | None = None) -> None:
+        self.conn = conn
+        self.api = k8s.CoordinationV1Api(conn.api)
+        self.name = lease_name(environment)
+        self.duration_s = duration_s
+        self.renew_every_s = renew_every_s
+        self.identity = identity or holder_identity()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rv: str | None = None
+
+    def _body(self, now: datetime, rv: str | None = None, acquired: datetime | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": self.name, "labels": {"app.kubernetes.io/managed-by": "litemaas-state"}}
+        if rv:
+            meta["resourceVersion"] = rv
+        return {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
+            "spec": {"holderIdentity": self.identity, "leaseDurationSeconds": self.duration_s,
+                     "acquireTime": _ts(acquired or now), "renewTime": _ts(now)},
+        }
+
+    def acquire(self) -> None:
+        """Take the lock or fail at once.
+
+        Raises:
+            LockHeld: another live holder has it (message names the holder and since when).
+            ApplyError: the API refused for another reason.
+        """
+        now = datetime.now(UTC)
+        try:
+            created = read_json(self.api.create_namespaced_lease, self.conn.namespace, self._body(now))
+            self._rv = created["metadata"]["resourceVersion"]
+        except ApiException as exc:
+            if exc.status != 409:
+                raise ApplyError(f"cannot create lease/{self.name}: HTTP {exc.status}") from None
+            self._take_over(now)
+        self._thread = threading.Thread(target=self._renew_loop, name="lease-renew", daemon=True)
+        self._thread.start()
+
+    def _take_over(self, now: datetime) -> None:
+        try:
+            lease = read_json(self.api.read_namespaced_lease, self.name, self.conn.namespace)
+        except ApiException as exc:
+            raise ApplyError(f"cannot read lease/{self.name}: HTTP {exc.status}") from None
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or "(unknown)"
+        renew = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        duration = int(spec.get("leaseDurationSeconds") or self.duration_s)
+        since = spec.get("acquireTime") or "?"
+        if holder and renew is not None and renew + timedelta(seconds=duration) > now:
+            raise LockHeld(
+                f"another apply holds the lock for this environment: {holder}, since {since} "
+                f"(lease/{self.name} in namespace {self.conn.namespace}; it expires {duration}s after its last "
+                f"renewal if that apply died; release by hand: kubectl delete lease {self.name} -n "
+                f"{self.conn.namespace})"
+            )
+        try:
+            updated = read_json(self.api.replace_namespaced_lease, self.name, self.conn.namespace,
+                                self._body(now, lease["metadata"]["resourceVersion"]))
+        except ApiException as exc:
+            if exc.status == 409:
+                raise LockHeld(f"another apply took lease/{self.name} at the same moment") from None
+            raise ApplyError(f"cannot take over lease/{self.name}: HTTP {exc.status}") from None
+        self._rv = updated["metadata"]["resourceVersion"]
+
+    def _renew_loop(self) -> None:
+        acquired = datetime.now(UTC)
+        while not self._stop.wait(self.renew_every_s):
+            try:
+                updated = read_json(self.api.replace_namespaced_lease, self.name, self.conn.namespace,
+                                    self._body(datetime.now(UTC), self._rv, acquired))
+                self._rv = updated["metadata"]["resourceVersion"]
+            except Exception:  # a missed renewal only shortens the lease; apply goes on
+                continue
+
+    def release(self) -> None:
+        """Stop renewing and delete the Lease if it is still ours."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            body = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(resource_version=self._rv))
+            self.api.delete_namespaced_lease(self.name, self.conn.namespace, body=body, _preload_content=False)
+        except Exception:  # noqa: S110 - gone, or taken over after expiry: not ours to delete
+            pass
+
+    def __enter__(self) -> ApplyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

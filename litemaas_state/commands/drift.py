@@ -1,0 +1,104 @@
+"""`litemaas-state drift FILE|DIR`: read-only comparison of live state with state files.
+
+Exit codes a CI can branch on (anchors.md §1.2, §8 item 3): 0 every environment in sync, 2 drift in at
+least one, 1 an error (which wins over drift). It never writes anything and takes no lock. Formats:
+text, versioned JSON, and markdown for an issue body (anchors.md §3.2: one issue per environment).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
+from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
+from litemaas_state.render.document import PlanDocument, build_document
+from litemaas_state.render.markdown import render_markdown
+from litemaas_state.render.text import render_text
+
+DRIFT_FORMAT_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class DriftOptions:
+    path: Path
+    format: Literal["text", "json", "markdown"] = "text"
+    connect: ConnectOptions = ConnectOptions()
+
+
+@dataclass(frozen=True)
+class EnvResult:
+    state_file: str
+    environment: str | None
+    verdict: Literal["in_sync", "drift", "error"]
+    document: PlanDocument | None = None
+    error: str | None = None
+
+
+def state_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+    return [path]
+
+
+def check(path: Path, opts: DriftOptions, deps: Deps) -> EnvResult:
+    try:
+        state = read_state(path)
+    except StateFileError as exc:
+        return EnvResult(state_file=str(path), environment=None, verdict="error", error=str(exc))
+    env = state.desired.metadata.name
+    try:
+        conns = connect(state, opts.connect)
+        _, plan = observe_and_plan(state, conns, deps.now())
+    except LitemaasStateError as exc:
+        return EnvResult(state_file=str(path), environment=env, verdict="error", error=str(exc))
+    doc = build_document(plan)
+    if plan.errored:
+        return EnvResult(state_file=str(path), environment=env, verdict="error", document=doc,
+                         error="; ".join(d.summary for d in plan.diagnostics if d.severity == "error"))
+    return EnvResult(state_file=str(path), environment=env, verdict="drift" if plan.has_changes else "in_sync",
+                     document=doc)
+
+
+def run(opts: DriftOptions, deps: Deps) -> ExitCode:
+    files = state_files(opts.path)
+    if not files:
+        deps.output.echo(f"Error: no state files (*.yaml) in {opts.path}", err=True)
+        return ExitCode.ERROR
+    results = [check(f, opts, deps) for f in files]
+    out = deps.output
+    if opts.format == "json":
+        out.echo(json.dumps({
+            "format_version": DRIFT_FORMAT_VERSION,
+            "environments": [
+                {"state_file": r.state_file, "environment": r.environment, "verdict": r.verdict,
+                 "error": r.error, "plan": json.loads(r.document.model_dump_json()) if r.document else None}
+                for r in results
+            ],
+        }, indent=2))
+    else:
+        for r in results:
+            name = r.environment or r.state_file
+            if opts.format == "markdown":
+                if r.document is not None:
+                    title = {"in_sync": f"No drift in {name}", "drift": f"Drift detected in {name}",
+                             "error": f"Drift check failed for {name}"}[r.verdict]
+                    out.echo(render_markdown(r.document, title=title))
+                else:
+                    out.echo(f"### ❌ Drift check failed for {name}\n\n```\n{r.error}\n```\n")
+                continue
+            if r.verdict == "in_sync":
+                out.echo(f"{name}: in sync with {r.state_file}.")
+            elif r.verdict == "drift":
+                assert r.document is not None
+                out.echo(f"{name}: DRIFT — live state differs from {r.state_file}:\n")
+                out.echo(render_text(r.document, color=out.color))
+            else:
+                out.echo(f"{name}: error: {r.error}", err=True)
+    if any(r.verdict == "error" for r in results):
+        return ExitCode.ERROR
+    if any(r.verdict == "drift" for r in results):
+        return ExitCode.CHANGES
+    return ExitCode.OK

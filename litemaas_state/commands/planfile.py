@@ -1,0 +1,50 @@
+"""Saved plans: `plan --out FILE` writes the Plan (actions + the live values they were computed from);
+`apply --plan FILE` reads it back. The file is the Plan model as JSON: token hashes, roles, images and
+replica counts — never a key, a password or a URL (anchors.md §1.3, §7 item 6: secret-safe by
+construction; Terraform's plan files are not)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from litemaas_state.errors import ConfigError
+from litemaas_state.plan.model import FORMAT_VERSION, Plan
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    """Write atomically (temp file + rename), mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(plan.model_dump_json(indent=1))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_plan(path: Path) -> Plan:
+    """Read a saved plan.
+
+    Raises:
+        ConfigError: unreadable, not a plan, or a newer major format_version than this tool knows.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the saved plan {path}: {exc.strerror or exc}") from None
+    try:
+        plan = Plan.model_validate_json(text)
+    except ValidationError as exc:
+        raise ConfigError(f"{path} is not a litemaas-state saved plan ({exc.error_count()} problems, "
+                          f"first: {exc.errors()[0]['msg']})") from None
+    if plan.format_version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        raise ConfigError(f"{path} has plan format {plan.format_version}; this litemaas-state reads "
+                          f"{FORMAT_VERSION.split('.')[0]}.x")
+    return plan
