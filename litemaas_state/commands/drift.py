@@ -15,7 +15,6 @@ from typing import Literal
 from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
 from litemaas_state.render.document import PlanDocument, build_document
-from litemaas_state.render.markdown import render_markdown
 from litemaas_state.render.text import render_text
 
 DRIFT_FORMAT_VERSION = "1.0"
@@ -82,6 +81,8 @@ def run(opts: DriftOptions, deps: Deps) -> ExitCode:
         for r in results:
             name = r.environment or r.state_file
             if opts.format == "markdown":
+                from litemaas_state.render.markdown import render_markdown
+
                 if r.document is not None:
                     title = {"in_sync": f"No drift in {name}", "drift": f"Drift detected in {name}",
                              "error": f"Drift check failed for {name}"}[r.verdict]
