@@ -52,6 +52,7 @@ ROLE_USER = "user"
 
 #: The LiteMaaS system user, never reconciled (litemaas-facts.md §3.1).
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
+SYSTEM_USER_EMAIL = "system@litemaas.internal"
 
 #: LiteLLM UI session keys, left out of /key/list (litemaas-facts.md §5).
 DASHBOARD_TEAM_ID = "litellm-dashboard"

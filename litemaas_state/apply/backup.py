@@ -64,9 +64,9 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
     env = dict(os.environ)
     if password:
         env["PGPASSWORD"] = str(password)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".partial")
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with gzip.open(tmp, "wb") as out:
             proc = subprocess.Popen([exe, "--no-password", "--dbname", make_conninfo("", **params)],
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -79,6 +79,8 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
         size = verify_dump(tmp)
         tmp.rename(dest)
         return size
+    except OSError as exc:
+        raise BackupFailed(f"cannot write {dest}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -8,6 +8,7 @@ its holder cannot be named. A Lease left by a killed apply expires by itself: th
 ``renew_every_s`` while it runs; one whose ``renewTime + leaseDurationSeconds`` has passed is taken over.
 Takeover and release use the Lease's resourceVersion, so two applies never both win (409 Conflict).
 
+``LITEMAAS_STATE_LOCK_SECONDS`` overrides the lease duration (default 60 s).
 Release by hand: ``kubectl delete lease litemaas-state-<environment> -n <namespace>`` (README).
 Terraform's lock semantics (anchors.md §1.6): no waiting by default; the second apply fails at once.
 """
@@ -66,8 +67,8 @@ class ApplyLock:
         self.conn = conn
         self.api = k8s.CoordinationV1Api(conn.api)
         self.name = lease_name(environment)
-        self.duration_s = duration_s
-        self.renew_every_s = renew_every_s
+        self.duration_s = int(os.environ.get("LITEMAAS_STATE_LOCK_SECONDS", duration_s))
+        self.renew_every_s = min(renew_every_s, self.duration_s / 4)
         self.identity = identity or holder_identity()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -64,3 +64,48 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
                 summary="revisionHistoryLimit is 0: on_failure: rollback has no previous ReplicaSet to return to",
             ))
     return out
+
+
+def check_data_plane(desired: DesiredState, live: LiveState) -> list[Diagnostic]:
+    """Errors and warnings about the data plane LiteLLM depends on: Redis readiness and the shared database.
+
+    Args:
+        desired: the state file (LiteLLM's declared replicas).
+        live: ``live.redis`` (None when not observed), ``live.databases`` (``live.shared_database``) and the
+            litellm Workload's plain ``env``.
+    Returns:
+        ERROR when LiteLLM will run more than one replica while litellm-redis is observed and not ready;
+        WARNING when LiteLLM and LiteMaaS share a database and the litellm Deployment does not set
+        ``DISABLE_SCHEMA_UPDATE=true`` (case-insensitive).
+    Raises:
+        Nothing.
+    Source: the runbook (multi-replica LiteLLM needs Redis); litemaas-facts.md §1.2 (Redis), §2 (LiteLLM's
+    start-up migration drops tables not in its Prisma schema; BerriAI/litellm#9558).
+    """
+    out: list[Diagnostic] = []
+    litellm = desired_replicas(desired, live, Component.LITELLM)
+    redis = live.redis
+    if litellm is not None and litellm > 1 and redis is not None and not redis.ready:
+        ping = "" if redis.ping is None else (", PING ok" if redis.ping else ", PING failed")
+        out.append(Diagnostic(
+            severity=Severity.ERROR, address=names.address(Component.LITELLM),
+            summary=f"litellm at {litellm} replicas needs Redis, but litellm-redis is not ready "
+                    f"({redis.pods_ready}/{redis.pods_total} pods ready{ping})",
+            detail="Without Redis each LiteLLM pod keeps its own in-memory cache and key validation is "
+                   "inconsistent across replicas (runbook, scaling). Fix litellm-redis first or keep "
+                   "litellm at 1 replica.",
+        ))
+    w = live.workloads.get(Component.LITELLM.value)
+    if live.shared_database and w is not None:
+        value = w.env.get(names.ENV_DISABLE_SCHEMA_UPDATE)
+        if (value or "").strip().lower() != "true":
+            shown = "unset" if value is None else repr(value)
+            out.append(Diagnostic(
+                severity=Severity.WARNING, address=names.address(Component.LITELLM),
+                summary=f"LiteLLM and LiteMaaS share one database and {names.ENV_DISABLE_SCHEMA_UPDATE} is "
+                        f"{shown}: LiteLLM's start-up migration can drop LiteMaaS tables",
+                detail="LiteLLM applies a `prisma migrate diff` at start that drops tables not in its schema "
+                       "(litemaas-facts.md §2, BerriAI/litellm#9558). Give LiteLLM its own database or set "
+                       f"{names.ENV_DISABLE_SCHEMA_UPDATE}=true.",
+            ))
+    return out

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
-from litemaas_state.plan import checks, deployments
+from litemaas_state.plan import admins, backup, checks, deployments, keys
 from litemaas_state.plan.model import PHASE_ORDER, Action, Phase, Plan
 from litemaas_state.spec.model import DesiredState
 
@@ -64,13 +64,30 @@ def make_plan(
     scaling, d = deployments.plan_scaling(desired, live)
     actions += scaling
     diags += d
+    backups, d = backup.plan_backup(desired, live, images, now)
+    actions += backups
+    diags += d
+    if desired.admins is not None:
+        admin_actions, d = admins.plan_admins(desired, live)
+        actions += admin_actions
+        diags += d
+    if desired.key_retention is not None:
+        key_actions, d = keys.plan_keys(desired, live, now)
+        actions += key_actions
+        diags += d
     diags += checks.check_deployments(desired, live)
+    diags += checks.check_data_plane(desired, live)
 
     actions.sort(key=_order)
     if targets:
         chosen = select_targets(actions, targets)
+        # A targeted image change keeps the backup that protects it (facts §2: never upgrade unprotected).
+        chosen_addresses = {a.address for a in chosen}
+        chosen += [b for b in backups if b not in chosen and chosen_addresses.intersection(b.before)]
+        chosen.sort(key=_order)
         valid = {p.value for p in Phase}
-        unknown = [t for t in targets if t not in valid and not t.startswith(("deployment/", "admin", "keys"))
+        unknown = [t for t in targets if t not in valid
+                   and not t.startswith(("deployment/", "admin", "keys", "backup", "litemaas/"))
                    and not any(_matches(a, t) for a in actions)]
         for t in unknown:
             diags.append(Diagnostic(severity=Severity.WARNING, summary=f"--target {t!r} matches nothing"))
@@ -79,6 +96,7 @@ def make_plan(
     return Plan(
         environment=desired.metadata.name,
         namespace=desired.target.namespace,
+        context=desired.target.context,
         created_at=now,
         state_file=state_file,
         state_digest=state_digest,

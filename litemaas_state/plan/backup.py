@@ -1,0 +1,191 @@
+"""Plan rules for the backup phase: dump the databases before an image change that may migrate them.
+
+Pure: the file names embed ``now`` (a parameter), and nothing here touches a file, a database or the
+environment. The applier runs pg_dump, verifies each dump and prunes old ones (``keep``).
+
+Why: LiteLLM runs ``prisma migrate deploy`` and a post-migration diff at start; with a shared database
+that diff can drop LiteMaaS tables (litemaas-facts.md §2; BerriAI/litellm#9558). An image change of a
+Deployment listed in ``backup.before_image_change_of`` (default: litellm) therefore gets one backup
+action first, covering every distinct database the observers found (one dump when LiteLLM and LiteMaaS
+share a database, role ``shared``). pg_dump refuses to dump a server of a newer major version, so an
+older local pg_dump is a plan error rather than an apply-time surprise.
+
+Must not: import any client or read the clock.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import DatabaseInfo, LiveState
+from litemaas_state.plan.model import BackupAction, BackupTarget, Change, Phase, SetImageAction
+from litemaas_state.spec.model import DesiredState
+
+ROLE_SHARED = "shared"
+ROLES = ("litemaas", "litellm")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def server_major(version_num: int) -> int:
+    """PostgreSQL major version from ``server_version_num`` / pg_dump's number (160004 → 16, 90624 → 9)."""
+    return version_num // 10000
+
+
+def backup_stamp(now: datetime) -> str:
+    """``now`` in UTC as ``yyyymmddTHHMMSSZ`` (naive values are taken as UTC)."""
+    aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def distinct_databases(databases: Sequence[DatabaseInfo]) -> list[tuple[str, DatabaseInfo]]:
+    """The databases to dump, each once: (role, info), sorted by role then database name.
+
+    Args:
+        databases: ``live.databases``; the same database may appear under both roles.
+    Returns:
+        One entry per identity (host, port, database). Its role is ``shared`` when several roles point to
+        it (the rhpds layout since 3cc9770, still so after f4545df), else the single role.
+    Raises:
+        Nothing.
+    Source: litemaas-facts.md §2 (which database holds which tables; shared vs separate layout).
+    """
+    groups: dict[tuple[str, int, str], list[DatabaseInfo]] = {}
+    for db in databases:
+        groups.setdefault(db.identity, []).append(db)
+    out: list[tuple[str, DatabaseInfo]] = []
+    for infos in groups.values():
+        roles = {d.role for d in infos}
+        role = ROLE_SHARED if len(roles) > 1 else infos[0].role
+        best = max(infos, key=lambda d: d.server_version_num)
+        out.append((role, best))
+    out.sort(key=lambda item: (item[0], item[1].database, item[1].host, item[1].port))
+    return out
+
+
+def backup_file(directory: str, environment: str, database: str, now: datetime) -> str:
+    """The dump file for one database: ``<directory>/<env>-<database>-<yyyymmddTHHMMSSZ>.sql.gz``.
+
+    Args:
+        directory: ``backup.directory`` (relative paths stay relative; nothing is resolved here).
+        environment: ``metadata.name``.
+        database: the database name; characters other than letters, digits, ``_.-`` become ``_``.
+        now: the run's clock reading.
+    Returns:
+        A POSIX path string.
+    Raises:
+        Nothing.
+    Source: issue 3 (file naming); style.md §6.4 #1 (no clock in the planner).
+    """
+    name = f"{environment}-{_UNSAFE.sub('_', database)}-{backup_stamp(now)}.sql.gz"
+    return posixpath.join(directory, name)
+
+
+def plan_backup(
+    desired: DesiredState, live: LiveState, image_actions: Sequence[SetImageAction], now: datetime
+) -> tuple[list[BackupAction], list[Diagnostic]]:
+    """One backup action when a protected Deployment's image changes.
+
+    Args:
+        desired: ``desired.backup`` (enabled, before_image_change_of, directory, keep) and the
+            environment name.
+        live: ``live.databases`` (roles, identities, ``server_version_num``) and ``live.pg_dump_version_num``
+            (0 when pg_dump was not found).
+        image_actions: the plan's set_image actions; only those of Deployments in
+            ``before_image_change_of`` call for a backup.
+        now: the run's clock reading; it names the files.
+    Returns:
+        (actions, diagnostics): at most one BackupAction (id ``backup/<env>``, address ``backup/<env>``,
+        ``before`` = the protected image actions' addresses). Diagnostics: ERROR when no database is known
+        (no action then), when pg_dump was not found, or when it is an older major than a server (the
+        action is kept so the plan shows it); WARNING when only one of the two database roles is known.
+    Raises:
+        Nothing: findings are Diagnostics.
+    Source: litemaas-facts.md §2 (LiteLLM's migration can drop LiteMaaS tables; both databases; shared
+    layout), §1.2 (LiteLLM migrates at start); pg_dump's documentation (it cannot dump a newer server).
+    """
+    policy = desired.backup
+    if not policy.enabled:
+        return [], []
+    protected_components = {c.value for c in policy.before_image_change_of}
+    protected = sorted(a.address for a in image_actions if a.deployment in protected_components)
+    if not protected:
+        return [], []
+    env = desired.metadata.name
+    address = f"backup/{env}"
+    which = ", ".join(protected)
+    diags: list[Diagnostic] = []
+    dbs = distinct_databases(live.databases)
+    if not dbs:
+        return [], [
+            Diagnostic(
+                severity=Severity.ERROR,
+                address=address,
+                summary=f"cannot back up before {which}: the database URL is unknown",
+                detail="No LiteMaaS or LiteLLM database was found (flags, LITEMAAS_DATABASE_URL / "
+                "LITELLM_DATABASE_URL, or DATABASE_URL of the Deployments). Provide one, or set "
+                "backup.enabled: false to upgrade without a backup.",
+            )
+        ]
+    known_roles = {d.role for d in live.databases}
+    for role in ROLES:
+        if role not in known_roles:
+            diags.append(
+                Diagnostic(
+                    severity=Severity.WARNING,
+                    address=address,
+                    summary=f"the {role} database is not known: it will not be backed up",
+                    detail="Only the databases the observers found are dumped (litemaas-facts.md §2).",
+                )
+            )
+    if live.pg_dump_version_num <= 0:
+        diags.append(
+            Diagnostic(
+                severity=Severity.ERROR,
+                address=address,
+                summary="pg_dump was not found: install the PostgreSQL client to back up before the image "
+                "change",
+            )
+        )
+    else:
+        client = server_major(live.pg_dump_version_num)
+        newest = max(
+            (server_major(d.server_version_num) for _, d in dbs if d.server_version_num > 0), default=0
+        )
+        if newest > client:
+            diags.append(
+                Diagnostic(
+                    severity=Severity.ERROR,
+                    address=address,
+                    summary=f"pg_dump {client} is older than the server ({newest}): install a matching "
+                    "PostgreSQL client",
+                    detail="pg_dump refuses to dump a server of a newer major version.",
+                )
+            )
+
+    names_count: dict[str, int] = {}
+    for _, d in dbs:
+        names_count[d.database] = names_count.get(d.database, 0) + 1
+    targets = []
+    for role, d in dbs:
+        label = d.database if names_count[d.database] == 1 else f"{role}-{d.database}"
+        targets.append(
+            BackupTarget(role=role, database=d.database, file=backup_file(policy.directory, env, label, now))
+        )
+    files = [t.file for t in targets]
+    action = BackupAction(
+        id=address,
+        phase=Phase.BACKUP,
+        address=address,
+        targets=tuple(targets),
+        directory=policy.directory,
+        keep=policy.keep,
+        before=tuple(protected),
+        changes=(Change(field="files", before=None, after=files),),
+        reason=f"the image of {which} changes; LiteLLM migrates its schema at start (facts §2)",
+        notes=(f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}",),
+    )
+    return [action], diags
