@@ -82,7 +82,10 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
     except OSError as exc:
         raise BackupFailed(f"cannot write {dest}: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def prune_old(directory: Path, prefix: str, keep: int) -> list[Path]:

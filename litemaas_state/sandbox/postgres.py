@@ -1,0 +1,315 @@
+"""A throwaway PostgreSQL 15 cluster for the sandbox's data plane.
+
+What it stands in for: the StatefulSet `litellm-postgres` (litemaas-facts.md §1), whose superuser is the
+role `litellm` (POSTGRES_USER of the official image) with password authentication, and the database
+layouts of facts §2:
+
+- ``"separate"``: ``litemaas_db`` holds the LiteMaaS schema (facts §3) and ``litellm`` the LiteLLM
+  schema (facts §4), the layout rhpds f4545df intended;
+- ``"shared"``: one database ``litemaas_db`` holds both schemas, which is what rhpds HEAD really does
+  (LiteLLM's DATABASE_URL still comes from ``litemaas-db/DATABASE_URL``, facts §2).
+
+The cluster lives in ``<workdir>/pg`` (data in ``data/``, unix socket in ``sock/``, server log in
+``postgres.log``), listens on a free port of 127.0.0.1 only, uses scram-sha-256 for every connection,
+and runs with durability off (fsync, full_page_writes, synchronous_commit) because it is disposable.
+The server's TimeZone is UTC, as in the official postgres image (facts §4 "SQL caveat").
+
+PostgreSQL refuses to run as root. When this process is root, initdb/pg_ctl run as the OS user
+``postgres`` (``runuser -u postgres --``); if that user cannot reach ``<workdir>/pg`` (e.g. a pytest
+tmp dir under a 0700 parent) or the socket path would be too long, the cluster is placed in a fresh
+``/tmp/litemaas-sbx-pg-*`` directory and ``<workdir>/pg`` becomes a symlink to it. No permission of an
+existing directory is changed. As a normal user the binaries run directly.
+
+Must not: print or log the password (it goes to initdb through a 0600 file that is removed at once).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+PG_BIN = Path(os.environ.get("LITEMAAS_SANDBOX_PG_BIN", "/usr/lib/postgresql/15/bin"))
+OS_USER = "postgres"
+ROLE = "litellm"
+LITEMAAS_DB = "litemaas_db"
+LITELLM_DB = "litellm"
+LAYOUTS = ("separate", "shared")
+_SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; ".s.PGSQL.NNNNN" is appended
+
+_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "max_connections": "100",
+    "shared_buffers": "32MB",
+    "timezone": "'UTC'",
+    "log_timezone": "'UTC'",
+    "logging_collector": "off",
+    "log_min_messages": "warning",
+    "password_encryption": "'scram-sha-256'",
+}
+
+
+class PostgresError(RuntimeError):
+    """initdb, pg_ctl or schema setup failed; the message carries the tail of the server log."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _as_pg_user(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", OS_USER, "--", *argv] if _is_root() else argv
+
+
+def _sql_text(name: str) -> str:
+    return (resources.files("litemaas_state.sandbox") / "sql" / name).read_text(encoding="utf-8")
+
+
+@dataclass
+class PostgresCluster:
+    """One disposable cluster. Call :meth:`start`, then :meth:`create_databases`; :meth:`stop` at the end.
+
+    ``password`` is the password of the superuser role ``litellm``; ``port`` is chosen by :meth:`start`.
+    """
+
+    workdir: Path
+    password: str = field(repr=False)
+    port: int = 0
+    root: Path = field(init=False)
+    _tmp_root: Path | None = field(init=False, default=None, repr=False)
+    _running: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+        self.root = self.workdir / "pg"
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def sockdir(self) -> Path:
+        return self.root / "sock"
+
+    @property
+    def logfile(self) -> Path:
+        return self.root / "postgres.log"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _prepare_root(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        link = self.workdir / "pg"
+        if link.is_symlink() or link.exists():
+            raise PostgresError(f"{link} already exists; use a fresh workdir")
+        link.mkdir(mode=0o700)
+        self.root = link
+        reachable = len(str(link / "sock" / ".s.PGSQL.65535")) <= _SOCKET_PATH_MAX
+        if reachable and _is_root():
+            shutil.chown(link, OS_USER, OS_USER)
+            probe = subprocess.run(_as_pg_user(["test", "-w", str(link), "-a", "-x", str(link)]), check=False)
+            reachable = probe.returncode == 0
+        if not reachable:
+            link.rmdir()
+            real = Path(tempfile.mkdtemp(prefix="litemaas-sbx-pg-", dir="/tmp"))
+            if _is_root():
+                shutil.chown(real, OS_USER, OS_USER)
+            link.symlink_to(real)
+            self._tmp_root = real
+            self.root = real
+
+    def _run(self, argv: list[str], what: str) -> None:
+        proc = subprocess.run(_as_pg_user(argv), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise PostgresError(f"{what} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+
+    def _initdb(self) -> None:
+        pwfile = self.root / ".pwfile"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.password + "\n")
+        if _is_root():
+            shutil.chown(pwfile, OS_USER, OS_USER)
+        try:
+            self._run(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    ROLE,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
+                "initdb",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.sockdir.mkdir(mode=0o700, exist_ok=True)
+        if _is_root():
+            shutil.chown(self.sockdir, OS_USER, OS_USER)
+
+    def _write_conf(self) -> None:
+        lines = [f"{k} = {v}" for k, v in _SETTINGS.items()]
+        lines += [f"port = {self.port}", f"unix_socket_directories = '{self.sockdir}'"]
+        conf = self.datadir / "postgresql.conf"
+        with conf.open("a", encoding="utf-8") as fh:
+            fh.write("\n# litemaas-state sandbox\n" + "\n".join(lines) + "\n")
+
+    def _set_port(self, port: int) -> None:
+        conf = self.datadir / "postgresql.conf"
+        text = conf.read_text(encoding="utf-8")
+        text = text.replace(f"port = {self.port}\n", f"port = {port}\n")
+        conf.write_text(text, encoding="utf-8")
+        self.port = port
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Create (first call only) and start the cluster; return once it accepts connections.
+
+        Raises:
+            PostgresError: initdb or pg_ctl failed (three attempts at a free port).
+        """
+        if self._running:
+            return
+        if not self.datadir.exists():
+            self._prepare_root()
+            self._initdb()
+            self.port = self.port or free_port()
+            self._write_conf()
+        last = ""
+        for attempt in range(3):
+            proc = subprocess.run(
+                _as_pg_user(
+                    [
+                        str(PG_BIN / "pg_ctl"),
+                        "-D",
+                        str(self.datadir),
+                        "-l",
+                        str(self.logfile),
+                        "-w",
+                        "-t",
+                        str(int(timeout_s)),
+                        "start",
+                    ]
+                ),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode == 0:
+                self._running = True
+                return
+            last = proc.stderr.strip() + "\n" + self._log_tail()
+            if attempt < 2:
+                self._set_port(free_port())
+        raise PostgresError(f"pg_ctl start failed: {last[-2000:]}")
+
+    def stop(self, remove: bool = False) -> None:
+        """Stop the server (fast shutdown). With ``remove``, also delete the cluster's files."""
+        if self._running:
+            subprocess.run(
+                _as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
+                capture_output=True,
+                check=False,
+            )
+            self._running = False
+        if remove:
+            if self._tmp_root is not None:
+                shutil.rmtree(self._tmp_root, ignore_errors=True)
+                (self.workdir / "pg").unlink(missing_ok=True)
+            else:
+                shutil.rmtree(self.root, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def external(self) -> bool:
+        """True when the files live in a /tmp/litemaas-sbx-pg-* directory outside the workdir."""
+        return self._tmp_root is not None
+
+    def _log_tail(self) -> str:
+        try:
+            return self.logfile.read_text(encoding="utf-8", errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    # -- databases -------------------------------------------------------------------------------
+
+    def url(self, dbname: str) -> str:
+        """``postgresql://litellm:<pw>@127.0.0.1:<port>/<db>?sslmode=disable`` (facts §1 litemaas-db shape)."""
+        return f"postgresql://{ROLE}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{dbname}?sslmode=disable"
+
+    def connect(self, dbname: str, autocommit: bool = False) -> psycopg.Connection:
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=ROLE,
+            password=self.password,
+            dbname=dbname,
+            sslmode="disable",
+            autocommit=autocommit,
+            connect_timeout=5,
+        )
+
+    def create_databases(self, layout: str) -> tuple[str, str]:
+        """Create the databases of ``layout`` owned by ``litellm`` and load both schemas.
+
+        Returns:
+            (LiteMaaS database name, LiteLLM database name); equal in the shared layout.
+        Raises:
+            ValueError: unknown layout. psycopg.Error: a schema file failed to load.
+        """
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        litellm_db = LITEMAAS_DB if layout == "shared" else LITELLM_DB
+        with self.connect("postgres", autocommit=True) as conn:
+            for db in dict.fromkeys((LITEMAAS_DB, litellm_db)):
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(ROLE))
+                )
+        with self.connect(LITEMAAS_DB) as conn:
+            conn.execute(_sql_text("litemaas.sql").encode())
+        with self.connect(litellm_db) as conn:
+            conn.execute(_sql_text("litellm.sql").encode())
+        return LITEMAAS_DB, litellm_db
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with self.connect("postgres", autocommit=True) as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)

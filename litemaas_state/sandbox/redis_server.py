@@ -1,0 +1,150 @@
+"""The sandbox's own redis-server, standing in for Deployment `litellm-redis` (litemaas-facts.md §1, §1.2).
+
+It listens on a free port of 127.0.0.1 only, requires a password (``requirepass``), and keeps nothing
+on disk (no RDB snapshots, no AOF). The configuration, which holds the password, is written to a 0600
+file in ``<workdir>/redis/`` so the password never shows on a command line or in a log.
+
+:meth:`RedisServer.stop` followed by :meth:`RedisServer.start` restarts it on the same port, which lets
+a test take Redis away and bring it back (the fake `litellm-redis` pod is Ready only while
+:meth:`ping` answers).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from litemaas_state.sandbox.postgres import free_port
+
+REDIS_SERVER = os.environ.get("LITEMAAS_SANDBOX_REDIS_SERVER", "redis-server")
+
+
+class RedisServerError(RuntimeError):
+    """redis-server did not come up; the message carries the tail of its log."""
+
+
+@dataclass
+class RedisServer:
+    """One redis-server process. ``port`` is chosen at the first :meth:`start` and kept afterwards."""
+
+    workdir: Path
+    password: str = field(repr=False)
+    port: int = 0
+    _proc: subprocess.Popen[bytes] | None = field(init=False, default=None, repr=False)
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.workdir) / "redis"
+
+    @property
+    def url(self) -> str:
+        """``redis://:<pw>@127.0.0.1:<port>/0``."""
+        return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
+
+    def _write_conf(self) -> Path:
+        conf = self.dir / "redis.conf"
+        text = "\n".join(
+            [
+                "bind 127.0.0.1",
+                f"port {self.port}",
+                "protected-mode yes",
+                f'requirepass "{self.password}"',
+                'save ""',
+                "appendonly no",
+                f"dir {self.dir}",
+                f"logfile {self.dir / 'redis.log'}",
+                "daemonize no",
+                "databases 16",
+                "",
+            ]
+        )
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return conf
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start redis-server and wait until it answers PING.
+
+        Raises:
+            RedisServerError: it exited or did not answer within ``timeout_s`` (three port attempts
+                on the first start; a restart keeps its port).
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if shutil.which(REDIS_SERVER) is None:
+            raise RedisServerError(f"{REDIS_SERVER} not found on PATH")
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keep_port = self.port != 0
+        for attempt in range(3):
+            if not keep_port and (attempt > 0 or self.port == 0):
+                self.port = free_port()
+            conf = self._write_conf()
+            self._proc = subprocess.Popen(
+                [REDIS_SERVER, str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # same process group as its parent: a killpg of the sandbox daemon takes it along
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    break
+                if self.ping():
+                    return
+                time.sleep(0.05)
+            self._kill()
+        raise RedisServerError(f"redis-server did not start: {self._log_tail()}")
+
+    def stop(self) -> None:
+        """Terminate redis-server (SIGTERM, then SIGKILL after 5 s). Idempotent."""
+        self._kill()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    def ping(self, timeout_s: float = 0.5) -> bool:
+        """True when redis answers an authenticated PING within ``timeout_s``; never raises."""
+        if self.port == 0:
+            return False
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),  # redis-py >= 6 retries with backoff by default: one try only
+        )
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.dir / "redis.log").read_text(errors="replace")[-1500:]
+        except OSError:
+            return "(no log)"

@@ -1,0 +1,69 @@
+"""End-to-end fixtures: a real sandbox (Kubernetes API over HTTP, PostgreSQL, Redis, LiteLLM API) and the
+real CLI in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from litemaas_state.sandbox import manage
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / "state" / "litellm-rhpds.yaml"
+
+
+@dataclass
+class Sandbox:
+    dir: Path
+    env: dict[str, str]
+
+    def cli(self, *args: str, check: int | None = None, cwd: Path | None = None,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **self.env, **(extra_env or {})}
+        env.pop("LITEMAAS_STATE_DEBUG", None)
+        proc = subprocess.run([sys.executable, "-m", "litemaas_state", *args], capture_output=True, text=True,
+                              env=env, cwd=cwd or self.dir, timeout=300)
+        if check is not None:
+            assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return proc
+
+
+def parse_env(sandbox_dir: Path) -> dict[str, str]:
+    """The variables `eval "$(litemaas-state sandbox up)"` would set, read with a real shell."""
+    lines = manage.shell_lines(sandbox_dir)
+    script = "\n".join(lines) + "\nenv -0"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, env={"PATH": os.environ["PATH"]},
+                         check=True).stdout
+    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    return {k: v for k, v in env.items() if k in {"KUBECONFIG", "LITEMAAS_SANDBOX_DIR", "LITEMAAS_DATABASE_URL",
+                                                  "LITELLM_DATABASE_URL", "LITELLM_URL", "LITELLM_MASTER_KEY",
+                                                  "REDIS_URL"}}
+
+
+@pytest.fixture
+def make_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    started: list[Path] = []
+
+    def start(**options: object) -> Sandbox:
+        d = Path(f"/tmp/lms-e2e-{os.getpid()}-{len(started)}")
+        opts = manage.SandboxOptions(pod_ready_s=0.15, progress_deadline_s=3, **options)  # type: ignore[arg-type]
+        manage.up(d, opts)
+        started.append(d)
+        return Sandbox(dir=d, env=parse_env(d))
+
+    yield start
+    for d in started:
+        manage.down(d)
+
+
+def secrets_file(tmp: Path, **values: str) -> Path:
+    p = tmp / "secrets.json"
+    p.write_text(json.dumps(values))
+    return p

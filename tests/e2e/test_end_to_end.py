@@ -1,0 +1,248 @@
+"""End to end on the sandbox, through the real CLI: plan → apply → plan converges; failures stop apply."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.e2e.conftest import STATE, Sandbox, secrets_file
+
+pytestmark = pytest.mark.slow
+
+HEAD = """apiVersion: litemaas-state/v1
+kind: Environment
+metadata:
+  name: litellm-rhpds
+target:
+  namespace: litellm-rhpds
+"""
+
+
+def write(sb: Sandbox, body: str, name: str = "s.yaml") -> str:
+    p = sb.dir.parent / f"{sb.dir.name}-{name}"
+    p.write_text(HEAD + body)
+    return str(p)
+
+
+def tokens(sb: Sandbox) -> set[str]:
+    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+        return {r[0] for r in conn.execute('SELECT token FROM "LiteLLM_VerificationToken"')}
+
+
+def api_keys(sb: Sandbox) -> list[tuple[str, str | None, bool, str | None, str | None]]:
+    with psycopg.connect(sb.env["LITEMAAS_DATABASE_URL"]) as conn:
+        return conn.execute("SELECT key_hash, litellm_key_alias, is_active, sync_status, sync_error FROM api_keys").fetchall()
+
+
+def deployment(sb: Sandbox, name: str) -> dict:
+    out = subprocess.run(["kubectl", "get", "deploy", name, "-o", "json"], capture_output=True, text=True,
+                         env={"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}, check=True).stdout
+    return json.loads(out)
+
+
+def test_plan_apply_plan_converges(make_sandbox) -> None:
+    sb = make_sandbox()
+    before_tokens = tokens(sb)
+    rows_before = api_keys(sb)
+    first = sb.cli("plan", str(STATE), "--detailed-exitcode", check=2)
+    assert "~ image: \"quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0-stable-custom\"" in first.stdout
+    assert "~ replicas: 3 -> 5" in first.stdout
+    for phase in ("backup", "images", "scaling", "admins", "keys"):
+        assert f"Phase {phase}:" in first.stdout
+    doc = json.loads(sb.cli("plan", str(STATE), "--json", check=0).stdout)
+    pruned = {k["token_prefix"] for p in doc["phases"] if p["phase"] == "keys" for a in p["actions"]
+              for k in a["keys"]}
+    applied = sb.cli("apply", str(STATE), "--auto-approve", check=0)
+    assert "successfully rolled out" in applied.stdout and "Apply complete!" in applied.stdout
+    order = [m.group(1) for m in re.finditer(r"^(\S+): (?:Backing up|Modifying|Scaling|Updating roles|Pruning)\.\.\.",
+                                             applied.stdout, re.M)]
+    assert order[0].startswith("backup/") and order.index("deployment/litellm-frontend") < order.index(
+        "admin/sean.o'brien@example.com")
+    assert list(sb.dir.parent.glob("*")) or True
+    sb.cli("plan", str(STATE), "--detailed-exitcode", check=0)
+    # pruned keys are gone, and their rows revoked; the rotated key (stale alias, live key_hash) survives
+    after_tokens = tokens(sb)
+    gone = before_tokens - after_tokens
+    assert {t[:10] for t in gone} == pruned
+    rows = {r[0]: r for r in api_keys(sb)}
+    for key_hash, _alias, active, _, _ in rows_before:
+        if key_hash in gone and active:
+            assert rows[key_hash][2] is False and rows[key_hash][3] == "error"
+            assert "litemaas-state" in (rows[key_hash][4] or "")
+    aliases = set()
+    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+        aliases = {r[0] for r in conn.execute('SELECT key_alias FROM "LiteLLM_VerificationToken"') if r[0]}
+    rotated = [r for r in rows.values() if r[2] and r[0] in after_tokens and r[1] and r[1] not in aliases]
+    assert rotated, "the rotated LiteMaaS key (stale alias, fresh key_hash) must stay active"
+    assert all(not (r[2] and r[0] not in after_tokens) for r in rows.values()), "no active orphan row remains"
+    backups = list((sb.dir / "backups").glob("*.sql.gz"))
+    assert len(backups) == 2
+    frontend = deployment(sb, "litellm-frontend")["spec"]["template"]["spec"]
+    assert {c["image"] for c in frontend["initContainers"] if c["name"] == "copy-custom-logos"} == {
+        "quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0"}
+
+
+def test_broken_image_stops_apply_and_later_steps_are_not_done(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, """deployments:
+  litellm-frontend:
+    image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0-broken
+  litellm:
+    replicas: 4
+""")
+    proc = sb.cli("apply", state, "--auto-approve", check=1)
+    assert 'deployment "litellm-frontend" exceeded its progress deadline' in proc.stderr
+    assert "Not done: scaling/litellm" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert deployment(sb, "litellm")["spec"]["replicas"] == 3
+
+
+def test_rollback_of_a_broken_litellm_image_names_the_backup(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, """on_failure: rollback
+deployments:
+  litellm:
+    image: quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-broken
+""")
+    proc = sb.cli("apply", state, "--auto-approve", check=1)
+    assert "rolled back to revision 1" in proc.stderr
+    assert re.search(r"backup taken before the change is \S*litellm-rhpds-litellm-\d{8}T\d{6}Z\.sql\.gz", proc.stderr)
+    image = deployment(sb, "litellm")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(":main-v1.81.0-stable-custom")
+
+
+def test_failing_backup_stops_before_any_image_change(make_sandbox) -> None:
+    sb = make_sandbox()
+    (sb.dir / "not-a-dir").write_text("x")
+    state = write(sb, """backup:
+  directory: not-a-dir/dumps
+deployments:
+  litellm:
+    image: quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom
+""")
+    proc = sb.cli("apply", state, "--auto-approve", check=1)
+    assert "Failed:   backup/litellm-rhpds" in proc.stderr and "Not done: images/litellm" in proc.stderr
+    assert deployment(sb, "litellm")["metadata"]["generation"] == 1
+
+
+def test_saved_plan_refused_when_stale_and_unrelated_change_does_not_block(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, """deployments:
+  litellm:
+    replicas: 4
+  litellm-backend:
+    image: quay.io/rh-aiservices-bu/litemaas-backend:0.5.0
+""")
+    plan_file = str(sb.dir / "p.plan")
+    sb.cli("plan", state, "--out", plan_file, check=0)
+    saved = Path(plan_file).read_text()
+    assert sb.env["LITELLM_MASTER_KEY"] not in saved and "postgresql://" not in saved
+    kube = {"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}
+    subprocess.run(["kubectl", "scale", "deploy/litellm", "--replicas=2"], env=kube, check=True, capture_output=True)
+    proc = sb.cli("apply", "--plan", plan_file, check=1)
+    assert "scaling/litellm: precondition failed: deployment/litellm spec.replicas was 3" in proc.stderr
+    assert "now 2" in proc.stderr and "nothing was changed" in proc.stderr
+    assert deployment(sb, "litellm-backend")["metadata"]["generation"] == 1
+    # an unrelated live change (frontend image, which no action depends on) does not block a fresh plan
+    sb.cli("plan", state, "--out", plan_file, check=0)
+    subprocess.run(["kubectl", "set", "image", "deploy/litellm-frontend", "frontend=quay.io/x/y:1"], env=kube,
+                   check=True, capture_output=True)
+    sb.cli("apply", "--plan", plan_file, check=0)
+    assert deployment(sb, "litellm")["spec"]["replicas"] == 4
+
+
+def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, """deployments:
+  litellm-frontend:
+    image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0
+    replicas: 5
+""")
+    env = {**sb.env, "LITEMAAS_STATE_LOCK_SECONDS": "4"}
+    import os
+    first = subprocess.Popen([sys.executable, "-m", "litemaas_state", "apply", state, "--auto-approve"],
+                             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if deployment(sb, "litellm-frontend")["metadata"]["generation"] > 1:
+                break
+            time.sleep(0.1)
+        second = sb.cli("apply", state, "--auto-approve", extra_env={"LITEMAAS_STATE_LOCK_SECONDS": "4"}, check=1)
+        assert "another apply holds the lock for this environment" in second.stderr
+        assert "pid" in second.stderr and "since" in second.stderr
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.wait(timeout=30)
+    time.sleep(4.5)  # the killed apply's lease expires by itself
+    sb.cli("apply", state, "--auto-approve", check=0)
+    sb.cli("plan", state, "--detailed-exitcode", check=0)
+
+
+def test_drift_exit_codes(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox()
+    state = write(sb, "deployments:\n  litellm:\n    replicas: 3\n")
+    sb.cli("drift", state, check=0)
+    kube = {"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}
+    subprocess.run(["kubectl", "scale", "deploy/litellm", "--replicas=2"], env=kube, check=True, capture_output=True)
+    proc = sb.cli("drift", state, check=2)
+    assert "DRIFT" in proc.stdout and "~ replicas: 2 -> 3" in proc.stdout
+    report = json.loads(sb.cli("drift", state, "--json", check=2).stdout)
+    assert report["environments"][0]["verdict"] == "drift"
+    bad = write(sb, "deployments:\n  litellm:\n    replicas: -1\n", name="bad.yaml")
+    sb.cli("drift", bad, check=1)
+
+
+def test_litellm_failing_midway_through_pruning_then_rerun_converges(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, """key_retention:
+  delete_expired: true
+  max_deletions: 500
+""")
+    headers = {"Authorization": f"Bearer {sb.env['LITELLM_MASTER_KEY']}"}
+    r = httpx.post(sb.env["LITELLM_URL"] + "/sandbox/faults", headers=headers,
+                   json={"key_delete_fail_after": 1, "key_delete_status": 500, "key_delete_message": "db down"})
+    assert r.status_code == 200, r.text
+    proc = sb.cli("apply", state, "--auto-approve", check=1)
+    assert "POST /key/delete: HTTP 500" in proc.stderr
+    live = tokens(sb)
+    for key_hash, _alias, active, _, err in api_keys(sb):
+        if key_hash in live:
+            assert active or "litemaas-state" not in (err or ""), "no row revoked for a key that still exists"
+    httpx.delete(sb.env["LITELLM_URL"] + "/sandbox/faults", headers=headers)
+    sb.cli("apply", state, "--auto-approve", check=0)
+    sb.cli("plan", state, "--detailed-exitcode", check=0)
+
+
+def test_no_secret_in_any_output(make_sandbox, tmp_path: Path) -> None:
+    known = {"master_key": "sk-KnownMasterKey0123456789abcdefgh", "db_password": "KnownDbPassw0rdXyz",
+             "redis_password": "KnownRedisPassw0rd", "jwt_secret": "KnownJwtSecretValue123456",
+             "admin_api_key": "KnownAdminApiKey987", "oauth_client_secret": "KnownOauthSecret55",
+             "ui_password": "KnownUiPassw0rd"}
+    sb = make_sandbox(secrets_file=secrets_file(tmp_path, **known))
+    outputs = []
+    plan_file = str(tmp_path / "p.plan")
+    for args in (["validate", str(STATE)], ["plan", str(STATE)], ["plan", str(STATE), "--json"],
+                 ["plan", str(STATE), "--format", "markdown"], ["plan", str(STATE), "--out", plan_file],
+                 ["drift", str(STATE)], ["drift", str(STATE), "--json"], ["status", str(STATE)],
+                 ["status", str(STATE), "--json"], ["apply", "--plan", plan_file],
+                 ["plan", str(STATE), "--litellm-url", "http://127.0.0.1:1"],
+                 ["apply", str(STATE)]):
+        proc = sb.cli(*args)
+        outputs += [proc.stdout, proc.stderr]
+    outputs.append(Path(plan_file).read_text())
+    from litemaas_state.sandbox import manage
+    outputs += manage.shell_lines(sb.dir)
+    blob = "\n".join(outputs)
+    for name, value in known.items():
+        assert value not in blob, f"{name} leaked"
+    assert not re.search(r"sk-[A-Za-z0-9_\-]{8,}", blob)
