@@ -110,7 +110,8 @@ def schema() -> None:
 @cli.command()
 @click.argument("state_file", type=_existing_file)
 @click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON plan document.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default=None, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None,
+              help="Output format (markdown: one PR comment, under 65,536 characters).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @click.option("--target", "targets", multiple=True, help="Plan only this phase or address (repeatable).")
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,

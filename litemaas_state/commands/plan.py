@@ -11,6 +11,7 @@ from litemaas_state.commands.common import ConnectOptions, Deps, connect, observ
 from litemaas_state.commands.planfile import write_plan
 from litemaas_state.errors import ExitCode
 from litemaas_state.render.document import build_document
+from litemaas_state.render.markdown import render_markdown
 from litemaas_state.render.text import render_json, render_text
 
 Format = Literal["text", "json", "markdown"]
@@ -36,6 +37,8 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
         write_plan(plan, opts.out)
     if opts.format == "json":
         deps.output.echo(render_json(doc), nl=False)
+    elif opts.format == "markdown":
+        deps.output.echo(render_markdown(doc), nl=False)
     else:
         deps.output.echo(render_text(doc, color=deps.output.color), nl=False)
         if opts.out is not None and not plan.errored:
