@@ -1,0 +1,222 @@
+"""Start and stop the sandbox daemon: the API behind `litemaas-state sandbox up|down`.
+
+`up` starts `python -m litemaas_state.sandbox.daemon` detached (own session, log in DIR/daemon.log),
+waits for DIR/ready and returns the shell lines to print, which point at files and never contain a
+secret value:
+
+    export KUBECONFIG='DIR/kubeconfig'
+    set -a; . 'DIR/env'; set +a
+    export LITEMAAS_SANDBOX_DIR='DIR'
+
+`down` sends SIGTERM, waits, and removes DIR; it is idempotent.
+
+DIR defaults to `$LITEMAAS_SANDBOX_DIR`, else `/tmp/litemaas-sandbox-<uid>`: under /tmp and mode 0755,
+because as root the data plane runs PostgreSQL as the `postgres` OS user, which must reach it.
+
+Boundary: imports no product code. Errors are `SandboxError` (a RuntimeError) with the log tail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+_MARKERS = ("daemon.pid", "daemon.log", "kubeconfig")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started or stopped; the message says why (with the daemon log tail)."""
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """How the sandbox behaves.
+
+    pod_ready_s: seconds before a new pod turns Ready (demo ~1.0; tests 0.1-0.2).
+    progress_deadline_s: the Deployments' spec.progressDeadlineSeconds (real default 600; demo 10; tests ~3).
+    layout: "separate" (LiteMaaS and LiteLLM in their own DBs, rhpds f4545df) or "shared" (one DB).
+    secrets_file: JSON object of known secret values (SandboxSecrets field names); None → random.
+    data_plane: start PostgreSQL/Redis/LiteLLM API too (if `sandbox/dataplane.py` exists); False → kube API only.
+    startup_timeout_s: how long `up` waits for DIR/ready.
+    """
+
+    pod_ready_s: float = 1.0
+    progress_deadline_s: int = 10
+    layout: Literal["separate", "shared"] = "separate"
+    secrets_file: Path | None = None
+    data_plane: bool = True
+    startup_timeout_s: float = 120.0
+
+
+def default_dir() -> Path:
+    """`$LITEMAAS_SANDBOX_DIR`, else `/tmp/litemaas-sandbox-<uid>`."""
+    env = os.environ.get("LITEMAAS_SANDBOX_DIR")
+    return Path(env) if env else Path(f"/tmp/litemaas-sandbox-{os.getuid()}")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def shell_lines(sandbox_dir: Path) -> list[str]:
+    """The lines `up` prints for `eval`: paths only, never a secret value."""
+    return [
+        f"export KUBECONFIG={_quote(str(sandbox_dir / 'kubeconfig'))}",
+        f"set -a; . {_quote(str(sandbox_dir / 'env'))}; set +a",
+        f"export LITEMAAS_SANDBOX_DIR={_quote(str(sandbox_dir))}",
+    ]
+
+
+def _pid(sandbox_dir: Path) -> int | None:
+    try:
+        return int((sandbox_dir / "daemon.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def is_running(sandbox_dir: Path | None = None) -> bool:
+    """Whether a daemon serves DIR (its pid is alive and DIR/ready exists)."""
+    d = (sandbox_dir or default_dir()).absolute()
+    pid = _pid(d)
+    return pid is not None and _alive(pid) and (d / "ready").exists()
+
+
+def _log_tail(sandbox_dir: Path, lines: int = 30) -> str:
+    try:
+        text = (sandbox_dir / "daemon.log").read_text(errors="replace")
+    except OSError:
+        return "(no daemon.log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _clear(sandbox_dir: Path) -> None:
+    if not sandbox_dir.exists():
+        return
+    if any(sandbox_dir.iterdir()) and not any((sandbox_dir / m).exists() for m in _MARKERS):
+        raise SandboxError(f"{sandbox_dir} exists and is not a sandbox directory; refusing to touch it")
+    shutil.rmtree(sandbox_dir)
+
+
+def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
+    """Start the sandbox daemon in DIR (detached) and wait until it serves.
+
+    Args:
+        sandbox_dir: the directory (created, mode 0755); None → `default_dir()`. A stale sandbox
+            directory (no live daemon) is cleared first; a running one is reused as it is.
+        options: SandboxOptions.
+    Returns:
+        The shell lines to print (`shell_lines`).
+    Raises:
+        SandboxError: the daemon exited or did not write DIR/ready within `options.startup_timeout_s`
+            (the message holds the daemon log tail), or DIR is not a sandbox directory.
+    Source: daemon.py (files written); litemaas-facts §1 (what it serves).
+    """
+    d = (sandbox_dir or default_dir()).absolute()
+    if is_running(d):
+        return shell_lines(d)
+    pid = _pid(d)
+    if pid is not None and _alive(pid):
+        down(d)
+    _clear(d)
+    d.mkdir(parents=True, mode=0o755)
+    os.chmod(d, 0o755)
+    cmd = [
+        sys.executable,
+        "-m",
+        "litemaas_state.sandbox.daemon",
+        "--dir",
+        str(d),
+        "--pod-ready-s",
+        str(options.pod_ready_s),
+        "--progress-deadline-s",
+        str(int(options.progress_deadline_s)),
+        "--layout",
+        options.layout,
+    ]
+    if options.secrets_file is not None:
+        cmd += ["--secrets-file", str(Path(options.secrets_file).absolute())]
+    if not options.data_plane:
+        cmd.append("--no-data-plane")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(d / "daemon.log", "ab") as log_file:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+        )
+    deadline = time.monotonic() + options.startup_timeout_s
+    while not (d / "ready").exists():
+        if proc.poll() is not None:
+            raise SandboxError(
+                f"the sandbox daemon exited with code {proc.returncode} before it was ready; "
+                f"log tail ({d / 'daemon.log'}):\n{_log_tail(d)}"
+            )
+        if time.monotonic() > deadline:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise SandboxError(
+                f"the sandbox was not ready after {options.startup_timeout_s:.0f} s; "
+                f"log tail ({d / 'daemon.log'}):\n{_log_tail(d)}"
+            )
+        time.sleep(0.05)
+    return shell_lines(d)
+
+
+def down(sandbox_dir: Path | None = None, timeout_s: float = 20.0) -> None:
+    """Stop the daemon serving DIR (SIGTERM, then SIGKILL of its process group after `timeout_s`) and remove DIR.
+
+    Idempotent: nothing to do if DIR does not exist. Raises SandboxError if DIR is not a sandbox directory.
+    """
+    d = (sandbox_dir or default_dir()).absolute()
+    if not d.exists():
+        return
+    pid = _pid(d)
+    if pid is not None and _alive(pid):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            end = time.monotonic() + 5
+            while _alive(pid) and time.monotonic() < end:
+                time.sleep(0.05)
+    _clear(d)

@@ -1,0 +1,120 @@
+"""Shared fixtures: start a real sandbox (daemon process, Kubernetes API, controller, data plane).
+
+`sandbox_factory(**options)` starts one sandbox per call through `manage.up` (the same path as
+`litemaas-state sandbox up`) and stops it with `manage.down` at teardown. `sandbox` is one sandbox with
+fast options. `sandbox_launcher` (session) lets a module share one sandbox (see tests/sandbox).
+
+Sandbox directories are made under /tmp with short names and mode 0755 (not pytest's tmp_path, which
+is 0700 under /tmp/pytest-of-<user>): as root the data plane runs PostgreSQL as the `postgres` user,
+which must reach the directory, and PostgreSQL's Unix socket paths must stay short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from litemaas_state.sandbox import manage
+
+FAST: dict[str, Any] = {"pod_ready_s": 0.15, "progress_deadline_s": 3}
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """Parse `export NAME='value'` lines (the sandbox env file) into a dict."""
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            name, _, value = words[1].partition("=")
+            env[name] = value
+    return env
+
+
+@dataclass
+class Sandbox:
+    """A running sandbox: its directory, kubeconfig, environment (env file + KUBECONFIG) and printed lines."""
+
+    dir: Path
+    kubeconfig: Path
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+
+    def secrets(self) -> dict[str, str]:
+        """The secret values the sandbox handed out (DIR/secrets.json)."""
+        data: dict[str, str] = json.loads((self.dir / "secrets.json").read_text())
+        return data
+
+    def process_env(self) -> dict[str, str]:
+        """os.environ plus the sandbox's variables and a private kubectl cache dir."""
+        return {**os.environ, **self.env, "KUBECACHEDIR": str(self.dir / "kube-cache")}
+
+
+class SandboxLauncher:
+    """Starts sandboxes in fresh /tmp directories and stops whatever is left at the end."""
+
+    def __init__(self) -> None:
+        self.running: list[Sandbox] = []
+
+    def start(self, **options: Any) -> Sandbox:
+        d = Path(tempfile.mkdtemp(prefix="lms-", dir="/tmp"))
+        os.chmod(d, 0o755)
+        try:
+            lines = manage.up(d, manage.SandboxOptions(**options))
+        except BaseException:
+            manage.down(d)  # the error message already holds the daemon log tail
+            raise
+        env = parse_env_file(d / "env")
+        env["KUBECONFIG"] = str(d / "kubeconfig")
+        env["LITEMAAS_SANDBOX_DIR"] = str(d)
+        sandbox = Sandbox(dir=d, kubeconfig=d / "kubeconfig", env=env, lines=lines)
+        self.running.append(sandbox)
+        return sandbox
+
+    def stop(self, sandbox: Sandbox) -> None:
+        manage.down(sandbox.dir)
+        if sandbox in self.running:
+            self.running.remove(sandbox)
+
+    def stop_all(self) -> None:
+        for sandbox in list(self.running):
+            self.stop(sandbox)
+
+
+@pytest.fixture(scope="session")
+def sandbox_launcher() -> Iterator[SandboxLauncher]:
+    launcher = SandboxLauncher()
+    try:
+        yield launcher
+    finally:
+        launcher.stop_all()
+
+
+@pytest.fixture
+def sandbox_factory(sandbox_launcher: SandboxLauncher) -> Iterator[Callable[..., Sandbox]]:
+    """Call with SandboxOptions fields (e.g. `layout="shared"`); each sandbox is stopped at teardown."""
+    started: list[Sandbox] = []
+
+    def make(**options: Any) -> Sandbox:
+        sandbox = sandbox_launcher.start(**options)
+        started.append(sandbox)
+        return sandbox
+
+    try:
+        yield make
+    finally:
+        for sandbox in started:
+            sandbox_launcher.stop(sandbox)
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    """One sandbox with fast rollouts (pods Ready after 0.15 s, progress deadline 3 s)."""
+    return sandbox_factory(**FAST)
