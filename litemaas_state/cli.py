@@ -121,6 +121,8 @@ def schema() -> None:
 def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
          out: Path | None, color: bool | None, **kw: Any) -> None:
     """Show what apply would change."""
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError("--json and --format markdown/text contradict each other; give one")
     opts = plan_cmd.PlanOptions(
         state_file=state_file, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
         detailed_exitcode=detailed_exitcode, targets=targets, out=out, connect=_connect(kw),
@@ -129,9 +131,14 @@ def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bo
 
 
 def _confirm(prompt: str) -> str | None:
+    """Ask on the terminal; None without one. Ctrl-C / Ctrl-D count as "no"."""
     if not sys.stdin.isatty():
         return None
-    answer: str = click.prompt(prompt, default="", show_default=False, prompt_suffix="")
+    try:
+        answer: str = click.prompt(prompt, default="", show_default=False, prompt_suffix="")
+    except (click.exceptions.Abort, EOFError, KeyboardInterrupt):
+        click.echo("")
+        return ""
     return answer
 
 
@@ -165,6 +172,8 @@ def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: 
 
     Exit 0 in sync, 2 drift, 1 error.
     """
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError("--json and --format markdown/text contradict each other; give one")
     opts = drift_cmd.DriftOptions(path=path, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
                                   connect=_connect(kw))
     _run(drift_cmd.run, opts, _deps(color))
@@ -206,4 +215,17 @@ def sandbox_down(directory: Path | None) -> None:
 
 
 def main() -> None:
-    cli(prog_name="litemaas-state")
+    """Entry point. Usage errors (bad flag, missing file) exit 1, not click's 2: with
+    --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
+    try:
+        code = cli.main(prog_name="litemaas-state", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(ExitCode.ERROR)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.ERROR)
+    sys.exit(code if isinstance(code, int) else 0)

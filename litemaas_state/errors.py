@@ -68,6 +68,8 @@ class Diagnostic(BaseModel):
     detail: str = ""
     location: SourceLocation | None = None
     address: str | None = None
+    code: str | None = None
+    """A stable identifier for findings a program branches on (e.g. ``rollout_failed``)."""
 
     def format(self) -> str:
         where = f"{self.location}: " if self.location else ""

@@ -14,6 +14,9 @@ import threading
 
 MASK = "(sensitive value)"
 _SK = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
+# LiteLLM's abbreviated keys ("sk-...WRNG") and the token hash it echoes for a rejected key (litellm#18731)
+_SK_ABBREV = re.compile(r"sk-\.\.\.[A-Za-z0-9_\-]+")
+_REJECTED_HASH = re.compile(r"(Key Hash \(Token\)\s*=\s*)[0-9a-f]{6,}")
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 
 _lock = threading.Lock()
@@ -36,4 +39,6 @@ def scrub(text: str) -> str:
         if v in text:
             text = text.replace(v, MASK)
     text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
+    text = _REJECTED_HASH.sub(lambda m: m.group(1) + MASK, text)
+    text = _SK_ABBREV.sub(MASK, text)
     return _SK.sub(MASK, text)

@@ -87,7 +87,7 @@ class KeyPruner:
         try:
             resp = self.client.post(litellm_api.KEY_DELETE, json={"keys": tokens})
         except httpx.HTTPError as exc:
-            raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {type(exc).__name__}") from None
+            raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {litellm_api.transport_reason(exc)}") from None
         if resp.status_code == 404 or resp.status_code == 200:
             return
         raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {litellm_api.error_text(resp)}")

@@ -21,7 +21,7 @@ from litemaas_state.apply.model import (
     Reporter,
 )
 from litemaas_state.errors import LitemaasStateError
-from litemaas_state.plan.model import Action, Plan
+from litemaas_state.plan.model import Action, BackupAction, Plan
 
 
 class Executor(Protocol):
@@ -86,6 +86,16 @@ def apply_plan(
     return ApplyResult(results=tuple(results), failed_action=failed, error=error)
 
 
+def _show(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) if value else "(none)"
+    return str(value)
+
+
 def _describe(action: Action) -> str:
-    parts = [f"{c.field}: {c.before} -> {c.after}" for c in action.changes]
+    parts = [f"{c.field}: {_show(c.before)} -> {_show(c.after)}" for c in action.changes if c.field != "files"]
+    if isinstance(action, BackupAction):
+        parts.append(f"{len(action.targets)} verified dump(s) to {action.directory}")
     return "; ".join(parts) if parts else action.kind

@@ -53,7 +53,9 @@ class ApplyOptions:
 def validate(opts: ApplyOptions) -> list[str]:
     """Every problem with the option combination (kubectl's Validate)."""
     problems = []
-    if (opts.state_file is None) == (opts.plan_file is None):
+    if opts.state_file is None and opts.plan_file is None:
+        problems.append("give a state file, or --plan PLANFILE (from `plan --out`)")
+    if opts.state_file is not None and opts.plan_file is not None:
         problems.append("give either a state file or --plan PLANFILE, not both")
     if opts.plan_file is not None and opts.targets:
         problems.append("--target cannot be combined with --plan (the saved plan is applied exactly)")

@@ -63,6 +63,10 @@ def read_state(path: Path) -> StateFile:
     Raises:
         StateFileError: unreadable file, or every validation problem with file:line and field path.
     """
+    if path.is_dir():
+        raise StateFileError([Diagnostic(
+            severity=Severity.ERROR, summary="is a directory, not a state file", location=SourceLocation(file=str(path)),
+        )])
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -73,9 +77,11 @@ def read_state(path: Path) -> StateFile:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise StateFileError([Diagnostic(
             severity=Severity.ERROR, summary=f"the state file is not UTF-8 text ({exc.reason})",
-            location=SourceLocation(file=str(path)),
+            location=SourceLocation(file=str(path), line=line, column=column),
         )]) from None
     desired = parse_state(text, str(path))
     return StateFile(path=path, text=text, digest=hashlib.sha256(raw).hexdigest(), desired=desired)

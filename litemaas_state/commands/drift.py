@@ -14,6 +14,7 @@ from typing import Literal
 
 from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
+from litemaas_state.plan.checks import ROLLOUT_FAILED
 from litemaas_state.render.document import PlanDocument, build_document
 from litemaas_state.render.text import render_text
 
@@ -46,7 +47,8 @@ def check(path: Path, opts: DriftOptions, deps: Deps) -> EnvResult:
     try:
         state = read_state(path)
     except StateFileError as exc:
-        return EnvResult(state_file=str(path), environment=None, verdict="error", error=str(exc))
+        return EnvResult(state_file=str(path), environment=None, verdict="error",
+                         error="\n".join(d.format() for d in exc.diagnostics))
     env = state.desired.metadata.name
     try:
         conns = connect(state, opts.connect)
@@ -54,6 +56,9 @@ def check(path: Path, opts: DriftOptions, deps: Deps) -> EnvResult:
     except LitemaasStateError as exc:
         return EnvResult(state_file=str(path), environment=env, verdict="error", error=str(exc))
     doc = build_document(plan)
+    errors = [d for d in plan.diagnostics if d.severity == "error"]
+    if errors and all(d.code == ROLLOUT_FAILED for d in errors):
+        return EnvResult(state_file=str(path), environment=env, verdict="drift", document=doc)
     if plan.errored:
         return EnvResult(state_file=str(path), environment=env, verdict="error", document=doc,
                          error="; ".join(d.summary for d in plan.diagnostics if d.severity == "error"))
@@ -97,7 +102,7 @@ def run(opts: DriftOptions, deps: Deps) -> ExitCode:
                 out.echo(f"{name}: DRIFT — live state differs from {r.state_file}:\n")
                 out.echo(render_text(r.document, color=out.color))
             else:
-                out.echo(f"{name}: error: {r.error}", err=True)
+                out.echo(f"{name}: {r.error}" if r.environment else str(r.error), err=True)
     if any(r.verdict == "error" for r in results):
         return ExitCode.ERROR
     if any(r.verdict == "drift" for r in results):

@@ -16,16 +16,25 @@ from litemaas_state.plan.model import FORMAT_VERSION, Plan
 
 
 def write_plan(plan: Plan, path: Path) -> None:
-    """Write atomically (temp file + rename), mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
+    """Write atomically (temp file + rename), mode 0600.
+
+    Raises:
+        ConfigError: the file cannot be written (nothing is left behind).
+    """
+    if path.is_dir():
+        raise ConfigError(f"cannot write the plan file {path}: it is a directory")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
         with os.fdopen(fd, "w") as f:
             f.write(plan.model_dump_json(indent=1))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the plan file {path}: {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -42,7 +51,8 @@ def read_plan(path: Path) -> Plan:
     try:
         plan = Plan.model_validate_json(text)
     except ValidationError as exc:
-        raise ConfigError(f"{path} is not a litemaas-state saved plan ({exc.error_count()} problems, "
+        n = exc.error_count()
+        raise ConfigError(f"{path} is not a litemaas-state saved plan ({n} problem{'s' if n != 1 else ''}, "
                           f"first: {exc.errors()[0]['msg']})") from None
     if plan.format_version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
         raise ConfigError(f"{path} has plan format {plan.format_version}; this litemaas-state reads "

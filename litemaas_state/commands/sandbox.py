@@ -31,6 +31,13 @@ def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path |
 def run_down(directory: Path | None, deps: Deps) -> ExitCode:
     from litemaas_state.sandbox import manage
 
-    manage.down(directory)
-    deps.output.echo("sandbox stopped", err=True)
+    target = (directory or manage.default_dir()).absolute()
+    if not target.exists():
+        deps.output.echo(f"no sandbox in {target}: nothing to stop", err=True)
+        return ExitCode.OK
+    try:
+        manage.down(directory)
+    except (RuntimeError, OSError) as exc:
+        raise ConfigError(f"cannot stop the sandbox in {target}: {exc}") from None
+    deps.output.echo(f"sandbox in {target} stopped and removed", err=True)
     return ExitCode.OK

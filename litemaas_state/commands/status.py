@@ -1,26 +1,32 @@
 """`litemaas-state status FILE`: a live summary replacing the runbook's ad-hoc commands (`oc get
 deployments -o wide`, `oc get pods -l app=litellm-redis`, `curl …/health/…`, `psql … count(*) FROM
-subscriptions`, the admin SELECT): versions, replicas ready/desired, Redis and LiteLLM health, key counts
-(total, expired, prunable), admins, active subscriptions. Read-only; ``--json`` for machines.
+subscriptions`, the admin SELECT): versions, rollout state, replicas ready/desired, Redis and LiteLLM
+health, key counts (total, expired, prunable), admins, active subscriptions. Read-only; ``--json``.
+
+Each source is read on its own: one that cannot be reached is reported as such and the rest is still
+shown (a health summary must work while something is down). Only an unreachable Kubernetes API fails it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from litemaas_state import names
 from litemaas_state.commands.common import ConnectOptions, Deps, connect, read_state
 from litemaas_state.errors import ExitCode, LitemaasStateError
 from litemaas_state.live import litellm_api, litemaas_db
+from litemaas_state.live import redis as redis_reader
 from litemaas_state.live.kube import KubeReader
-from litemaas_state.live.observe import observe
+from litemaas_state.live.rollout import rollout_status
 from litemaas_state.plan.keys import prune_rule
 from litemaas_state.spec.model import KeyRetention
 
 STATUS_FORMAT_VERSION = "1.0"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,64 +36,115 @@ class StatusOptions:
     connect: ConnectOptions = ConnectOptions()
 
 
-def run(opts: StatusOptions, deps: Deps) -> ExitCode:
+def _try(fn: Callable[[], T]) -> tuple[T | None, str | None]:
+    try:
+        return fn(), None
+    except LitemaasStateError as exc:
+        return None, str(exc)
+
+
+def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
+    """The status report as a JSON-able dict (format_version 1.0)."""
     state = read_state(opts.state_file)
     conns = connect(state, opts.connect)
+    kube = KubeReader(conns.kube)
     now = deps.now()
-    live = observe(state.desired, KubeReader(conns.kube), conns.discovery, now=now, everything=True)
     report: dict[str, Any] = {"format_version": STATUS_FORMAT_VERSION, "environment": state.desired.metadata.name,
-                              "namespace": live.namespace, "observed_at": now.isoformat()}
-    report["deployments"] = {
-        name: {"image": next((c.image for c in w.containers if c.name == names.MAIN_CONTAINER[names.Component(name)]),
-                             None),
-               "replicas": w.replicas, "ready": w.ready_replicas, "available": w.available_replicas,
-               "revision": w.revision}
-        for name, w in live.workloads.items()
-    }
-    report["missing_deployments"] = list(live.missing)
-    report["redis"] = {"ready": live.redis.ready if live.redis else None,
-                       "pods_ready": live.redis.pods_ready if live.redis else 0,
-                       "ping": live.redis.ping if live.redis else None}
+                              "namespace": conns.kube.namespace, "observed_at": now.isoformat()}
+    deployments: dict[str, Any] = {}
+    missing = []
+    for component in names.Component:
+        w = kube.deployment(component.value)
+        if w is None:
+            missing.append(component.value)
+            continue
+        main = w.container(names.MAIN_CONTAINER[component])
+        verdict = rollout_status(w)
+        deployments[component.value] = {
+            "image": main.image if main else None, "replicas": w.replicas, "ready": w.ready_replicas,
+            "available": w.available_replicas, "revision": w.revision, "rollout": verdict.phase.value,
+            "rollout_message": verdict.message,
+        }
+    report["deployments"] = deployments
+    report["missing_deployments"] = missing
+
+    ready, total = kube.pods_ready(names.SELECTOR[names.Component.REDIS])
+    redis_url = conns.discovery.redis_url()
+    ping, ping_error = _try(lambda: redis_reader.ping(redis_url)) if redis_url else ((None, "no REDIS_URL"), None)
+    report["redis"] = {"pods_ready": ready, "pods_total": total,
+                       "ping": ping[0] if ping else None, "detail": ping_error or (ping[1] if ping else None)}
+    report["redis"]["ready"] = ready > 0 and report["redis"]["ping"] is not False
+
+    policy = state.desired.key_retention or KeyRetention()
     url, key = conns.discovery.litellm_url(), conns.discovery.master_key()
     if url and key:
-        with litellm_api.make_client(url, key) as client:
-            alive, ready, detail = litellm_api.health(client)
-        report["litellm"] = {"alive": alive, "ready": ready, "detail": detail}
-    policy = state.desired.key_retention or KeyRetention()
-    keys = live.keys or ()
-    report["keys"] = {
-        "total": len(keys),
-        "expired": sum(1 for k in keys if k.expires is not None and k.expires < now),
-        "never_expire": sum(1 for k in keys if k.expires is None),
-        "prunable": sum(1 for k in keys if prune_rule(k, policy, now, frozenset()) is not None),
-    }
-    report["admins"] = sorted(u.email for u in (live.users or ())
-                              if names.ROLE_ADMIN in u.roles and u.id != names.SYSTEM_USER_ID)
+        def litellm() -> tuple[tuple[bool, bool, str], Any]:
+            with litellm_api.make_client(url, key) as client:
+                return litellm_api.health(client), litellm_api.list_keys(client)
+
+        got, err = _try(litellm)
+        if got is not None:
+            (alive, ready_, detail), keys = got
+            report["litellm"] = {"alive": alive, "ready": ready_, "detail": detail}
+            report["keys"] = {
+                "total": len(keys),
+                "expired": sum(1 for k in keys if k.expires is not None and k.expires < now),
+                "never_expire": sum(1 for k in keys if k.expires is None),
+                "prunable": sum(1 for k in keys if prune_rule(k, policy, now, frozenset()) is not None),
+            }
+        else:
+            report["litellm"] = {"alive": False, "ready": False, "detail": err}
+            report["keys"] = None
+    else:
+        report["litellm"] = {"alive": None, "ready": None, "detail": "LiteLLM URL or master key unknown"}
+        report["keys"] = None
+
     db = conns.discovery.database("litemaas")
-    try:
-        report["active_subscriptions"] = litemaas_db.count_active_subscriptions(db) if db else None
-    except LitemaasStateError:
+    if db is not None:
+        users, err = _try(lambda: litemaas_db.read_users(db))
+        report["admins"] = sorted(u.email for u in users or ()
+                                  if names.ROLE_ADMIN in u.roles and u.id != names.SYSTEM_USER_ID) if users else None
+        subs, err2 = _try(lambda: litemaas_db.count_active_subscriptions(db))
+        report["active_subscriptions"] = subs
+        report["litemaas_db_error"] = err or err2
+    else:
+        report["admins"] = None
         report["active_subscriptions"] = None
+        report["litemaas_db_error"] = "LiteMaaS database unknown"
+    return report
+
+
+def run(opts: StatusOptions, deps: Deps) -> ExitCode:
+    report = collect(opts, deps)
     out = deps.output
     if opts.as_json:
         out.echo(json.dumps(report, indent=2, default=str))
         return ExitCode.OK
     out.echo(f"Environment {report['environment']} (namespace {report['namespace']})\n")
-    out.echo(f"{'DEPLOYMENT':<18} {'READY':>7} {'REV':>4}  IMAGE")
+    out.echo(f"{'DEPLOYMENT':<18} {'READY':>7} {'REV':>4}  {'ROLLOUT':<9} IMAGE")
     for name, d in report["deployments"].items():
-        out.echo(f"{name:<18} {d['available']:>3}/{d['replicas']:<3} {d['revision']:>4}  {d['image']}")
+        out.echo(f"{name:<18} {d['available']:>3}/{d['replicas']:<3} {d['revision']:>4}  {d['rollout']:<9} {d['image']}")
+        if d["rollout"] != "complete":
+            out.echo(f"{'':<18} {d['rollout_message']}")
     for name in report["missing_deployments"]:
         out.echo(f"{name:<18} missing")
     r = report["redis"]
-    out.echo(f"\nRedis:    {'ready' if r['ready'] else 'NOT READY'} (pods ready {r['pods_ready']}, "
-             f"ping {'n/a' if r['ping'] is None else 'ok' if r['ping'] else 'failed'})")
-    if "litellm" in report:
-        h = report["litellm"]
-        out.echo(f"LiteLLM:  {'alive' if h['alive'] else 'NOT ALIVE'}, {'ready' if h['ready'] else 'NOT READY'} "
-                 f"({h['detail']})")
+    ping = "n/a" if r["ping"] is None else "ok" if r["ping"] else "failed"
+    out.echo(f"\nRedis:    {'ready' if r['ready'] else 'NOT READY'} (pods ready {r['pods_ready']}/{r['pods_total']}, "
+             f"ping {ping}{': ' + r['detail'] if r['detail'] and not r['ping'] else ''})")
+    h = report["litellm"]
+    state = "unknown" if h["alive"] is None else (
+        f"{'alive' if h['alive'] else 'NOT ALIVE'}, {'ready' if h['ready'] else 'NOT READY'}")
+    out.echo(f"LiteLLM:  {state} ({h['detail']})")
     k = report["keys"]
-    out.echo(f"Keys:     {k['total']} total, {k['expired']} expired, {k['never_expire']} never expire, "
-             f"{k['prunable']} prunable under the state file's key_retention")
-    out.echo(f"Admins:   {len(report['admins'])}: {', '.join(report['admins'])}")
-    out.echo(f"Active subscriptions: {report['active_subscriptions']}")
+    if k is None:
+        out.echo("Keys:     unknown (LiteLLM API not reachable)")
+    else:
+        out.echo(f"Keys:     {k['total']} total, {k['expired']} expired, {k['never_expire']} never expire, "
+                 f"{k['prunable']} prunable under the state file's key_retention")
+    if report["admins"] is None:
+        out.echo(f"Admins:   unknown ({report['litemaas_db_error']})")
+    else:
+        out.echo(f"Admins:   {len(report['admins'])}: {', '.join(report['admins'])}")
+    out.echo(f"Active subscriptions: {report['active_subscriptions'] if report['active_subscriptions'] is not None else 'unknown'}")
     return ExitCode.OK

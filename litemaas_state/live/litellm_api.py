@@ -28,8 +28,18 @@ TIMEOUT_S = 30.0
 
 
 def make_client(base_url: str, master_key: str) -> httpx.Client:
-    """An httpx client for the admin API (the key travels only in the Authorization header)."""
-    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S)
+    """An httpx client for the admin API (the key travels only in the Authorization header).
+
+    Raises:
+        ObserveError: the URL is not an http(s) URL httpx can use.
+    """
+    try:
+        url = httpx.URL(base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("expected http(s)://host[:port]")
+        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ObserveError("litellm-api", f"the LiteLLM URL {base_url!r} is not usable: {exc}") from None
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -44,6 +54,12 @@ def parse_time(value: Any) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def transport_reason(exc: httpx.HTTPError) -> str:
+    """``ConnectError: [Errno 111] Connection refused`` and the like (no URL credentials: scrubbed)."""
+    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def error_text(resp: httpx.Response) -> str:
     """A short, secret-free description of an error response (LiteLLM's error.message or FastAPI detail).
 
@@ -56,7 +72,9 @@ def error_text(resp: httpx.Response) -> str:
     if isinstance(body, dict):
         err = body.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return f"HTTP {resp.status_code}: {str(err['message'])[:200]}"
+            # LiteLLM's 401 repeats the tail of the rejected key and its hash: keep only the first clause
+            message = str(err["message"]).split(" Received API Key", 1)[0].rstrip(" .,")
+            return f"HTTP {resp.status_code}: {message[:200]}"
         if "detail" in body:
             return f"HTTP {resp.status_code}: {str(body['detail'])[:200]}"
     return f"HTTP {resp.status_code}"
@@ -91,10 +109,13 @@ def list_keys(client: httpx.Client) -> tuple[VirtualKey, ...]:
         try:
             resp = client.get(KEY_LIST, params={"return_full_object": "true", "size": PAGE_SIZE, "page": page})
         except httpx.HTTPError as exc:
-            raise ObserveError("litellm-api", f"GET {KEY_LIST}: {type(exc).__name__}") from None
+            raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
         if resp.status_code != 200:
-            raise ObserveError("litellm-api", f"GET {KEY_LIST}: {error_text(resp)}")
-        body = resp.json()
+            raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {error_text(resp)}")
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
         if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
             raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected answer (no 'keys' list)")
         keys += [key_from_json(k) for k in body["keys"] if isinstance(k, dict)]
@@ -112,7 +133,7 @@ def existing_tokens(client: httpx.Client, tokens: list[str]) -> set[str]:
         try:
             resp = client.get(KEY_LIST, params={"key_hash": t, "size": 1})
         except httpx.HTTPError as exc:
-            raise ObserveError("litellm-api", f"GET {KEY_LIST}: {type(exc).__name__}") from None
+            raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
         if resp.status_code != 200:
             raise ObserveError("litellm-api", f"GET {KEY_LIST}?key_hash=…: {error_text(resp)}")
         if int(resp.json().get("total_count") or 0) > 0:
@@ -126,7 +147,7 @@ def health(client: httpx.Client) -> tuple[bool, bool, str]:
         live = client.get(HEALTH_LIVELINESS)
         ready = client.get(HEALTH_READINESS)
     except httpx.HTTPError as exc:
-        return False, False, f"unreachable ({type(exc).__name__})"
+        return False, False, f"unreachable at {client.base_url} ({transport_reason(exc)})"
     alive = live.status_code == 200
     db = None
     if ready.status_code == 200:

@@ -26,6 +26,18 @@ SHOW_SERVER_VERSION = "SHOW server_version_num"
 CONNECT_TIMEOUT_S = 5
 
 
+def reason(exc: BaseException) -> str:
+    """The server's or libpq's one-line reason (e.g. 'password authentication failed for user "litellm"',
+    'Connection refused'); the CLI scrubs every output of secrets as well."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = lines[-1] if lines else ""
+    for ln in lines:
+        if "FATAL:" in ln or "failed:" in ln:
+            detail = ln.split("FATAL:", 1)[-1].strip()
+            break
+    return f"{type(exc).__name__}: {detail[:200]}" if detail else type(exc).__name__
+
+
 @contextmanager
 def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
     """Open a connection; failures become ObserveError naming the database (never the URL)."""
@@ -34,7 +46,7 @@ def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psyco
                                application_name="litemaas-state")
     except psycopg.Error as exc:
         raise ObserveError(f"{db.info.role}-db", f"cannot connect to {db.info.host}:{db.info.port}/"
-                           f"{db.info.database} ({db.info.source}): {type(exc).__name__}") from None
+                           f"{db.info.database} ({db.info.source}): {reason(exc)}") from None
     try:
         with conn:
             yield conn
@@ -63,7 +75,7 @@ def read_users(db: DatabaseTarget) -> tuple[LiteMaaSUser, ...]:
             _require_table(conn, db, "public.users")
             rows = conn.execute(SELECT_USERS).fetchall()
     except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"reading users failed: {type(exc).__name__}") from None
+        raise ObserveError("litemaas-db", f"reading users failed: {reason(exc)}") from None
     return tuple(LiteMaaSUser(id=r[0], email=r[1], username=r[2] or "", roles=tuple(r[3]), is_active=bool(r[4]))
                  for r in rows)
 
@@ -75,7 +87,7 @@ def read_api_keys(db: DatabaseTarget) -> tuple[ApiKeyRow, ...]:
             _require_table(conn, db, "public.api_keys")
             rows = conn.execute(SELECT_API_KEYS).fetchall()
     except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"reading api_keys failed: {type(exc).__name__}") from None
+        raise ObserveError("litemaas-db", f"reading api_keys failed: {reason(exc)}") from None
     return tuple(ApiKeyRow(id=r[0], user_id=r[1], key_hash=r[2], alias=r[3], is_active=bool(r[4]), owner_email=r[5])
                  for r in rows)
 

@@ -46,7 +46,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
     ready, total = kube.pods_ready(names.SELECTOR[Component.REDIS])
     redis_url = discovery.redis_url()
     redis = RedisStatus(pods_ready=ready, pods_total=total,
-                        ping=redis_reader.ping(redis_url) if redis_url else None)
+                        ping=redis_reader.ping(redis_url)[0] if redis_url else None)
 
     databases: list[DatabaseInfo] = []
     need_versions = everything or backup_may_be_needed(desired)

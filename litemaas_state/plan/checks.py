@@ -11,9 +11,13 @@ from __future__ import annotations
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
+from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
 from litemaas_state.plan.deployments import desired_replicas
 from litemaas_state.spec.model import DesiredState, OnFailure
+
+#: Diagnostic code of a Deployment whose declared template never became available (drift, not config).
+ROLLOUT_FAILED = "rollout_failed"
 
 
 def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic]:
@@ -38,6 +42,27 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
         if w is None:
             continue
         addr = names.address(component)
+        verdict = rollout_status(w)
+        main = w.container(names.MAIN_CONTAINER[component])
+        replaced = spec.image is not None and main is not None and main.image != spec.image
+        if verdict.phase == RolloutPhase.FAILED and replaced:
+            out.append(Diagnostic(
+                severity=Severity.WARNING, address=addr,
+                summary=f"the last rollout failed ({verdict.message}); this plan replaces its image",
+            ))
+        elif verdict.phase == RolloutPhase.FAILED:
+            out.append(Diagnostic(
+                severity=Severity.ERROR, address=addr, code=ROLLOUT_FAILED,
+                summary=f"the last rollout failed: {verdict.message}",
+                detail="The pod template holds the new spec, but its pods never became available; the "
+                       "previous ReplicaSet is still serving. Declare a working image (the next apply rolls "
+                       f"it out) or undo the change: kubectl rollout undo {addr} -n {live.namespace}.",
+            ))
+        elif verdict.phase == RolloutPhase.WAITING and not w.paused:
+            out.append(Diagnostic(
+                severity=Severity.WARNING, address=addr,
+                summary=f"a rollout is in progress: {verdict.message}",
+            ))
         for hpa in live.hpas:
             if hpa.target_kind == "Deployment" and hpa.target_name == component.value and spec.replicas is not None:
                 out.append(Diagnostic(

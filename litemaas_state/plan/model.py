@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from litemaas_state.errors import Diagnostic, Severity
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 
 
 class _Frozen(BaseModel):

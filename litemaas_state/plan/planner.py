@@ -90,7 +90,11 @@ def make_plan(
                    and not t.startswith(("deployment/", "admin", "keys", "backup", "litemaas/"))
                    and not any(_matches(a, t) for a in actions)]
         for t in unknown:
-            diags.append(Diagnostic(severity=Severity.WARNING, summary=f"--target {t!r} matches nothing"))
+            diags.append(Diagnostic(
+                severity=Severity.ERROR, summary=f"--target {t!r} matches no phase, address or action",
+                detail="Phases: backup, images, scaling, admins, keys; addresses look like deployment/litellm, "
+                       "admin/<email>, keys/expired.",
+            ))
         actions = chosen
     diags = _dedupe(diags)
     return Plan(

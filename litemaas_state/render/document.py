@@ -26,7 +26,7 @@ from litemaas_state.plan.model import (
     RevokeRowsAction,
 )
 
-DOCUMENT_FORMAT_VERSION = "1.0"
+DOCUMENT_FORMAT_VERSION = "1.1"
 TOKEN_PREFIX_LEN = 10
 
 

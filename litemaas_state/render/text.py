@@ -81,6 +81,27 @@ def summary_line(doc: PlanDocument) -> str:
     return f"Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy."
 
 
+def breakdown(doc: PlanDocument) -> str:
+    """What the summary counts are made of, per phase (files, Deployments, users, keys, rows)."""
+    parts = []
+    for p in doc.phases:
+        if p.phase == "backup":
+            n = sum(len(a.files) for a in p.actions)
+            parts.append(f"backup: {n} dump file{'s' if n != 1 else ''}")
+        elif p.phase == "keys":
+            keys = sum(len(a.keys) for a in p.actions)
+            rows = sum(len(a.rows) for a in p.actions)
+            text = f"keys: {keys} virtual key{'s' if keys != 1 else ''} deleted"
+            if rows:
+                text += f", {rows} LiteMaaS row{'s' if rows != 1 else ''} revoked"
+            parts.append(text)
+        elif p.phase == "admins":
+            parts.append(f"admins: {len(p.actions)} user{'s' if len(p.actions) != 1 else ''}")
+        else:
+            parts.append(f"{p.phase}: {len(p.actions)} Deployment change{'s' if len(p.actions) != 1 else ''}")
+    return " · ".join(parts)
+
+
 def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     """The whole plan as text, ending with a newline.
 
@@ -100,6 +121,9 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     if not actions:
         if doc.verdict == "errored":
             out.append(_style("Planning failed.", color, fg="red", bold=True))
+        elif doc.targets:
+            out.append(_style("No changes", color, fg="green", bold=True)
+                       + " in the targeted part of the state file; the rest was not compared.")
         else:
             out.append(_style("No changes.", color, fg="green", bold=True)
                        + " The deployment matches the state file.")
@@ -116,6 +140,7 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
                 out += render_action(a, color)
         out.append("")
         out.append(_style(summary_line(doc), color, bold=True))
+        out.append(_style(f"  ({breakdown(doc)})", color, dim=True))
     notes = [d for d in doc.diagnostics if d.severity == Severity.NOTE]
     others = [d for d in doc.diagnostics if d.severity != Severity.NOTE]
     for d in notes + others:

@@ -126,6 +126,8 @@ class RedisServer:
 
     def ping(self, timeout_s: float = 0.5) -> bool:
         """True when redis answers an authenticated PING within ``timeout_s``; never raises."""
+        if self._proc is not None and self._proc.poll() is not None:
+            return False  # exited (and now reaped, so no zombie is left behind)
         if self.port == 0:
             return False
         client = redis.Redis(

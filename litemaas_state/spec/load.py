@@ -28,8 +28,19 @@ def _mark_of(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+#: Most nodes a state file may expand to (aliases included): a real one has a few hundred. Guards against
+#: "billion laughs" anchor bombs in pull-request content.
+MAX_NODES = 100_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _construct(node: yaml.Node, path: Path, marks: dict[Path, tuple[int, int]], problems: list[Diagnostic],
                file: str, loader: _Loader) -> Any:
+    if len(marks) > MAX_NODES:
+        raise _TooLarge
     marks[path] = _mark_of(node)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -121,6 +132,10 @@ def parse_state(text: str, file: str) -> DesiredState:
         if root is None:
             raise fail("the state file is empty (expected apiVersion, kind, metadata, target, ...)")
         data = _construct(root, (), marks, problems, file, loader)
+    except _TooLarge:
+        raise fail(f"the state file expands to more than {MAX_NODES} values (YAML aliases?); refused") from None
+    except RecursionError:
+        raise fail("the state file is nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

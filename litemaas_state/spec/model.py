@@ -30,7 +30,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from litemaas_state.names import Component
 
@@ -119,7 +128,7 @@ class Target(_Strict):
 
 class DeploymentSpec(_Strict):
     image: ImageRef | None = Field(None, description="Image of the main container (and same-repo init ones).")
-    replicas: int | None = Field(None, ge=0, le=1000, description="spec.replicas, set via the scale subresource.")
+    replicas: StrictInt | None = Field(None, ge=0, le=1000, description="spec.replicas, set via the scale subresource.")
     on_failure: OnFailure | None = Field(None, description="Overrides the top-level on_failure.")
     restart_at: Annotated[datetime, AfterValidator(_utc)] | None = Field(
         None, description="Changing it triggers a rolling restart (kubectl.kubernetes.io/restartedAt)."
@@ -147,19 +156,19 @@ class Deployments(_Strict):
 
 
 class BackupPolicy(_Strict):
-    enabled: bool = True
+    enabled: StrictBool = True
     before_image_change_of: tuple[Component, ...] = Field(
         (Component.LITELLM,),
         description="Deployments whose image change needs a database backup first "
         "(LiteLLM migrates its schema at start; litemaas-facts.md §1.2).",
     )
     directory: str = Field("backups", description="Where dumps go; relative to the current directory.")
-    keep: int = Field(5, ge=1, description="Dumps kept per database; older ones are removed after a backup.")
+    keep: StrictInt = Field(5, ge=1, description="Dumps kept per database; older ones are removed after a backup.")
 
 
 class AdminPolicy(_Strict):
     emails: tuple[str, ...] = Field((), description="Users who must hold the LiteMaaS admin role.")
-    exclusive: bool = Field(False, description="When true, other users lose admin (keeping other roles).")
+    exclusive: StrictBool = Field(False, description="When true, other users lose admin (keeping other roles).")
 
     @field_validator("emails")
     @classmethod
@@ -175,9 +184,9 @@ class AdminPolicy(_Strict):
 
 
 class KeyRetention(_Strict):
-    delete_expired: bool = Field(True, description="Delete keys whose expires is in the past.")
-    expired_grace_days: float = Field(0, ge=0, description="Only once expired for longer than this.")
-    max_age_days: float | None = Field(None, gt=0, description="Delete keys created longer ago than this.")
+    delete_expired: StrictBool = Field(True, description="Delete keys whose expires is in the past.")
+    expired_grace_days: StrictInt | StrictFloat = Field(0, ge=0, description="Only once expired for longer than this.")
+    max_age_days: StrictInt | StrictFloat | None = Field(None, gt=0, description="Delete keys created longer ago than this.")
     max_age_applies_to: Literal["workshop", "expiring"] = Field(
         "workshop",
         description="workshop: keys carrying metadata.duration (the cleanup script's rule, facts §6.1); "
@@ -185,8 +194,8 @@ class KeyRetention(_Strict):
     )
     protect_aliases: tuple[str, ...] = Field((), description="Key aliases never deleted (shell globs).")
     protect_users: tuple[str, ...] = Field((), description="LiteLLM user_ids or LiteMaaS emails never pruned.")
-    max_deletions: int = Field(1000, ge=0, description="More prunable keys than this is a plan error.")
-    sync_litemaas: bool = Field(True, description="Revoke matching LiteMaaS api_keys rows (and orphans).")
+    max_deletions: StrictInt = Field(1000, ge=0, description="More prunable keys than this is a plan error.")
+    sync_litemaas: StrictBool = Field(True, description="Revoke matching LiteMaaS api_keys rows (and orphans).")
 
 
 class DesiredState(_Strict):

@@ -104,6 +104,31 @@ def test_broken_image_stops_apply_and_later_steps_are_not_done(make_sandbox) -> 
     assert "Not done: scaling/litellm" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert deployment(sb, "litellm")["spec"]["replicas"] == 3
+    # the failed rollout stays visible: plan refuses, drift reports it, status shows it
+    again = sb.cli("plan", state, "--detailed-exitcode", check=1)
+    assert "the last rollout failed" in again.stdout and "kubectl rollout undo" in again.stdout
+    assert "DRIFT" in sb.cli("drift", state, check=2).stdout
+    status = sb.cli("status", state, "--json", check=0)
+    assert json.loads(status.stdout)["deployments"]["litellm-frontend"]["rollout"] == "failed"
+    # declaring a working image again is planned (with a warning) and converges
+    fixed = write(sb, """deployments:
+  litellm-frontend:
+    image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0
+""", name="fixed.yaml")
+    sb.cli("apply", fixed, "--auto-approve", check=0)
+    sb.cli("plan", fixed, "--detailed-exitcode", check=0)
+
+
+def test_status_survives_an_unreachable_litellm_and_a_bad_redis_password_is_a_config_error(make_sandbox) -> None:
+    sb = make_sandbox()
+    proc = sb.cli("status", str(STATE), extra_env={"LITELLM_URL": "http://127.0.0.1:9"}, check=0)
+    assert "LiteLLM:  NOT ALIVE" in proc.stdout and "Connection refused" in proc.stdout
+    assert "DEPLOYMENT" in proc.stdout and "Admins:   3" in proc.stdout
+    bad = sb.env["REDIS_URL"].replace("redis://:", "redis://:WRONG")
+    proc = sb.cli("plan", str(STATE), extra_env={"REDIS_URL": bad}, check=1)
+    assert "Redis rejected the credentials" in proc.stderr
+    proc = sb.cli("plan", str(STATE), extra_env={"LITELLM_MASTER_KEY": "sk-WrongWrongWrongWrong"}, check=1)
+    assert "HTTP 401" in proc.stderr and "sk-" not in proc.stderr
 
 
 def test_rollback_of_a_broken_litellm_image_names_the_backup(make_sandbox) -> None:

@@ -129,3 +129,32 @@ def test_validate_command_never_prints_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert f"{bad}:" in proc.stderr and "YAML syntax error" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("deployments:\n  litellm:\n    replicas: true\n", "deployments.litellm.replicas"),
+        ("deployments:\n  litellm:\n    replicas: 1.5\n", "deployments.litellm.replicas"),
+        ("admins:\n  exclusive: 'yes'\n", "admins.exclusive"),
+        ("admins:\n  exclusive: 1\n", "admins.exclusive"),
+        ("backup:\n  keep: true\n", "backup.keep"),
+        ("key_retention:\n  max_deletions: '10'\n", "key_retention.max_deletions"),
+    ],
+)
+def test_no_silent_type_coercion(body: str, field: str) -> None:
+    found = problems(HEAD + body)
+    assert found and all(f == field for _, _, f, _ in found)
+
+
+def test_anchor_bomb_is_refused_quickly() -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 9):
+        lines.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join(["*" + chr(96 + i)] * 9) + "]")
+    [(_, _, _, summary)] = problems("\n".join(lines) + "\n")
+    assert "more than" in summary
+
+
+def test_deep_nesting_is_refused() -> None:
+    [(_, _, _, summary)] = problems("[" * 5000 + "]" * 5000 + "\n")
+    assert "nested too deeply" in summary

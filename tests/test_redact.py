@@ -1,0 +1,26 @@
+"""The last-line scrubber masks registered secrets, sk- keys, URL passwords and LiteLLM's echoes."""
+
+from __future__ import annotations
+
+from litemaas_state import redact
+from litemaas_state.live.litellm_api import error_text
+
+
+def test_scrub_masks_known_shapes() -> None:
+    redact.register("S3cretValue!")
+    text = ("key sk-abcdefgh12345678 url postgresql://litellm:pw%40x@db:5432/x secret S3cretValue! "
+            "abbrev sk-...WRNG hash Key Hash (Token) =e882be19aabbccdd")
+    out = redact.scrub(text)
+    for leaked in ("sk-abcdefgh12345678", "pw%40x", "S3cretValue!", "sk-...WRNG", "e882be19aabbccdd"):
+        assert leaked not in out
+    assert "postgresql://litellm:(sensitive value)@db:5432/x" in out
+
+
+def test_litellm_401_message_is_cut_before_the_key_echo() -> None:
+    import httpx
+
+    body = {"error": {"message": "Authentication Error, Invalid proxy server token passed. Received API Key = "
+                                 "sk-...0000, Key Hash (Token) =efb27d0197. Unable to find token",
+                      "type": "token_not_found_in_db", "param": "key", "code": "401"}}
+    resp = httpx.Response(401, json=body)
+    assert error_text(resp) == "HTTP 401: Authentication Error, Invalid proxy server token passed"
