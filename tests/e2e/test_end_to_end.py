@@ -258,7 +258,8 @@ def test_no_secret_in_any_output(make_sandbox, tmp_path: Path) -> None:
     plan_file = str(tmp_path / "p.plan")
     for args in (["validate", str(STATE)], ["plan", str(STATE)], ["plan", str(STATE), "--json"],
                  ["plan", str(STATE), "--format", "markdown"], ["plan", str(STATE), "--out", plan_file],
-                 ["drift", str(STATE)], ["drift", str(STATE), "--json"], ["status", str(STATE)],
+                 ["drift", str(STATE)], ["drift", str(STATE), "--json"], ["drift", str(STATE), "--format", "markdown"],
+                 ["schema"], ["status", str(STATE)],
                  ["status", str(STATE), "--json"], ["apply", "--plan", plan_file],
                  ["plan", str(STATE), "--litellm-url", "http://127.0.0.1:1"],
                  ["apply", str(STATE)]):

@@ -1,0 +1,118 @@
+"""Day-2 behaviour on the sandbox: discovery with nothing but KUBECONFIG, the shared-database layout,
+--target, restart_at, and the interactive `yes` prompt."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.e2e.conftest import STATE, Sandbox
+from tests.e2e.test_end_to_end import deployment, write
+
+pytestmark = pytest.mark.slow
+DATA_PLANE_VARS = ("LITEMAAS_DATABASE_URL", "LITELLM_DATABASE_URL", "LITELLM_URL", "LITELLM_MASTER_KEY", "REDIS_URL")
+
+
+def kube_only(sb: Sandbox) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in DATA_PLANE_VARS} | {"KUBECONFIG": sb.env["KUBECONFIG"]}
+
+
+def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> None:
+    sb = make_sandbox()
+    env = kube_only(sb)
+    proc = subprocess.run([sys.executable, "-m", "litemaas_state", "plan", str(STATE), "--json"], env=env,
+                          capture_output=True, text=True, cwd=sb.dir, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    phases = {p["phase"] for p in doc["phases"]}
+    assert phases == {"backup", "images", "scaling", "admins", "keys"}
+
+
+def test_shared_database_layout(make_sandbox) -> None:
+    sb = make_sandbox(layout="shared")
+    proc = sb.cli("plan", str(STATE), check=0)
+    assert proc.stdout.count("+ file: ") == 1  # one database to dump
+    kube = {"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}
+    subprocess.run(["kubectl", "set", "env", "deploy/litellm", "-c", "litellm", "DISABLE_SCHEMA_UPDATE=false"],
+                   env=kube, check=True, capture_output=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and deployment(sb, "litellm")["status"].get("observedGeneration") != 2:
+        time.sleep(0.2)
+    time.sleep(1.5)
+    proc = sb.cli("plan", str(STATE), check=0)
+    assert "share one database" in proc.stdout or "shared" in proc.stdout.lower()
+    assert "DISABLE_SCHEMA_UPDATE" in proc.stdout
+    sb.cli("apply", str(STATE), "--auto-approve", check=0)
+    sb.cli("plan", str(STATE), "--detailed-exitcode", check=0)
+
+
+def test_target_applies_only_that_phase_loudly(make_sandbox) -> None:
+    sb = make_sandbox()
+    proc = sb.cli("apply", str(STATE), "--auto-approve", "--target", "scaling", check=0)
+    assert "Resource targeting is in effect" in proc.stdout
+    assert "NOT applied" in proc.stderr
+    assert deployment(sb, "litellm")["spec"]["replicas"] == 5
+    assert deployment(sb, "litellm")["metadata"]["generation"] == 2  # scaled, image untouched
+    rest = sb.cli("plan", str(STATE), "--detailed-exitcode", check=2)
+    assert "Phase images:" in rest.stdout and "Phase scaling:" not in rest.stdout
+    sb.cli("plan", str(STATE), "--target", "nonsense", check=1)
+
+
+def test_restart_at_restarts_once_and_manual_restarts_are_not_drift(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, """deployments:
+  litellm-backend:
+    restart_at: 2026-01-01T00:00:00Z
+""")
+    proc = sb.cli("apply", state, "--auto-approve", check=0)
+    assert "restarted" in proc.stdout
+    tmpl = deployment(sb, "litellm-backend")["spec"]["template"]["metadata"]["annotations"]
+    assert tmpl["kubectl.kubernetes.io/restartedAt"] == "2026-01-01T00:00:00Z"
+    sb.cli("drift", state, check=0)
+    kube = {"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}
+    subprocess.run(["kubectl", "rollout", "restart", "deploy/litellm-backend"], env=kube, check=True,
+                   capture_output=True)
+    time.sleep(1.0)
+    sb.cli("drift", state, check=0)
+
+
+def _interactive(sb: Sandbox, args: list[str], answer: str) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, answer the prompt, return (exit code, everything printed)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "litemaas_state", *args], stdin=slave, stdout=slave,
+                            stderr=slave, env={**os.environ, **sb.env, "NO_COLOR": "1"}, cwd=sb.dir)
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not answered and b"Enter a value:" in out:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+    code = proc.wait(timeout=240)
+    os.close(master)
+    return code, out.decode(errors="replace")
+
+
+def test_apply_asks_for_yes_on_a_terminal(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, "deployments:\n  litellm:\n    replicas: 4\n")
+    code, out = _interactive(sb, ["apply", state], "no")
+    assert code == 1 and "Only 'yes' will be accepted" in out and "Apply cancelled." in out
+    assert deployment(sb, "litellm")["spec"]["replicas"] == 3
+    code, out = _interactive(sb, ["apply", state], "yes")
+    assert code == 0 and "Apply complete!" in out
+    assert deployment(sb, "litellm")["spec"]["replicas"] == 4

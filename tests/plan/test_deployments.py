@@ -1,0 +1,111 @@
+"""Deployment rules: image changes follow same-repository init containers, scaling, restarts, and the
+platform traps shown in the plan (anchors.md §4.5, §7 item 9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from litemaas_state.errors import Severity
+from litemaas_state.live.model import Condition, ContainerImage, HorizontalPodAutoscaler, Workload
+from litemaas_state.plan.checks import ROLLOUT_FAILED, check_deployments
+from litemaas_state.plan.deployments import plan_images, plan_restarts, plan_scaling
+from litemaas_state.plan.model import SetImageAction
+from tests.plan.factories import desired, live
+
+FRONTEND_OLD = "quay.io/rh-aiservices-bu/litemaas-frontend:0.4.0"
+FRONTEND_NEW = "quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0"
+
+
+def frontend(**kw: Any) -> Workload:
+    base: dict[str, Any] = dict(
+        name="litellm-frontend", uid="u1", resource_version="7", generation=1, observed_generation=1, replicas=3,
+        status_replicas=3, updated_replicas=3, ready_replicas=3, available_replicas=3,
+        containers=(ContainerImage(name="copy-custom-logos", image=FRONTEND_OLD, init=True),
+                    ContainerImage(name="wait-for-backend", image="busybox:1.36", init=True),
+                    ContainerImage(name="frontend", image=FRONTEND_OLD)),
+    )
+    base.update(kw)
+    return Workload.model_validate(base)
+
+
+def state(**spec: Any) -> Any:
+    return desired(deployments={"litellm-frontend": spec})
+
+
+def test_image_change_follows_the_init_container_with_the_same_repository() -> None:
+    actions, diags = plan_images(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": frontend()}))
+    assert diags == []
+    [a] = actions
+    assert isinstance(a, SetImageAction)
+    assert a.containers == ("frontend",) and a.init_containers == ("copy-custom-logos",)
+    assert {p.field for p in a.preconditions} == {"containers[frontend].image", "initContainers[copy-custom-logos].image"}
+
+
+def test_a_stale_init_container_alone_is_still_fixed() -> None:
+    w = frontend(containers=(ContainerImage(name="copy-custom-logos", image=FRONTEND_OLD, init=True),
+                             ContainerImage(name="frontend", image=FRONTEND_NEW)))
+    [a], _ = plan_images(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": w}))
+    assert a.init_containers == ("copy-custom-logos",) and a.containers == ()
+
+
+def test_no_change_no_action_and_missing_deployment_is_an_error() -> None:
+    w = frontend(containers=(ContainerImage(name="frontend", image=FRONTEND_NEW),))
+    assert plan_images(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": w})) == ([], [])
+    actions, [d] = plan_images(state(image=FRONTEND_NEW), live())
+    assert actions == [] and d.severity == Severity.ERROR and "does not exist" in d.summary
+
+
+def test_scaling() -> None:
+    [a], _ = plan_scaling(state(replicas=5), live(workloads={"litellm-frontend": frontend()}))
+    assert (a.changes[0].before, a.changes[0].after, a.replicas) == (3, 5, 5)
+    assert plan_scaling(state(replicas=3), live(workloads={"litellm-frontend": frontend()})) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("live_annotation", "declared", "planned"),
+    [
+        (None, "2026-11-29T10:00:00Z", True),
+        ("2026-11-29T09:00:00Z", "2026-11-29T10:00:00Z", True),
+        ("2026-11-29T10:00:00Z", "2026-11-29T10:00:00Z", False),
+        ("2026-11-29T11:30:00Z", "2026-11-29T10:00:00Z", False),  # a later restart by hand is not drift
+    ],
+)
+def test_restart_at(live_annotation: str | None, declared: str, planned: bool) -> None:
+    w = frontend(restarted_at=live_annotation)
+    actions = plan_restarts(state(restart_at=declared), live(workloads={"litellm-frontend": w}))
+    assert bool(actions) == planned
+
+
+def _summaries(diags: list[Any]) -> list[tuple[str, str]]:
+    return [(d.severity.value, d.summary) for d in diags]
+
+
+def test_platform_traps_are_warnings() -> None:
+    w = frontend(image_triggers=True, paused=True, revision_history_limit=0)
+    hpa = HorizontalPodAutoscaler(name="frontend-hpa", target_kind="Deployment", target_name="litellm-frontend")
+    d = desired(on_failure="rollback", deployments={"litellm-frontend": {"image": FRONTEND_NEW, "replicas": 4}})
+    found = _summaries(check_deployments(d, live(workloads={"litellm-frontend": w}, hpas=(hpa,))))
+    texts = " | ".join(s for _, s in found)
+    assert all(sev == "warning" for sev, _ in found)
+    assert "HorizontalPodAutoscaler frontend-hpa" in texts
+    assert "image.openshift.io/triggers" in texts
+    assert "paused" in texts
+    assert "revisionHistoryLimit is 0" in texts
+
+
+def test_backend_above_one_replica_warns() -> None:
+    d = desired(deployments={"litellm-backend": {"replicas": 2}})
+    [(sev, summary)] = _summaries(check_deployments(d, live()))
+    assert sev == "warning" and "OAuth" in summary
+
+
+def test_failed_rollout_is_an_error_unless_this_plan_replaces_the_image() -> None:
+    failed = frontend(generation=2, observed_generation=2, updated_replicas=1,
+                      containers=(ContainerImage(name="frontend", image=FRONTEND_NEW + "-broken"),),
+                      conditions=(Condition(type="Progressing", status="False", reason="ProgressDeadlineExceeded"),))
+    [d] = check_deployments(state(image=FRONTEND_NEW + "-broken"), live(workloads={"litellm-frontend": failed}))
+    assert d.severity == Severity.ERROR and d.code == ROLLOUT_FAILED and "kubectl rollout undo" in d.detail
+    [d] = check_deployments(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": failed}))
+    assert d.severity == Severity.WARNING and "replaces its image" in d.summary
