@@ -15,12 +15,13 @@ on are compared, so a live change that no action depends on never blocks a plan.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
-from litemaas_state.errors import ConfigError, PreconditionFailed
-from litemaas_state.live import litellm_api, litemaas_db
+from litemaas_state.errors import ConfigError, ObserveError, PreconditionFailed
+from litemaas_state.live import litellm_api, litellm_db, litemaas_db
 from litemaas_state.live.connect import Discovery
 from litemaas_state.live.kube import KubeReader
-from litemaas_state.live.model import VirtualKey, Workload
+from litemaas_state.live.model import Workload
 from litemaas_state.plan.model import Action, DeleteKeysAction, Precondition
 
 _CONTAINER = re.compile(r"^(containers|initContainers)\[(?P<name>[^\]]+)\]\.image$")
@@ -33,7 +34,6 @@ class PreconditionChecker:
     def __init__(self, kube: KubeReader, discovery: Discovery) -> None:
         self.kube = kube
         self.discovery = discovery
-        self._keys: dict[str, VirtualKey] | None = None
 
     def _fail(self, action: Action, pre: Precondition, found: object) -> PreconditionFailed:
         return PreconditionFailed(
@@ -73,24 +73,41 @@ class PreconditionChecker:
                 if roles != list(pre.expected):
                     raise self._fail(action, pre, roles)
         elif pre.source == "litellm" and isinstance(action, DeleteKeysAction):
-            live = self._live_keys(refresh=True)
+            expiries = self._expiries([k.token_hash for k in action.keys])
             for ref in action.keys:
-                now = live.get(ref.token_hash)
-                if now is not None and now.expires != ref.expires:
+                if ref.token_hash not in expiries:
+                    continue  # already gone: nothing to refuse
+                now_expires = expiries[ref.token_hash]
+                if not _same_instant(now_expires, ref.expires):
                     raise PreconditionFailed(
                         f"{action.id}: precondition failed: key {ref.alias or '(no alias)'} (token "
                         f"{ref.token_hash[:10]}…) had expires {ref.expires} when the plan was made, and now has "
-                        f"{now.expires}. The saved plan is stale for this action; run plan again."
+                        f"{now_expires}. The saved plan is stale for this action; run plan again."
                     )
 
-    def _live_keys(self, refresh: bool = False) -> dict[str, VirtualKey]:
-        if self._keys is None or refresh:
-            url, key = self.discovery.require_litellm()
-            with litellm_api.make_client(url, key) as client:
-                self._keys = {k.token_hash: k for k in litellm_api.list_keys(client)}
-        return self._keys
+    def _expiries(self, tokens: list[str]) -> dict[str, datetime | None]:
+        """token → expires now, for the planned tokens that still exist: from LiteLLM's database when
+        it is known (one indexed query), else from the whole /key/list."""
+        db = self.discovery.database("litellm")
+        if db is not None:
+            try:
+                return litellm_db.token_expiries(db, tokens)
+            except ObserveError:
+                pass
+        url, key = self.discovery.require_litellm()
+        with litellm_api.make_client(url, key) as client:
+            live = {k.token_hash: k.expires for k in litellm_api.list_keys(client)}
+        return {t: live[t] for t in tokens if t in live}
 
     def check(self, action: Action) -> None:
         """Raise PreconditionFailed for the first precondition of ``action`` that no longer holds."""
         for pre in action.preconditions:
             self.check_one(action, pre)
+
+
+def _same_instant(a: datetime | None, b: datetime | None) -> bool:
+    """Equal expiry, at LiteLLM's millisecond precision (timestamp(3))."""
+    if a is None or b is None:
+        return a is b
+    return abs((a - b).total_seconds()) < 0.001
+

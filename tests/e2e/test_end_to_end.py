@@ -272,3 +272,19 @@ def test_no_secret_in_any_output(make_sandbox, tmp_path: Path) -> None:
     for name, value in known.items():
         assert value not in blob, f"{name} leaked"
     assert not re.search(r"sk-[A-Za-z0-9_\-]{8,}", blob)
+
+
+def test_saved_plan_refused_when_a_planned_key_was_extended(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, "key_retention:\n  delete_expired: true\n  max_deletions: 500\n")
+    plan_file = str(sb.dir / "keys.plan")
+    sb.cli("plan", state, "--out", plan_file, check=0)
+    saved = json.loads(Path(plan_file).read_text())
+    token = saved["actions"][0]["keys"][0]["token_hash"]
+    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+        conn.execute('UPDATE "LiteLLM_VerificationToken" SET expires = expires + interval \'400 days\' '
+                     "WHERE token = %s", (token,))
+    before = tokens(sb)
+    proc = sb.cli("apply", "--plan", plan_file, check=1)
+    assert f"token {token[:10]}" in proc.stderr and "nothing was changed" in proc.stderr
+    assert tokens(sb) == before
