@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from litemaas_state.errors import ApplyError, LockHeld
 from litemaas_state.live.kube import KubeConnection, read_json
+from litemaas_state.timestamps import parse_utc
 
 LEASE_PREFIX = "litemaas-state-"
 DURATION_S = 60
@@ -39,15 +40,6 @@ def lease_name(environment: str) -> str:
 
 def _ts(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def holder_identity() -> str:
@@ -109,7 +101,7 @@ class ApplyLock:
             raise ApplyError(f"cannot read lease/{self.name}: HTTP {exc.status}") from None
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or "(unknown)"
-        renew = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        renew = parse_utc(spec.get("renewTime")) or parse_utc(spec.get("acquireTime"))
         duration = int(spec.get("leaseDurationSeconds") or self.duration_s)
         since = spec.get("acquireTime") or "?"
         if holder and renew is not None and renew + timedelta(seconds=duration) > now:

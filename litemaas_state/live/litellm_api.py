@@ -10,13 +10,14 @@ readiness is judged by ``db == "connected"``, not ``status == "healthy"`` (1.81 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from litemaas_state.errors import ObserveError
 from litemaas_state.live.model import VirtualKey
+from litemaas_state.timestamps import parse_utc
 
 KEY_LIST = "/key/list"
 KEY_DELETE = "/key/delete"
@@ -44,14 +45,7 @@ def make_client(base_url: str, master_key: str) -> httpx.Client:
 
 def parse_time(value: Any) -> datetime | None:
     """LiteLLM's JSON datetime (UTC, ``Z`` or offset, any sub-second precision) → aware datetime."""
-    if value in (None, ""):
-        return None
-    text = str(value).replace("Z", "+00:00")
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return parse_utc(value)
 
 
 def transport_reason(exc: httpx.HTTPError) -> str:

@@ -9,7 +9,7 @@ repository, so the frontend's ``copy-custom-logos`` init container is never left
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
@@ -24,6 +24,7 @@ from litemaas_state.plan.model import (
     SetImageAction,
 )
 from litemaas_state.spec.model import DesiredState, image_repository
+from litemaas_state.timestamps import parse_utc
 
 KUBE = "kubernetes"
 
@@ -91,15 +92,6 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
     return actions, diags
 
 
-def _parse_ts(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]:
     """A rolling restart where the declared ``restart_at`` is newer than the pod template's restartedAt.
 
@@ -110,7 +102,7 @@ def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]
         w = live.workloads.get(component.value)
         if spec.restart_at is None or w is None:
             continue
-        have = _parse_ts(w.restarted_at)
+        have = parse_utc(w.restarted_at)
         if have is not None and have.tzinfo is not None and have >= spec.restart_at:
             continue
         stamp = spec.restart_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
