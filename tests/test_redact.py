@@ -24,3 +24,23 @@ def test_litellm_401_message_is_cut_before_the_key_echo() -> None:
                       "type": "token_not_found_in_db", "param": "key", "code": "401"}}
     resp = httpx.Response(401, json=body)
     assert error_text(resp) == "HTTP 401: Authentication Error, Invalid proxy server token passed"
+
+
+def test_unexpected_errors_and_their_tracebacks_are_scrubbed(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from litemaas_state import cli
+
+    secret = "VeryPrivatePassw0rd"
+    redact.register(secret)
+
+    def boom() -> int:
+        raise RuntimeError(f"connect postgresql://litellm:{secret}@db/x failed with sk-abcdefghijklmnop")
+
+    monkeypatch.setenv("LITEMAAS_STATE_DEBUG", "1")
+    with pytest.raises(SystemExit) as exit_info:
+        cli._run(boom)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "unexpected internal error: RuntimeError" in err and "Traceback" in err
+    assert secret not in err and "sk-abcdefghijklmnop" not in err
