@@ -53,7 +53,8 @@ def make_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
     def start(**options: object) -> Sandbox:
         d = Path(f"/tmp/lms-e2e-{os.getpid()}-{len(started)}")
-        opts = manage.SandboxOptions(pod_ready_s=0.15, progress_deadline_s=3, **options)  # type: ignore[arg-type]
+        settings = {"pod_ready_s": 0.15, "progress_deadline_s": 3, **options}
+        opts = manage.SandboxOptions(**settings)  # type: ignore[arg-type]
         manage.up(d, opts)
         started.append(d)
         return Sandbox(dir=d, env=parse_env(d))

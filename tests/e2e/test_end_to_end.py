@@ -186,7 +186,7 @@ def test_saved_plan_refused_when_stale_and_unrelated_change_does_not_block(make_
 
 
 def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> None:
-    sb = make_sandbox()
+    sb = make_sandbox(pod_ready_s=2.0, progress_deadline_s=60)  # slow pods: the first apply runs for a while
     state = write(sb, """deployments:
   litellm-frontend:
     image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0
