@@ -5,6 +5,7 @@ counter-example)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -217,6 +218,10 @@ def sandbox_down(directory: Path | None) -> None:
 def main() -> None:
     """Entry point. Usage errors (bad flag, missing file) exit 1, not click's 2: with
     --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a cancelled CI job: unwind, release the lock, report what was done
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
     except click.exceptions.UsageError as exc:

@@ -149,13 +149,14 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
 
         def progress(done: int, total: int) -> None:
             report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action.id, address=action.address,
-                              message=f"{done} of {total} keys deleted"))
+                              message=f"{done} of {total} keys done"))
 
         with litellm_api.make_client(url, key) as client:
             pruner = key_writes.KeyPruner(client, discovery.database("litellm"))
-            gone = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+            deleted, already = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+        note = f" ({already} were already gone)" if already else ""
         suffix = f"; {revoked} LiteMaaS api_keys rows revoked" if litemaas is not None else ""
-        return f"deleted {gone} keys{suffix}"
+        return f"deleted {deleted} keys{note}{suffix}"
 
     def revoke_rows(action: Action, report: Reporter) -> str:
         assert isinstance(action, RevokeRowsAction)

@@ -93,31 +93,35 @@ class KeyPruner:
         raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {litellm_api.error_text(resp)}")
 
     def prune(self, tokens: list[str], on_gone: Callable[[list[str]], None],
-              progress: Callable[[int, int], None]) -> int:
+              progress: Callable[[int, int], None]) -> tuple[int, int]:
         """Delete ``tokens`` in batches; after each batch call ``on_gone`` with the tokens confirmed gone.
 
         Returns:
-            The number of tokens confirmed gone.
+            (deleted, already_gone): keys that existed before their batch and are gone after it, and
+            planned keys that no longer existed when their batch came (a rerun, or deleted meanwhile).
         Raises:
             ApplyError: a batch failed, or tokens remained after their batch was deleted.
         """
-        gone_total = 0
+        deleted = already = 0
         for start in range(0, len(tokens), self.batch_size):
             batch = tokens[start:start + self.batch_size]
+            existing = self.remaining(batch)
+            already += len(batch) - len(existing)
             failure: ApplyError | None = None
-            try:
-                self.delete_batch(batch)
-            except ApplyError as exc:
-                failure = exc
-            still = self.remaining(batch)
+            if existing:
+                try:
+                    self.delete_batch(sorted(existing))
+                except ApplyError as exc:
+                    failure = exc
+            still = self.remaining(sorted(existing)) if existing else set()
             gone = [t for t in batch if t not in still]
             if gone:
-                on_gone(gone)
-                gone_total += len(gone)
-            progress(gone_total, len(tokens))
+                on_gone(gone)  # rows of keys already gone are revoked too: they are orphans of this rule
+            deleted += len(existing) - len(still)
+            progress(deleted + already, len(tokens))
             if failure is not None:
-                raise ApplyError(f"{failure} (after {gone_total} of {len(tokens)} keys were deleted)")
+                raise ApplyError(f"{failure} (after {deleted} of {len(tokens)} keys were deleted)")
             if still:
                 raise ApplyError(f"{len(still)} keys still exist after POST {litellm_api.KEY_DELETE} "
-                                 f"(after {gone_total} of {len(tokens)} were deleted)")
-        return gone_total
+                                 f"(after {deleted} of {len(tokens)} were deleted)")
+        return deleted, already

@@ -88,6 +88,9 @@ class ApplyLock:
             created = read_json(self.api.create_namespaced_lease, self.conn.namespace, self._body(now))
             self._rv = created["metadata"]["resourceVersion"]
         except ApiException as exc:
+            if exc.status == 404:
+                raise ApplyError(f"cannot create lease/{self.name}: namespace {self.conn.namespace} does not "
+                                 "exist (or the coordination.k8s.io API is not served)") from None
             if exc.status != 409:
                 raise ApplyError(f"cannot create lease/{self.name}: HTTP {exc.status}") from None
             self._take_over(now)

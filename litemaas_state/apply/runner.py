@@ -70,6 +70,14 @@ def apply_plan(
             if executor is None:
                 raise LitemaasStateError(f"no executor for action kind {action.kind!r}")
             message = executor(action, report)
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM (cli.py turns it into this): stop, and say what was done
+            failed, error = action.id, "interrupted (SIGINT/SIGTERM) while this action ran; it may be half done"
+            took = clock() - start
+            report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address,
+                              message=error, elapsed_s=took))
+            results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
+                                        message=error, duration_s=took))
+            continue
         except LitemaasStateError as exc:
             failed, error = action.id, str(exc)
             took = clock() - start

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from litemaas_state.apply.executors import ApplyContext, build_executors
@@ -30,10 +31,12 @@ from litemaas_state.commands.common import (
     connect_namespace,
     observe_and_plan,
     read_state,
+    state_from_text,
 )
 from litemaas_state.commands.planfile import read_plan
 from litemaas_state.errors import ConfigError, ExitCode, LitemaasStateError
 from litemaas_state.live.kube import KubeReader
+from litemaas_state.plan.compare import uncovered
 from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
 from litemaas_state.render.text import render_text
@@ -72,7 +75,7 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
         saved = read_plan(opts.plan_file)
         conns = connect_namespace(saved.namespace, saved.context, opts.connect)
         with ApplyLock(conns.kube, saved.environment):
-            return _apply_saved(saved, conns, opts, out)
+            return _apply_saved(saved, conns, opts, out, deps.now())
     assert opts.state_file is not None
     state = read_state(opts.state_file)
     conns = connect(state, opts.connect)
@@ -98,7 +101,7 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
         return _execute(plan, conns, opts, out)
 
 
-def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output) -> ExitCode:
+def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, now: datetime) -> ExitCode:
     if plan.errored:
         out.echo("Error: the saved plan has errors and cannot be applied.", err=True)
         return ExitCode.ERROR
@@ -119,8 +122,27 @@ def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output
             out.echo(f"Error: {s}", err=True)
         out.echo("\nThe saved plan is stale: nothing was changed.", err=True)
         return ExitCode.ERROR
-    out.echo("All preconditions hold.\n")
+    problems = _still_asked_for(plan, conns, now)
+    if problems:
+        for s in problems:
+            out.echo(f"Error: {s}", err=True)
+        out.echo("\nThe saved plan is not what its state file asks for now: nothing was changed.", err=True)
+        return ExitCode.ERROR
+    out.echo("All preconditions hold, and a fresh plan of the embedded state file covers every action.\n")
     return _execute(plan, conns, opts, out)
+
+
+def _still_asked_for(saved: Plan, conns: Connections, now: datetime) -> list[str]:
+    """Re-plan the state file embedded in the saved plan and list saved actions it does not cover."""
+    if not saved.state_text:
+        return ["the saved plan carries no state file (was it written by `plan --out`?)"]
+    state = state_from_text(saved.state_text, Path(saved.state_file))
+    if state.digest != saved.state_digest:
+        return ["the embedded state file does not match the plan's state_digest (the plan file was edited)"]
+    if (state.desired.metadata.name, state.desired.target.namespace) != (saved.environment, saved.namespace):
+        return ["the embedded state file names another environment or namespace than the plan"]
+    _, fresh = observe_and_plan(state, conns, now, saved.targets)
+    return uncovered(saved, fresh)
 
 
 def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output) -> ExitCode:

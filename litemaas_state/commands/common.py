@@ -83,8 +83,13 @@ def read_state(path: Path) -> StateFile:
             severity=Severity.ERROR, summary=f"the state file is not UTF-8 text ({exc.reason})",
             location=SourceLocation(file=str(path), line=line, column=column),
         )]) from None
+    return state_from_text(text, path)
+
+
+def state_from_text(text: str, path: Path) -> StateFile:
+    """Validate state-file text (e.g. the copy embedded in a saved plan). Raises StateFileError."""
     desired = parse_state(text, str(path))
-    return StateFile(path=path, text=text, digest=hashlib.sha256(raw).hexdigest(), desired=desired)
+    return StateFile(path=path, text=text, digest=hashlib.sha256(text.encode()).hexdigest(), desired=desired)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
     doc = build_document(plan)
     if opts.out is not None and not plan.errored:
-        write_plan(plan, opts.out)
+        write_plan(plan, opts.out, state.text)
     if opts.format == "json":
         deps.output.echo(render_json(doc), nl=False)
     elif opts.format == "markdown":

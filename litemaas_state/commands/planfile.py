@@ -5,7 +5,9 @@ construction; Terraform's plan files are not)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -15,8 +17,9 @@ from litemaas_state.errors import ConfigError
 from litemaas_state.plan.model import FORMAT_VERSION, Plan
 
 
-def write_plan(plan: Plan, path: Path) -> None:
-    """Write atomically (temp file + rename), mode 0600.
+def write_plan(plan: Plan, path: Path, state_text: str) -> None:
+    """Write atomically (temp file + rename), mode 0600, with the state file's text embedded (apply
+    re-plans it to check that every saved action is still what the state file asks; plan/compare.py).
 
     Raises:
         ConfigError: the file cannot be written (nothing is left behind).
@@ -28,7 +31,7 @@ def write_plan(plan: Plan, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
         with os.fdopen(fd, "w") as f:
-            f.write(plan.model_dump_json(indent=1))
+            f.write(plan.model_copy(update={"state_text": state_text}).model_dump_json(indent=1))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError as exc:
@@ -45,16 +48,27 @@ def read_plan(path: Path) -> Plan:
         ConfigError: unreadable, not a plan, or a newer major format_version than this tool knows.
     """
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the saved plan {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a litemaas-state saved plan (not UTF-8 JSON)") from None
     try:
-        plan = Plan.model_validate_json(text)
+        raw = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"{path} is not a litemaas-state saved plan (not JSON)") from None
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+", version):
+        raise ConfigError(f"{path} is not a litemaas-state saved plan (no format_version)")
+    ours = tuple(int(x) for x in FORMAT_VERSION.split("."))
+    theirs = tuple(int(x) for x in version.split("."))
+    if theirs[0] != ours[0] or theirs > ours:
+        raise ConfigError(f"{path} has plan format {version}; this litemaas-state reads {ours[0]}.0 to "
+                          f"{FORMAT_VERSION}: use the litemaas-state that wrote it")
+    try:
+        plan = Plan.model_validate(raw)
     except ValidationError as exc:
         n = exc.error_count()
         raise ConfigError(f"{path} is not a litemaas-state saved plan ({n} problem{'s' if n != 1 else ''}, "
                           f"first: {exc.errors()[0]['msg']})") from None
-    if plan.format_version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
-        raise ConfigError(f"{path} has plan format {plan.format_version}; this litemaas-state reads "
-                          f"{FORMAT_VERSION.split('.')[0]}.x")
     return plan

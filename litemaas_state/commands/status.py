@@ -77,27 +77,33 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
 
     policy = state.desired.key_retention or KeyRetention()
     url, key = conns.discovery.litellm_url(), conns.discovery.master_key()
-    if url and key:
-        def litellm() -> tuple[tuple[bool, bool, str], Any]:
-            with litellm_api.make_client(url, key) as client:
-                return litellm_api.health(client), litellm_api.list_keys(client)
+    if url:
+        def health() -> tuple[bool, bool, str]:
+            with litellm_api.make_client(url, key or "") as client:  # health needs no key
+                return litellm_api.health(client)
 
-        got, err = _try(litellm)
-        if got is not None:
-            (alive, ready_, detail), keys = got
-            report["litellm"] = {"alive": alive, "ready": ready_, "detail": detail}
+        got_health, err = _try(health)
+        alive, ready_, detail = got_health if got_health else (False, False, err or "")
+        report["litellm"] = {"alive": alive, "ready": ready_, "detail": detail}
+    else:
+        report["litellm"] = {"alive": None, "ready": None, "detail": "LiteLLM URL unknown"}
+    report["keys"] = None
+    report["keys_error"] = None
+    if url and key:
+        def list_keys() -> Any:
+            with litellm_api.make_client(url, key) as client:
+                return litellm_api.list_keys(client)
+
+        keys, report["keys_error"] = _try(list_keys)
+        if keys is not None:
             report["keys"] = {
                 "total": len(keys),
                 "expired": sum(1 for k in keys if k.expires is not None and k.expires < now),
                 "never_expire": sum(1 for k in keys if k.expires is None),
                 "prunable": sum(1 for k in keys if prune_rule(k, policy, now, frozenset()) is not None),
             }
-        else:
-            report["litellm"] = {"alive": False, "ready": False, "detail": err}
-            report["keys"] = None
     else:
-        report["litellm"] = {"alive": None, "ready": None, "detail": "LiteLLM URL or master key unknown"}
-        report["keys"] = None
+        report["keys_error"] = "LiteLLM URL or master key unknown"
 
     db = conns.discovery.database("litemaas")
     if db is not None:
@@ -138,7 +144,7 @@ def run(opts: StatusOptions, deps: Deps) -> ExitCode:
     out.echo(f"LiteLLM:  {state} ({h['detail']})")
     k = report["keys"]
     if k is None:
-        out.echo("Keys:     unknown (LiteLLM API not reachable)")
+        out.echo(f"Keys:     unknown ({report['keys_error']})")
     else:
         out.echo(f"Keys:     {k['total']} total, {k['expired']} expired, {k['never_expire']} never expire, "
                  f"{k['prunable']} prunable under the state file's key_retention")

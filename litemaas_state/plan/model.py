@@ -114,7 +114,7 @@ class RestartAction(_ActionBase):
 class ScaleAction(_ActionBase):
     kind: Literal["scale"] = "scale"
     deployment: str
-    replicas: int
+    replicas: int = Field(ge=0)
 
 
 class AdminAction(_ActionBase):
@@ -179,6 +179,7 @@ class Plan(_Frozen):
     created_at: datetime
     state_file: str
     state_digest: str
+    state_text: str = Field("", description="The state file the plan was made from (saved plans only).")
     actions: tuple[Action, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     targets: tuple[str, ...] = ()

@@ -288,3 +288,63 @@ def test_saved_plan_refused_when_a_planned_key_was_extended(make_sandbox) -> Non
     proc = sb.cli("apply", "--plan", plan_file, check=1)
     assert f"token {token[:10]}" in proc.stderr and "nothing was changed" in proc.stderr
     assert tokens(sb) == before
+
+
+def test_edited_saved_plans_are_refused(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = write(sb, "deployments:\n  litellm:\n    replicas: 4\nkey_retention:\n  delete_expired: true\n")
+    plan_file = sb.dir / "orig.plan"
+    sb.cli("plan", state, "--out", str(plan_file), check=0)
+    original = json.loads(plan_file.read_text())
+    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+        live_key = conn.execute('SELECT token, expires FROM "LiteLLM_VerificationToken" WHERE expires > now() '
+                                "LIMIT 1").fetchone()
+    before = tokens(sb)
+
+    def edited(name: str, change) -> str:  # type: ignore[no-untyped-def]
+        doc = json.loads(json.dumps(original))
+        change(doc)
+        p = sb.dir / name
+        p.write_text(json.dumps(doc))
+        return str(p)
+
+    def scale_to_zero(doc: dict) -> None:
+        a = next(a for a in doc["actions"] if a["kind"] == "scale")
+        a["replicas"] = 0
+        a["changes"][0]["after"] = 0
+        a["preconditions"] = []
+
+    def delete_a_live_key(doc: dict) -> None:
+        a = next(a for a in doc["actions"] if a["kind"] == "delete_keys")
+        a["keys"] = [{"token_hash": live_key[0], "expires": live_key[1].isoformat() + "Z", "rule": "expired"}]
+        a["preconditions"][0]["expected"] = [live_key[0]]
+
+    def add_an_action(doc: dict) -> None:
+        doc["actions"].append({"kind": "set_image", "id": "images/litellm-redis", "phase": "images",
+                               "address": "deployment/litellm-redis", "deployment": "litellm-redis",
+                               "image": "evil.example.com/redis:1", "containers": ["redis"],
+                               "changes": [{"field": "image", "before": "x", "after": "evil.example.com/redis:1"}]})
+
+    def show_one_thing_do_another(doc: dict) -> None:
+        next(a for a in doc["actions"] if a["kind"] == "scale")["replicas"] = 7
+
+    cases = {
+        "zero.plan": (scale_to_zero, "would now scale to 4"),
+        "livekey.plan": (delete_a_live_key, "no longer selected by rule expired"),
+        "added.plan": (add_an_action, "no longer contains this action"),
+        "shown.plan": (show_one_thing_do_another, "shows replicas 4 but would set 7"),
+        "newer.plan": (lambda d: d.update(format_version="1.999"), "has plan format 1.999"),
+        "nostate.plan": (lambda d: d.update(state_text=""), "carries no state file"),
+    }
+    for name, (change, message) in cases.items():
+        proc = sb.cli("apply", "--plan", edited(name, change), check=1)
+        assert message in proc.stderr, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    (sb.dir / "binary.plan").write_bytes(b"\xff\xfe\x00garbage")
+    assert "not a litemaas-state saved plan" in sb.cli("apply", "--plan", str(sb.dir / "binary.plan"),
+                                                       check=1).stderr
+    assert deployment(sb, "litellm")["spec"]["replicas"] == 3 and tokens(sb) == before
+    # the untouched plan still applies; replaying it reports the keys as already gone
+    sb.cli("apply", "--plan", str(plan_file), check=0)
+    again = sb.cli("apply", "--plan", str(plan_file), check=1)
+    assert "no longer contains this action" in again.stderr or "precondition failed" in again.stderr
