@@ -225,12 +225,15 @@ def main() -> None:
     try:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
     except click.exceptions.UsageError as exc:
-        exc.show()
+        if exc.ctx is not None:
+            click.echo(scrub(exc.ctx.get_usage()), err=True)
+            click.echo(f"Try '{exc.ctx.command_path} --help' for help.", err=True)
+        click.echo(scrub(f"\nError: {exc.format_message()}"), err=True)
         sys.exit(ExitCode.ERROR)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as exc:
-        exc.show()
+        click.echo(scrub(f"Error: {exc.format_message()}"), err=True)
         sys.exit(ExitCode.ERROR)
     sys.exit(code if isinstance(code, int) else 0)

@@ -16,7 +16,9 @@ from litemaas_state.errors import ApplyError, PreconditionFailed
 from litemaas_state.live.connect import DatabaseTarget
 from litemaas_state.live.litemaas_db import connection
 
-UPDATE_ROLES = "UPDATE users SET roles = %s, updated_at = now() WHERE id = %s AND roles = %s"
+UPDATE_ROLES = (
+    "UPDATE users SET roles = %s, updated_at = now() WHERE id::text = %s AND coalesce(roles, '{}') = %s::text[]"
+)
 INSERT_AUDIT = (
     "INSERT INTO audit_logs (user_id, action, resource_type, resource_id, old_values, new_values, success, "
     "metadata) VALUES (NULL, 'USER_UPDATE', 'USER', %s, %s, %s, true, %s)"

@@ -14,6 +14,7 @@ import gzip
 import os
 import shutil
 import subprocess
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -67,13 +68,15 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
     tmp = dest.with_name(dest.name + ".partial")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(tmp, "wb") as out:
+        with gzip.open(tmp, "wb") as out, tempfile.TemporaryFile() as errfile:
+            # stderr goes to a file, so a chatty pg_dump can never block on a full pipe
             proc = subprocess.Popen([exe, "--no-password", "--dbname", make_conninfo("", **params)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-            assert proc.stdout is not None and proc.stderr is not None
+                                    stdout=subprocess.PIPE, stderr=errfile, env=env)
+            assert proc.stdout is not None
             shutil.copyfileobj(proc.stdout, out, CHUNK)
-            err = proc.stderr.read().decode(errors="replace")
             code = proc.wait()
+            errfile.seek(0)
+            err = errfile.read().decode(errors="replace")
         if code != 0:
             raise BackupFailed(f"pg_dump of {db.info.database} failed (exit {code}): {err.strip()[:300]}")
         size = verify_dump(tmp)

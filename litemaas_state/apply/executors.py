@@ -124,13 +124,19 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
             ctx.backups.append(str(dest))
             _info(report, action, f"verified {dest} ({size} bytes uncompressed, completion trailer present)")
             prefix = dest.name.rsplit("-", 1)[0] + "-"
-            for old in backup_writes.prune_old(dest.parent, prefix, action.keep):
-                _info(report, action, f"removed old backup {old}")
+            try:
+                for old in backup_writes.prune_old(dest.parent, prefix, action.keep):
+                    _info(report, action, f"removed old backup {old}")
+            except OSError as exc:
+                _info(report, action, f"could not remove old backups in {dest.parent}: {exc.strerror or exc}")
         return f"wrote {len(written)} verified dumps"
 
     def admin(action: Action, report: Reporter) -> str:
         assert isinstance(action, AdminAction)
-        before = list(action.changes[0].before) if action.changes else []
+        recorded = next((p.expected for p in action.preconditions if p.field.endswith(".roles")), None)
+        if recorded is None:
+            raise ApplyError(f"{action.id}: no recorded roles to compare with (plan file edited?)")
+        before = list(recorded)
         admin_writes.set_roles(database("litemaas"), action.user_id, before, list(action.roles_after),
                                reason=action.kind)
         return f"roles {before} -> {list(action.roles_after)}"
@@ -166,7 +172,8 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
             back = pruner.remaining([r.key_hash for r in action.rows])
         if back:
             _info(report, action, f"{len(back)} rows skipped: their key exists in LiteLLM again")
-        n = key_writes.revoke_rows_by_id(database("litemaas"), [r.id for r in action.rows], action.sync_error, back)
+        n = key_writes.revoke_rows_by_id(database("litemaas"), [(r.id, r.key_hash) for r in action.rows],
+                                         action.sync_error, back)
         return f"{n} orphaned api_keys rows revoked"
 
     return {

@@ -20,10 +20,11 @@ from collections.abc import Callable
 import httpx
 import psycopg
 
-from litemaas_state.errors import ApplyError, ObserveError
-from litemaas_state.live import litellm_api, litellm_db
+from litemaas_state.errors import ApplyError
+from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget
 from litemaas_state.live.litemaas_db import connection
+from litemaas_state.live.tokens import TokenReader
 
 BATCH_SIZE = 50
 
@@ -33,7 +34,8 @@ REVOKE_BY_HASH = (
 )
 REVOKE_BY_ID = (
     "UPDATE api_keys SET is_active = false, revoked_at = now(), sync_status = 'error', sync_error = %s, "
-    "updated_at = now() WHERE id::text = ANY(%s) AND is_active AND NOT (key_hash = ANY(%s))"
+    "updated_at = now() WHERE is_active AND (id::text, key_hash) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+    "AND NOT (key_hash = ANY(%s))"
 )
 
 
@@ -46,11 +48,13 @@ def revoke_rows_by_hash(db: DatabaseTarget, key_hashes: list[str], sync_error: s
         raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from None
 
 
-def revoke_rows_by_id(db: DatabaseTarget, row_ids: list[str], sync_error: str, live_tokens: set[str]) -> int:
-    """Mark these active rows revoked unless their key_hash exists in LiteLLM again; return the count."""
+def revoke_rows_by_id(db: DatabaseTarget, rows: list[tuple[str, str]], sync_error: str, live_tokens: set[str]) -> int:
+    """Mark these active rows revoked — only while each still has the key_hash the plan saw (a key rotated
+    since then is left alone) and that key_hash is not in LiteLLM; return the count. ``rows``: (id, key_hash)."""
     try:
         with connection(db) as conn:
-            return conn.execute(REVOKE_BY_ID, (sync_error, row_ids, sorted(live_tokens))).rowcount
+            return conn.execute(REVOKE_BY_ID, (sync_error, [r[0] for r in rows], [r[1] for r in rows],
+                                               sorted(live_tokens))).rowcount
     except psycopg.Error as exc:
         raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from None
 
@@ -58,25 +62,18 @@ def revoke_rows_by_id(db: DatabaseTarget, row_ids: list[str], sync_error: str, l
 class KeyPruner:
     """Deletes tokens through the API and confirms each batch.
 
-    ``litellm_db`` (optional) is used for the read-back; without it the API's key_hash filter is asked.
-    ``progress(done, total)`` is called after each batch.
+    Read-back goes through ``live.tokens.TokenReader`` (LiteLLM's database when it agrees with the API,
+    else the API's key_hash filter). ``progress(done, total)`` is called after each batch.
     """
 
     def __init__(self, client: httpx.Client, litellm_db: DatabaseTarget | None, batch_size: int = BATCH_SIZE):
         self.client = client
-        self.litellm_db = litellm_db
+        self.reader = TokenReader(client, litellm_db)
         self.batch_size = batch_size
 
     def remaining(self, tokens: list[str]) -> set[str]:
         """Which of ``tokens`` still exist in LiteLLM."""
-        if not tokens:
-            return set()
-        if self.litellm_db is not None:
-            try:
-                return litellm_db.existing_tokens(self.litellm_db, tokens)
-            except ObserveError:
-                pass  # fall back to the API
-        return litellm_api.existing_tokens(self.client, tokens)
+        return self.reader.existing(tokens)
 
     def delete_batch(self, tokens: list[str]) -> None:
         """POST /key/delete one batch. 404 ("No keys found") means all were already gone.

@@ -100,14 +100,21 @@ class KubeWriter:
         uid = first.uid
         last = ""
         while True:
+            elapsed = w.clock() - start
             try:
                 current = self.read(name)
-            except ApplyError as exc:
-                raise RolloutFailed(f"{address}: {exc}") from None
+            except ApplyError as exc:  # one failed read is not a failed rollout: retry until the deadline
+                if elapsed > w.timeout_s:
+                    raise RolloutFailed(f"{address}: cannot read the Deployment: {exc}") from None
+                if str(exc) != last:
+                    report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action_id, address=address,
+                                      message=f"read failed, retrying: {exc}", elapsed_s=elapsed))
+                    last = str(exc)
+                w.sleep(w.poll_interval_s)
+                continue
             if current.uid != uid:
                 raise RolloutFailed(f"{address}: the Deployment was deleted and recreated during the rollout")
             verdict = rollout_status(current)
-            elapsed = w.clock() - start
             if verdict.message != last:
                 report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action_id, address=address,
                                   message=verdict.message, elapsed_s=elapsed))
@@ -133,7 +140,6 @@ class KubeWriter:
         if raw.get("spec", {}).get("paused"):
             raise ApplyError(f"deployment/{name} is paused; resume it before rolling back")
         uid = raw["metadata"]["uid"]
-        current_rev = int((raw["metadata"].get("annotations") or {}).get(names.REVISION_ANNOTATION, "0"))
         with _apply_errors(f"list replicasets for deployment/{name}"):
             rs_data = read_json(self.apps.list_namespaced_replica_set, self.conn.namespace)
         rs_list = [
@@ -145,7 +151,10 @@ class KubeWriter:
              for rs in rs_list),
             key=lambda p: p[0],
         )
-        previous = [(rev, rs) for rev, rs in history if rev < current_rev]
+        # kubectl's --to-revision=0: the second-highest revision among the Deployment's ReplicaSets
+        # (the highest is the template just rolled out), not one below the Deployment's annotation
+        newest = history[-1][0] if history else 0
+        previous = [(rev, rs) for rev, rs in history if rev < newest]
         if not previous:
             raise ApplyError(f"deployment/{name}: no rollout history to roll back to "
                              "(revisionHistoryLimit may be 0)")

@@ -19,19 +19,37 @@ import getpass
 import os
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from litemaas_state.errors import ApplyError, LockHeld
-from litemaas_state.live.kube import KubeConnection, read_json
+from litemaas_state.errors import ApplyError, ConfigError, LockHeld, ObserveError
+from litemaas_state.live.kube import KubeConnection, kube_errors, read_json
 from litemaas_state.timestamps import parse_utc
 
 LEASE_PREFIX = "litemaas-state-"
 DURATION_S = 60
 RENEW_EVERY_S = 15.0
+#: Takeover waits this much longer (at most one more lease duration) than the holder's lease, so a holder whose clock is behind ours is not
+#: taken over while it still renews (client-go judges by local observation; a one-shot CLI cannot wait).
+CLOCK_SKEW_S = 30
+MIN_SECONDS = 2
+
+
+def _lock_seconds(default: int) -> int:
+    raw = os.environ.get("LITEMAAS_STATE_LOCK_SECONDS")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"LITEMAAS_STATE_LOCK_SECONDS must be a whole number of seconds, not {raw!r}") from None
+    if value < MIN_SECONDS:
+        raise ConfigError(f"LITEMAAS_STATE_LOCK_SECONDS must be at least {MIN_SECONDS}")
+    return value
 
 
 def lease_name(environment: str) -> str:
@@ -59,8 +77,10 @@ class ApplyLock:
         self.conn = conn
         self.api = k8s.CoordinationV1Api(conn.api)
         self.name = lease_name(environment)
-        self.duration_s = int(os.environ.get("LITEMAAS_STATE_LOCK_SECONDS", duration_s))
+        self.duration_s = _lock_seconds(duration_s)
         self.renew_every_s = min(renew_every_s, self.duration_s / 4)
+        self._last_renewal = time.monotonic()
+        self._lost: str | None = None
         self.identity = identity or holder_identity()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,12 +97,22 @@ class ApplyLock:
         }
 
     def acquire(self) -> None:
-        """Take the lock or fail at once.
+        """Take the lock or fail at once (translating client errors: never a bare exception).
 
         Raises:
             LockHeld: another live holder has it (message names the holder and since when).
             ApplyError: the API refused for another reason.
         """
+        try:
+            with kube_errors(f"lease/{self.name}"):
+                self._acquire()
+        except ObserveError as exc:
+            raise ApplyError(f"cannot take the apply lock: {exc}") from None
+        self._last_renewal = time.monotonic()
+        self._thread = threading.Thread(target=self._renew_loop, name="lease-renew", daemon=True)
+        self._thread.start()
+
+    def _acquire(self) -> None:
         now = datetime.now(UTC)
         try:
             created = read_json(self.api.create_namespaced_lease, self.conn.namespace, self._body(now))
@@ -94,8 +124,6 @@ class ApplyLock:
             if exc.status != 409:
                 raise ApplyError(f"cannot create lease/{self.name}: HTTP {exc.status}") from None
             self._take_over(now)
-        self._thread = threading.Thread(target=self._renew_loop, name="lease-renew", daemon=True)
-        self._thread.start()
 
     def _take_over(self, now: datetime) -> None:
         try:
@@ -107,7 +135,7 @@ class ApplyLock:
         renew = parse_utc(spec.get("renewTime")) or parse_utc(spec.get("acquireTime"))
         duration = int(spec.get("leaseDurationSeconds") or self.duration_s)
         since = spec.get("acquireTime") or "?"
-        if holder and renew is not None and renew + timedelta(seconds=duration) > now:
+        if holder and renew is not None and renew + timedelta(seconds=duration + min(CLOCK_SKEW_S, duration)) > now:
             raise LockHeld(
                 f"another apply holds the lock for this environment: {holder}, since {since} "
                 f"(lease/{self.name} in namespace {self.conn.namespace}; it expires {duration}s after its last "
@@ -130,8 +158,22 @@ class ApplyLock:
                 updated = read_json(self.api.replace_namespaced_lease, self.name, self.conn.namespace,
                                     self._body(datetime.now(UTC), self._rv, acquired))
                 self._rv = updated["metadata"]["resourceVersion"]
-            except Exception:  # a missed renewal only shortens the lease; apply goes on
+                self._last_renewal = time.monotonic()
+            except ApiException as exc:
+                if exc.status in (404, 409):  # deleted by hand, or taken over: it is not ours any more
+                    self._lost = f"lease/{self.name} was {'deleted' if exc.status == 404 else 'taken over'}"
+                    return
+            except Exception:  # noqa: S112 - a missed renewal only shortens the lease; ensure_held() judges it
                 continue
+
+    def ensure_held(self) -> None:
+        """Raise LockHeld when the lock may no longer be ours: taken over or deleted, or not renewed for
+        a whole lease duration (e.g. the machine slept or the API was unreachable). Called before each
+        action, so a second apply can never run alongside this one."""
+        if self._lost is None and time.monotonic() - self._last_renewal > self.duration_s:
+            self._lost = f"lease/{self.name} was not renewed for {self.duration_s}s and may have been taken over"
+        if self._lost is not None:
+            raise LockHeld(f"the apply lock was lost ({self._lost}); stopping before the next action")
 
     def release(self) -> None:
         """Stop renewing and delete the Lease if it is still ours."""

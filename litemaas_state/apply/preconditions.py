@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from litemaas_state.errors import ConfigError, ObserveError, PreconditionFailed
-from litemaas_state.live import litellm_api, litellm_db, litemaas_db
+from litemaas_state.errors import ConfigError, PreconditionFailed
+from litemaas_state.live import litellm_api, litemaas_db
 from litemaas_state.live.connect import Discovery
 from litemaas_state.live.kube import KubeReader
 from litemaas_state.live.model import Workload
+from litemaas_state.live.tokens import TokenReader
 from litemaas_state.plan.model import Action, DeleteKeysAction, Precondition
 
 _CONTAINER = re.compile(r"^(containers|initContainers)\[(?P<name>[^\]]+)\]\.image$")
@@ -86,18 +87,10 @@ class PreconditionChecker:
                     )
 
     def _expiries(self, tokens: list[str]) -> dict[str, datetime | None]:
-        """token → expires now, for the planned tokens that still exist: from LiteLLM's database when
-        it is known (one indexed query), else from the whole /key/list."""
-        db = self.discovery.database("litellm")
-        if db is not None:
-            try:
-                return litellm_db.token_expiries(db, tokens)
-            except ObserveError:
-                pass
+        """token → expires now, for the planned tokens that still exist (live.tokens.TokenReader)."""
         url, key = self.discovery.require_litellm()
         with litellm_api.make_client(url, key) as client:
-            live = {k.token_hash: k.expires for k in litellm_api.list_keys(client)}
-        return {t: live[t] for t in tokens if t in live}
+            return TokenReader(client, self.discovery.database("litellm")).expiries(tokens)
 
     def check(self, action: Action) -> None:
         """Raise PreconditionFailed for the first precondition of ``action`` that no longer holds."""

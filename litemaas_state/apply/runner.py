@@ -78,13 +78,15 @@ def apply_plan(
             results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
                                         message=error, duration_s=took))
             continue
-        except LitemaasStateError as exc:
-            failed, error = action.id, str(exc)
+        except Exception as exc:  # noqa: BLE001 - ours or not, stop here and report what was done
+            message = str(exc) if isinstance(exc, LitemaasStateError) else \
+                f"unexpected error: {type(exc).__name__}: {exc}"
+            failed, error = action.id, message
             took = clock() - start
             report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address,
-                              message=str(exc), elapsed_s=took))
+                              message=message, elapsed_s=took))
             results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
-                                        message=str(exc), duration_s=took))
+                                        message=message, duration_s=took))
             continue
         took = clock() - start
         report(ApplyEvent(kind=EventKind.FINISHED, action_id=action.id, address=action.address,

@@ -37,7 +37,7 @@ from litemaas_state.commands.planfile import read_plan
 from litemaas_state.errors import ConfigError, ExitCode, LitemaasStateError
 from litemaas_state.live.kube import KubeReader
 from litemaas_state.plan.compare import uncovered
-from litemaas_state.plan.model import Plan
+from litemaas_state.plan.model import Action, Plan
 from litemaas_state.render.document import build_document
 from litemaas_state.render.text import render_text
 
@@ -74,12 +74,16 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
     if opts.plan_file is not None:
         saved = read_plan(opts.plan_file)
         conns = connect_namespace(saved.namespace, saved.context, opts.connect)
-        with ApplyLock(conns.kube, saved.environment):
-            return _apply_saved(saved, conns, opts, out, deps.now())
+        if saved.server and conns.kube.server.rstrip("/") != saved.server.rstrip("/"):
+            raise ConfigError(f"the saved plan was made against {saved.server} (context {saved.context}); this "
+                              f"apply would talk to {conns.kube.server} (context {conns.kube.context}). Nothing "
+                              "was changed.")
+        with ApplyLock(conns.kube, saved.environment) as lock:
+            return _apply_saved(saved, conns, opts, out, deps.now(), lock)
     assert opts.state_file is not None
     state = read_state(opts.state_file)
     conns = connect(state, opts.connect)
-    with ApplyLock(conns.kube, state.desired.metadata.name):
+    with ApplyLock(conns.kube, state.desired.metadata.name) as lock:
         _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
         out.echo(render_text(build_document(plan), color=out.color), nl=False)
         if plan.errored:
@@ -98,10 +102,11 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
                 out.echo("\nApply cancelled.")
                 return ExitCode.ERROR
         out.echo("")
-        return _execute(plan, conns, opts, out)
+        return _execute(plan, conns, opts, out, lock)
 
 
-def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, now: datetime) -> ExitCode:
+def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, now: datetime,
+                 lock: ApplyLock) -> ExitCode:
     if plan.errored:
         out.echo("Error: the saved plan has errors and cannot be applied.", err=True)
         return ExitCode.ERROR
@@ -129,7 +134,7 @@ def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output
         out.echo("\nThe saved plan is not what its state file asks for now: nothing was changed.", err=True)
         return ExitCode.ERROR
     out.echo("All preconditions hold, and a fresh plan of the embedded state file covers every action.\n")
-    return _execute(plan, conns, opts, out)
+    return _execute(plan, conns, opts, out, lock)
 
 
 def _still_asked_for(saved: Plan, conns: Connections, now: datetime) -> list[str]:
@@ -145,7 +150,7 @@ def _still_asked_for(saved: Plan, conns: Connections, now: datetime) -> list[str
     return uncovered(saved, fresh)
 
 
-def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output) -> ExitCode:
+def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lock: ApplyLock) -> ExitCode:
     writer = KubeWriter(conns.kube, RolloutWaiter(timeout_s=opts.rollout_timeout_s,
                                                   poll_interval_s=opts.poll_interval_s))
     ctx = ApplyContext()
@@ -164,7 +169,11 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output) ->
         elif ev.kind == EventKind.FAILED:
             out.echo(f"{ev.address}: failed after {ev.elapsed_s:.0f}s", err=True)
 
-    result = apply_plan(plan, executors, report, check=checker.check)
+    def check(action: Action) -> None:
+        lock.ensure_held()
+        checker.check(action)
+
+    result = apply_plan(plan, executors, report, check=check)
     done = [r for r in result.results if r.status == ActionStatus.SUCCEEDED]
     skipped = [r for r in result.results if r.status == ActionStatus.SKIPPED]
     if plan.targets:

@@ -124,7 +124,7 @@ def observe_and_plan(state: StateFile, conns: Connections, now: datetime,
     live = observe(state.desired, KubeReader(conns.kube), conns.discovery, now=now)
     plan = make_plan(state.desired, live, now=now, state_file=str(state.path), state_digest=state.digest,
                      targets=targets)
-    return live, plan
+    return live, plan.model_copy(update={"context": conns.kube.context, "server": conns.kube.server})
 
 
 def use_color(flag: bool | None, stream: TextIO) -> bool:

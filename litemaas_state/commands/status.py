@@ -21,8 +21,9 @@ from litemaas_state.errors import ExitCode, LitemaasStateError
 from litemaas_state.live import litellm_api, litemaas_db
 from litemaas_state.live import redis as redis_reader
 from litemaas_state.live.kube import KubeReader
+from litemaas_state.live.model import LiveState
 from litemaas_state.live.rollout import rollout_status
-from litemaas_state.plan.keys import prune_rule
+from litemaas_state.plan.keys import protected_user_ids, prune_rule
 from litemaas_state.spec.model import KeyRetention
 
 STATUS_FORMAT_VERSION = "1.0"
@@ -89,6 +90,10 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
         report["litellm"] = {"alive": None, "ready": None, "detail": "LiteLLM URL unknown"}
     report["keys"] = None
     report["keys_error"] = None
+    db = conns.discovery.database("litemaas")
+    users, users_error = _try(lambda: litemaas_db.read_users(db)) if db is not None else (None, "unknown")
+    protected, _ = protected_user_ids(policy, LiveState(observed_at=now, namespace=conns.kube.namespace,
+                                                        users=users))
     if url and key:
         def list_keys() -> Any:
             with litellm_api.make_client(url, key) as client:
@@ -100,14 +105,13 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
                 "total": len(keys),
                 "expired": sum(1 for k in keys if k.expires is not None and k.expires < now),
                 "never_expire": sum(1 for k in keys if k.expires is None),
-                "prunable": sum(1 for k in keys if prune_rule(k, policy, now, frozenset()) is not None),
+                "prunable": sum(1 for k in keys if prune_rule(k, policy, now, protected) is not None),
             }
     else:
         report["keys_error"] = "LiteLLM URL or master key unknown"
 
-    db = conns.discovery.database("litemaas")
     if db is not None:
-        users, err = _try(lambda: litemaas_db.read_users(db))
+        err = users_error
         report["admins"] = sorted(u.email for u in users or ()
                                   if names.ROLE_ADMIN in u.roles and u.id != names.SYSTEM_USER_ID) if users else None
         subs, err2 = _try(lambda: litemaas_db.count_active_subscriptions(db))

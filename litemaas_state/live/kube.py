@@ -31,7 +31,8 @@ RawObject = dict[str, Any]
 
 @dataclass(frozen=True)
 class KubeConnection:
-    """A configured API client for one namespace. ``server`` is the API server URL (not secret)."""
+    """A configured API client for one namespace. ``server`` is the API server URL (not secret);
+    ``context`` the kubeconfig context actually used (None in-cluster)."""
 
     api: k8s.ApiClient
     namespace: str
@@ -61,7 +62,14 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
                 "or run inside a cluster."
             ) from None
     cfg.retries = 1
-    return KubeConnection(api=k8s.ApiClient(cfg), namespace=namespace, server=str(cfg.host), context=context)
+    effective = context
+    if effective is None:
+        try:
+            _, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
+            effective = (active or {}).get("name")
+        except (ConfigException, FileNotFoundError, OSError, TypeError):
+            effective = None  # in-cluster
+    return KubeConnection(api=k8s.ApiClient(cfg), namespace=namespace, server=str(cfg.host), context=effective)
 
 
 @contextmanager

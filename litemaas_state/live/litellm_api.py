@@ -130,7 +130,11 @@ def existing_tokens(client: httpx.Client, tokens: list[str]) -> set[str]:
             raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
         if resp.status_code != 200:
             raise ObserveError("litellm-api", f"GET {KEY_LIST}?key_hash=…: {error_text(resp)}")
-        if int(resp.json().get("total_count") or 0) > 0:
+        try:
+            total = int(resp.json().get("total_count") or 0)
+        except (ValueError, AttributeError, TypeError):
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}?key_hash=…: unexpected answer (not JSON)") from None
+        if total > 0:
             found.add(t)
     return found
 

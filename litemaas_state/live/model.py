@@ -124,7 +124,11 @@ class DatabaseInfo(_Frozen):
 
     @property
     def identity(self) -> tuple[str, int, str]:
-        return self.host, self.port, self.database
+        """(host, port, database) with loopback spellings and host case folded together."""
+        host = self.host.lower().rstrip(".")
+        if host in ("localhost", "127.0.0.1", "::1", "[::1]"):
+            host = "loopback"
+        return host, self.port, self.database
 
 
 class RedisStatus(_Frozen):

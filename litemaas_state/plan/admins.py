@@ -254,8 +254,10 @@ def plan_admins(desired: DesiredState, live: LiveState) -> tuple[list[AdminActio
             )
             demoted.add(user.id)
 
-    admins_before = {u.id for u in users if names.ROLE_ADMIN in u.roles}
-    admins_after = (admins_before - demoted) | promoted
+    # only active users can log in and use the role (an inactive admin does not keep LiteMaaS administrable)
+    active = {u.id for u in users if u.is_active}
+    admins_before = {u.id for u in users if names.ROLE_ADMIN in u.roles} & active
+    admins_after = ((admins_before - demoted) | promoted) & active
     if not admins_after:
         known = set(by_email) | {names.SYSTEM_USER_EMAIL}
         pending = sorted((e for e in policy.emails if email_key(e) not in known), key=email_key)

@@ -176,6 +176,7 @@ class Plan(_Frozen):
     environment: str
     namespace: str
     context: str | None = None
+    server: str = Field("", description="The Kubernetes API server the plan was made against.")
     created_at: datetime
     state_file: str
     state_digest: str

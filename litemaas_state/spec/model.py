@@ -92,6 +92,11 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _utc_seconds(value: datetime) -> datetime:
+    """UTC, whole seconds: the restartedAt annotation is RFC 3339 without fractions (kubectl's format)."""
+    return _utc(value).replace(microsecond=0)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -130,7 +135,7 @@ class DeploymentSpec(_Strict):
     image: ImageRef | None = Field(None, description="Image of the main container (and same-repo init ones).")
     replicas: StrictInt | None = Field(None, ge=0, le=1000, description="spec.replicas, set via the scale subresource.")
     on_failure: OnFailure | None = Field(None, description="Overrides the top-level on_failure.")
-    restart_at: Annotated[datetime, AfterValidator(_utc)] | None = Field(
+    restart_at: Annotated[datetime, AfterValidator(_utc_seconds)] | None = Field(
         None, description="Changing it triggers a rolling restart (kubectl.kubernetes.io/restartedAt)."
     )
 

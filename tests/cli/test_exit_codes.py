@@ -47,3 +47,9 @@ def test_no_kubeconfig_is_a_clear_error() -> None:
     proc = run("plan", str(STATE))
     assert proc.returncode == 1
     assert "no Kubernetes configuration" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_usage_errors_are_scrubbed() -> None:
+    proc = run("plan", str(STATE), "sk-abcdefghijklmnopqrstuv")
+    assert proc.returncode == 1
+    assert "sk-abcdefghijklmnopqrstuv" not in proc.stderr and "unexpected extra argument" in proc.stderr

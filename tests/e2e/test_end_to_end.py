@@ -208,7 +208,7 @@ def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> Non
         first.send_signal(signal.SIGKILL)
     finally:
         first.wait(timeout=30)
-    time.sleep(4.5)  # the killed apply's lease expires by itself
+    time.sleep(8.5)  # the killed apply's lease expires by itself (4 s lease + 4 s clock-skew margin)
     sb.cli("apply", state, "--auto-approve", check=0)
     sb.cli("plan", state, "--detailed-exitcode", check=0)
 

@@ -109,3 +109,11 @@ def test_failed_rollout_is_an_error_unless_this_plan_replaces_the_image() -> Non
     assert d.severity == Severity.ERROR and d.code == ROLLOUT_FAILED and "kubectl rollout undo" in d.detail
     [d] = check_deployments(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": failed}))
     assert d.severity == Severity.WARNING and "replaces its image" in d.summary
+
+
+def test_restart_at_with_fractional_seconds_settles() -> None:
+    d = state(restart_at="2026-11-29T10:00:00.5Z")
+    [a] = plan_restarts(d, live(workloads={"litellm-frontend": frontend()}))
+    assert a.restarted_at == "2026-11-29T10:00:00Z"
+    applied = frontend(restarted_at=a.restarted_at)
+    assert plan_restarts(d, live(workloads={"litellm-frontend": applied})) == []
