@@ -219,6 +219,7 @@ def main() -> None:
     """Entry point. Usage errors (bad flag, missing file) exit 1, not click's 2: with
     --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
     def _terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the cleanup short
         raise KeyboardInterrupt  # a cancelled CI job: unwind, release the lock, report what was done
 
     signal.signal(signal.SIGTERM, _terminate)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -67,8 +68,13 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
         env["PGPASSWORD"] = str(password)
     tmp = dest.with_name(dest.name + ".partial")
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(tmp, "wb") as out, tempfile.TemporaryFile() as errfile:
+        # dumps hold every virtual key LiteMaaS stores in clear (api_keys.lite_llm_key_value): owner-only
+        dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if dest.exists():
+            raise BackupFailed(f"{dest} already exists; refusing to overwrite it")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as raw_out, gzip.GzipFile(fileobj=raw_out, mode="wb") as out, \
+                tempfile.TemporaryFile() as errfile:
             # stderr goes to a file, so a chatty pg_dump can never block on a full pipe
             proc = subprocess.Popen([exe, "--no-password", "--dbname", make_conninfo("", **params)],
                                     stdout=subprocess.PIPE, stderr=errfile, env=env)
@@ -91,10 +97,19 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
             pass
 
 
-def prune_old(directory: Path, prefix: str, keep: int) -> list[Path]:
-    """Remove all but the newest ``keep`` files named ``<prefix>*.sql.gz``; return the removed ones."""
-    files = sorted(directory.glob(f"{prefix}*.sql.gz"))  # names end in a sortable UTC timestamp
-    removed = files[:-keep] if keep > 0 else []
+def prune_old(directory: Path, prefix: str, keep: int, *, written: Path | None = None) -> list[Path]:
+    """Remove all but the newest ``keep`` dumps named exactly ``<prefix><YYYYmmddTHHMMSSZ>.sql.gz``.
+
+    Only regular files with exactly that name shape count (so ``<prefix>notes.sql.gz`` or another
+    database whose name starts the same is never touched), and ``written`` — the dump just made — is
+    never removed. Returns the removed files.
+    """
+    shape = re.compile(re.escape(prefix) + r"\d{8}T\d{6}Z\.sql\.gz")
+    files = sorted(p for p in directory.iterdir() if shape.fullmatch(p.name) and p.is_file() and not p.is_symlink())
+    keep_set = set(files[-keep:]) if keep > 0 else set()
+    if written is not None:
+        keep_set.add(written)
+    removed = [f for f in files if f not in keep_set]
     for f in removed:
         f.unlink(missing_ok=True)
     return removed

@@ -125,7 +125,7 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
             _info(report, action, f"verified {dest} ({size} bytes uncompressed, completion trailer present)")
             prefix = dest.name.rsplit("-", 1)[0] + "-"
             try:
-                for old in backup_writes.prune_old(dest.parent, prefix, action.keep):
+                for old in backup_writes.prune_old(dest.parent, prefix, action.keep, written=dest):
                     _info(report, action, f"removed old backup {old}")
             except OSError as exc:
                 _info(report, action, f"could not remove old backups in {dest.parent}: {exc.strerror or exc}")

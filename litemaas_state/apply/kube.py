@@ -29,6 +29,9 @@ from litemaas_state.live.kube import KubeConnection, kube_errors, read_json, wor
 from litemaas_state.live.model import Workload
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 
+#: A progress line is repeated at least this often while a rollout waits (so CI logs show it is alive).
+STILL_WAITING_EVERY_S = 30.0
+
 
 @dataclass
 class RolloutWaiter:
@@ -98,7 +101,7 @@ class KubeWriter:
         start = w.clock()
         first = self.read(name)
         uid = first.uid
-        last = ""
+        last, last_report = "", 0.0
         while True:
             elapsed = w.clock() - start
             try:
@@ -115,10 +118,13 @@ class KubeWriter:
             if current.uid != uid:
                 raise RolloutFailed(f"{address}: the Deployment was deleted and recreated during the rollout")
             verdict = rollout_status(current)
-            if verdict.message != last:
+            if current.paused and verdict.phase != RolloutPhase.COMPLETE:
+                raise RolloutFailed(f"{address}: the Deployment is paused, so the rollout cannot progress "
+                                    "(kubectl rollout resume)")
+            if verdict.message != last or elapsed - last_report >= STILL_WAITING_EVERY_S:
                 report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action_id, address=address,
                                   message=verdict.message, elapsed_s=elapsed))
-                last = verdict.message
+                last, last_report = verdict.message, elapsed
             if verdict.phase == RolloutPhase.COMPLETE:
                 return current
             if verdict.phase == RolloutPhase.FAILED:

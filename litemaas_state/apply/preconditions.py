@@ -39,7 +39,7 @@ class PreconditionChecker:
     def _fail(self, action: Action, pre: Precondition, found: object) -> PreconditionFailed:
         return PreconditionFailed(
             f"{action.id}: precondition failed: {pre.address} {pre.field} was {pre.expected!r} when the plan "
-            f"was made, and is now {found!r}. The saved plan is stale for this action; run plan again."
+            f"was made, and is now {found!r}. The plan is stale for this action; run plan again."
         )
 
     def _workload(self, action: Action, pre: Precondition) -> Workload:
@@ -83,7 +83,7 @@ class PreconditionChecker:
                     raise PreconditionFailed(
                         f"{action.id}: precondition failed: key {ref.alias or '(no alias)'} (token "
                         f"{ref.token_hash[:10]}…) had expires {ref.expires} when the plan was made, and now has "
-                        f"{now_expires}. The saved plan is stale for this action; run plan again."
+                        f"{now_expires}. The plan is stale for this action; run plan again."
                     )
 
     def _expiries(self, tokens: list[str]) -> dict[str, datetime | None]:

@@ -16,7 +16,7 @@ from litemaas_state.commands.common import ConnectOptions, Deps, connect, observ
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
 from litemaas_state.plan.checks import ROLLOUT_FAILED
 from litemaas_state.render.document import PlanDocument, build_document
-from litemaas_state.render.text import render_text
+from litemaas_state.render.text import render_diagnostic, render_text
 
 DRIFT_FORMAT_VERSION = "1.0"
 
@@ -97,6 +97,9 @@ def run(opts: DriftOptions, deps: Deps) -> ExitCode:
                 continue
             if r.verdict == "in_sync":
                 out.echo(f"{name}: in sync with {r.state_file}.")
+                for d in (r.document.diagnostics if r.document else ()):
+                    if d.severity != "note":
+                        out.echo("\n".join("  " + line for line in render_diagnostic(d, out.color)))
             elif r.verdict == "drift":
                 assert r.document is not None
                 out.echo(f"{name}: DRIFT — live state differs from {r.state_file}:\n")

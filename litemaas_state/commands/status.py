@@ -64,7 +64,8 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
         deployments[component.value] = {
             "image": main.image if main else None, "replicas": w.replicas, "ready": w.ready_replicas,
             "available": w.available_replicas, "revision": w.revision, "rollout": verdict.phase.value,
-            "rollout_message": verdict.message,
+            "rollout_message": verdict.message, "paused": w.paused,
+            "init_images": {c.name: c.image for c in w.containers if c.init},
         }
     report["deployments"] = deployments
     report["missing_deployments"] = missing
@@ -125,15 +126,21 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
 
 
 def run(opts: StatusOptions, deps: Deps) -> ExitCode:
+    """Print the report; exit 1 when no managed Deployment exists (wrong namespace or cluster)."""
     report = collect(opts, deps)
     out = deps.output
+    code = ExitCode.OK if report["deployments"] else ExitCode.ERROR
     if opts.as_json:
         out.echo(json.dumps(report, indent=2, default=str))
-        return ExitCode.OK
+        return code
     out.echo(f"Environment {report['environment']} (namespace {report['namespace']})\n")
     out.echo(f"{'DEPLOYMENT':<18} {'READY':>7} {'REV':>4}  {'ROLLOUT':<9} IMAGE")
     for name, d in report["deployments"].items():
-        out.echo(f"{name:<18} {d['available']:>3}/{d['replicas']:<3} {d['revision']:>4}  {d['rollout']:<9} {d['image']}")
+        rollout = "paused" if d.get("paused") else d["rollout"]
+        out.echo(f"{name:<18} {d['available']:>3}/{d['replicas']:<3} {d['revision']:>4}  {rollout:<9} {d['image']}")
+        for init, image in d.get("init_images", {}).items():
+            if image != d["image"] and image.split(":")[0] == (d["image"] or "").split(":")[0]:
+                out.echo(f"{'':<18} init {init} runs {image}")
         if d["rollout"] != "complete":
             out.echo(f"{'':<18} {d['rollout_message']}")
     for name in report["missing_deployments"]:
@@ -157,4 +164,7 @@ def run(opts: StatusOptions, deps: Deps) -> ExitCode:
     else:
         out.echo(f"Admins:   {len(report['admins'])}: {', '.join(report['admins'])}")
     out.echo(f"Active subscriptions: {report['active_subscriptions'] if report['active_subscriptions'] is not None else 'unknown'}")
-    return ExitCode.OK
+    if code != ExitCode.OK:
+        out.echo(f"\nError: no managed Deployment exists in namespace {report['namespace']} (wrong namespace, "
+                 "context or cluster?)", err=True)
+    return code

@@ -58,7 +58,7 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
             k8s_config.load_incluster_config(client_configuration=cfg)
         except ConfigException:
             raise ConfigError(
-                f"no Kubernetes configuration: {exc}. Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
+                f"no Kubernetes configuration: {str(exc).rstrip('.')}. Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
                 "or run inside a cluster."
             ) from None
     cfg.retries = 1

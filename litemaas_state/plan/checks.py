@@ -15,6 +15,7 @@ from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
 from litemaas_state.plan.deployments import desired_replicas
 from litemaas_state.spec.model import DesiredState, OnFailure
+from litemaas_state.timestamps import parse_utc
 
 #: Diagnostic code of a Deployment whose declared template never became available (drift, not config).
 ROLLOUT_FAILED = "rollout_failed"
@@ -78,11 +79,17 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
                 detail="An image-stream trigger rewrites the container image when its tag moves; the "
                        "declared image would be fought over (anchors.md §4.5).",
             ))
-        if w.paused and (spec.image is not None or spec.restart_at is not None):
+        restart_planned = spec.restart_at is not None and (
+            (last := parse_utc(w.restarted_at)) is None or last < spec.restart_at)
+        if w.paused and (replaced or restart_planned):
             out.append(Diagnostic(
-                severity=Severity.WARNING, address=addr,
-                summary="the Deployment is paused: a template change will not roll out until it is resumed",
+                severity=Severity.ERROR, address=addr,
+                summary="the Deployment is paused: this plan's template change would never roll out",
+                detail=f"Resume it first (kubectl rollout resume {addr} -n {live.namespace}), or leave its "
+                       "image unchanged in the state file until it is resumed.",
             ))
+        elif w.paused:
+            out.append(Diagnostic(severity=Severity.WARNING, address=addr, summary="the Deployment is paused"))
         if desired.on_failure_for(component) == OnFailure.ROLLBACK and w.revision_history_limit == 0:
             out.append(Diagnostic(
                 severity=Severity.WARNING, address=addr,

@@ -26,6 +26,17 @@ def _matches(action: Action, target: str) -> bool:
             or fnmatch.fnmatchcase(action.address, target))
 
 
+def known_addresses(desired: DesiredState) -> set[str]:
+    """Every phase and address the state file manages (a --target outside it is a typo)."""
+    known = {p.value for p in Phase} | {f"backup/{desired.metadata.name}"}
+    known |= {f"deployment/{c.value}" for c, _ in desired.deployments.items()}
+    if desired.admins is not None:
+        known |= {"admin"} | {f"admin/{e.casefold()}" for e in desired.admins.emails}
+    if desired.key_retention is not None:
+        known |= {"keys/expired", "keys/max_age", "keys/orphans", "litemaas/api_keys"}
+    return known
+
+
 def select_targets(actions: Sequence[Action], targets: Sequence[str]) -> list[Action]:
     """Keep actions whose phase, address or id matches a ``--target`` (glob on addresses)."""
     if not targets:
@@ -85,10 +96,10 @@ def make_plan(
         chosen_addresses = {a.address for a in chosen}
         chosen += [b for b in backups if b not in chosen and chosen_addresses.intersection(b.before)]
         chosen.sort(key=_order)
-        valid = {p.value for p in Phase}
-        unknown = [t for t in targets if t not in valid
-                   and not t.startswith(("deployment/", "admin", "keys", "backup", "litemaas/"))
-                   and not any(_matches(a, t) for a in actions)]
+        known = known_addresses(desired)
+        unknown = [t for t in targets
+                   if not any(_matches(a, t) for a in actions)
+                   and not any(k == t or fnmatch.fnmatchcase(k, t) for k in known)]
         for t in unknown:
             diags.append(Diagnostic(
                 severity=Severity.ERROR, summary=f"--target {t!r} matches no phase, address or action",

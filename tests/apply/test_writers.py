@@ -106,12 +106,23 @@ def test_prune_old_keeps_the_newest(tmp_path: Path) -> None:
     for stamp in ("20261101T000000Z", "20261102T000000Z", "20261103T000000Z"):
         (tmp_path / f"env-litellm-{stamp}.sql.gz").write_bytes(b"x")
     (tmp_path / "env-litellm_db-20261101T000000Z.sql.gz").write_bytes(b"x")  # another database: untouched
+    (tmp_path / "env-litellm-prod-20261101T000000Z.sql.gz").write_bytes(b"x")  # another database too
+    (tmp_path / "env-litellm-notes.sql.gz").write_bytes(b"x")  # not a dump name: untouched
+    (tmp_path / "env-litellm-20200101T000000Z.sql.gz").mkdir()  # not a file: untouched
     removed = backup.prune_old(tmp_path, "env-litellm-", keep=1)
     assert [p.name for p in removed] == ["env-litellm-20261101T000000Z.sql.gz", "env-litellm-20261102T000000Z.sql.gz"]
-    assert (tmp_path / "env-litellm_db-20261101T000000Z.sql.gz").exists()
+    for name in ("env-litellm_db-20261101T000000Z.sql.gz", "env-litellm-prod-20261101T000000Z.sql.gz",
+                 "env-litellm-notes.sql.gz", "env-litellm-20200101T000000Z.sql.gz", "env-litellm-20261103T000000Z.sql.gz"):
+        assert (tmp_path / name).exists()
+    # the dump just written is never removed, even if a newer-named file exists
+    (tmp_path / "env-litellm-29990101T000000Z.sql.gz").write_bytes(b"x")
+    written = tmp_path / "env-litellm-20261103T000000Z.sql.gz"
+    assert backup.prune_old(tmp_path, "env-litellm-", keep=1, written=written) == []
 
 
 def test_dump_of_a_real_database_verifies(dp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     plane, _ = dp
-    size = backup.dump_database(litemaas(plane), tmp_path / "d.sql.gz")
-    assert size > 1000 and not list(tmp_path.glob("*.partial"))
+    size = backup.dump_database(litemaas(plane), tmp_path / "dumps" / "d.sql.gz")
+    assert size > 1000 and not list((tmp_path / "dumps").glob("*.partial"))
+    assert (tmp_path / "dumps" / "d.sql.gz").stat().st_mode & 0o777 == 0o600  # holds clear-text keys
+    assert (tmp_path / "dumps").stat().st_mode & 0o777 == 0o700

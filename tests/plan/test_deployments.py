@@ -88,11 +88,15 @@ def test_platform_traps_are_warnings() -> None:
     d = desired(on_failure="rollback", deployments={"litellm-frontend": {"image": FRONTEND_NEW, "replicas": 4}})
     found = _summaries(check_deployments(d, live(workloads={"litellm-frontend": w}, hpas=(hpa,))))
     texts = " | ".join(s for _, s in found)
-    assert all(sev == "warning" for sev, _ in found)
+    assert [s for sev, s in found if sev == "error"] == [
+        "the Deployment is paused: this plan's template change would never roll out"]
     assert "HorizontalPodAutoscaler frontend-hpa" in texts
     assert "image.openshift.io/triggers" in texts
-    assert "paused" in texts
     assert "revisionHistoryLimit is 0" in texts
+    # paused with nothing to roll out is only a warning
+    same = desired(deployments={"litellm-frontend": {"image": FRONTEND_OLD}})
+    assert _summaries(check_deployments(same, live(workloads={"litellm-frontend": frontend(paused=True)}))) == [
+        ("warning", "the Deployment is paused")]
 
 
 def test_backend_above_one_replica_warns() -> None:
