@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,7 @@ def main() -> None:
             print(f"apply (prune):          {t_apply:6.2f} s  ({n / t_apply:.0f} keys/s end to end)")
     finally:
         manage.down(sandbox)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

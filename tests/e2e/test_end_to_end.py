@@ -28,7 +28,7 @@ target:
 
 
 def write(sb: Sandbox, body: str, name: str = "s.yaml") -> str:
-    p = sb.dir.parent / f"{sb.dir.name}-{name}"
+    p = sb.dir / name  # inside the sandbox directory, so `sandbox down` removes it
     p.write_text(HEAD + body)
     return str(p)
 
