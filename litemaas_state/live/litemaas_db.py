@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
@@ -68,28 +69,26 @@ def _require_table(conn: psycopg.Connection, db: DatabaseTarget, table: str) -> 
                            f"{db.info.source} the LiteMaaS database? (litemaas-facts.md §2)")
 
 
-def read_users(db: DatabaseTarget) -> tuple[LiteMaaSUser, ...]:
-    """Every row of ``users`` (the system user included; the planner leaves it alone)."""
+def _read_table(db: DatabaseTarget, table: str, sql: str) -> list[tuple[Any, ...]]:
+    """All rows of one read query on a table that must exist (else ObserveError naming the database)."""
     try:
         with connection(db) as conn:
-            _require_table(conn, db, "public.users")
-            rows = conn.execute(SELECT_USERS).fetchall()
+            _require_table(conn, db, f"public.{table}")
+            return conn.execute(sql).fetchall()
     except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"reading users failed: {reason(exc)}") from None
+        raise ObserveError("litemaas-db", f"reading {table} failed: {reason(exc)}") from None
+
+
+def read_users(db: DatabaseTarget) -> tuple[LiteMaaSUser, ...]:
+    """Every row of ``users`` (the system user included; the planner leaves it alone)."""
     return tuple(LiteMaaSUser(id=r[0], email=r[1], username=r[2] or "", roles=tuple(r[3]), is_active=bool(r[4]))
-                 for r in rows)
+                 for r in _read_table(db, "users", SELECT_USERS))
 
 
 def read_api_keys(db: DatabaseTarget) -> tuple[ApiKeyRow, ...]:
     """Every row of ``api_keys`` with its owner's email."""
-    try:
-        with connection(db) as conn:
-            _require_table(conn, db, "public.api_keys")
-            rows = conn.execute(SELECT_API_KEYS).fetchall()
-    except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"reading api_keys failed: {reason(exc)}") from None
     return tuple(ApiKeyRow(id=r[0], user_id=r[1], key_hash=r[2], alias=r[3], is_active=bool(r[4]), owner_email=r[5])
-                 for r in rows)
+                 for r in _read_table(db, "api_keys", SELECT_API_KEYS))
 
 
 SELECT_USER_ROLES = "SELECT coalesce(roles, '{}') FROM users WHERE id::text = %s"

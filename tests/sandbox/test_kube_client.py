@@ -18,20 +18,11 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import FAST, Sandbox, SandboxLauncher
+from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.slow
 
 NS = "litellm-rhpds"
-
-
-@pytest.fixture(scope="module")
-def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    sandbox = sandbox_launcher.start(**FAST, data_plane=False)
-    try:
-        yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 @pytest.fixture(scope="module")

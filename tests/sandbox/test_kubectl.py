@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import FAST, Sandbox, SandboxLauncher
+from tests.conftest import Sandbox
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,15 +24,6 @@ pytestmark = [
 
 NS = "litellm-rhpds"
 FRONTEND_050 = "quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0"
-
-
-@pytest.fixture(scope="module")
-def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    sandbox = sandbox_launcher.start(**FAST, data_plane=False)
-    try:
-        yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 def kubectl(sandbox: Sandbox, *args: str, timeout_s: float = 90) -> subprocess.CompletedProcess[str]:
