@@ -246,6 +246,7 @@ def restricted_kubeconfig(
     or the API refuses a write (the Status message is included).
     """
     import secrets as pysecrets
+    import ssl
 
     import httpx
     import yaml
@@ -282,7 +283,7 @@ def restricted_kubeconfig(
             },
         ),
     ]
-    with httpx.Client(base_url=server, headers=headers, verify=str(ca) if ca.exists() else False) as client:
+    with httpx.Client(base_url=server, headers=headers, verify=ssl.create_default_context(cafile=str(ca)) if ca.exists() else False) as client:
         for path, obj in objects:
             answer = client.post(path, json=obj)
             if answer.status_code == 409:
