@@ -12,7 +12,10 @@ a port with no server behind it sends `error forwarding port P to pod NAME, uid 
 refused` on its error channel and its data stream ends. The connection closes when every port's
 stream has ended (upstream EOF, client close, or a fault). The pod → server map (`PodRuntime.upstream`):
 app=litellm-postgres port 5432 → the sandbox PostgreSQL, app=litellm port 4000 → the LiteLLM admin API
-emulator, app=litellm-redis port 6379 → redis-server; anything else is refused.
+emulator, app=litellm-redis port 6379 → redis-server; anything else is refused. As on a cluster, a
+Running pod forwards even when it is not Ready; a pod that is not Running answers the upgrade with the
+kubelet's 500 `pod not found ("<name>_<namespace>")`, an exec into a container that is not running
+with 500 `container not found ("<container>")`, and a missing pod with the apiserver's 404 Status.
 
 Exec (`GET .../pods/{name}/exec?command=..&stdin=&stdout=&stderr=&tty=&container=`): the kubelet's
 remotecommand WebSocket protocol (kubernetes/kubernetes pkg/kubelet/cri/streaming/remotecommand and
@@ -69,7 +72,12 @@ _IMAGE_BIN_DIRS = ("/usr/local/bin", "/usr/bin", "/bin")
 
 
 def offered_protocols(ws: WebSocket) -> list[str]:
-    """The subprotocols of the client's `Sec-WebSocket-Protocol` header(s), in order."""
+    """The subprotocols of the client's `Sec-WebSocket-Protocol` header(s), in order.
+
+    The ASGI scope's `subprotocols` (uvicorn's wsproto protocol moves the header there), else the header.
+    """
+    if ws.scope.get("subprotocols"):
+        return [str(p).strip() for p in ws.scope["subprotocols"]]
     raw = ",".join(v for k, v in ws.headers.items() if k == "sec-websocket-protocol")
     return [p.strip() for p in raw.split(",") if p.strip()]
 
@@ -403,7 +411,6 @@ async def serve_exec(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
-        start_new_session=True,
     )
     dropped = asyncio.Event()
 
