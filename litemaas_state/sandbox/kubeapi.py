@@ -1531,7 +1531,7 @@ class KubeApi:
                 ports = [] if tunnelled else self._ports(q.getlist("ports") + q.getlist("port"))
                 if (pod.get("status") or {}).get("phase") != "Running":
                     raise ApiError(500, "InternalError", f'pod not found ("{info.name}_{info.namespace}")')
-                served = (spdy.PROTOCOL, *streams.PORTFORWARD_PROTOCOLS)
+                served: tuple[str, ...] = (spdy.PROTOCOL, *streams.PORTFORWARD_PROTOCOLS)
             else:
                 container = self._exec_container(pod, q.get("container"))
                 states = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
