@@ -17,6 +17,11 @@ Running pod forwards even when it is not Ready; a pod that is not Running answer
 kubelet's 500 `pod not found ("<name>_<namespace>")`, an exec into a container that is not running
 with 500 `container not found ("<container>")`, and a missing pod with the apiserver's 404 Status.
 
+kubectl's own port-forward tunnels SPDY/3.1 in the WebSocket (subprotocol `SPDY/3.1+portforward.k8s.io`,
+no `ports` query): served by spdy.py with the same pod → server map. kubectl 1.32 tries that only with
+KUBECTL_PORT_FORWARD_WEBSOCKETS=true; otherwise it sends a plain SPDY upgrade (POST), which this server
+answers with 400 "Upgrade request required", so `kubectl port-forward` fails at once.
+
 Exec (`GET .../pods/{name}/exec?command=..&stdin=&stdout=&stderr=&tty=&container=`): the kubelet's
 remotecommand WebSocket protocol (kubernetes/kubernetes pkg/kubelet/cri/streaming/remotecommand and
 staging/src/k8s.io/client-go/tools/remotecommand/websocket.go), subprotocols `v5.channel.k8s.io` and
