@@ -381,3 +381,37 @@ def test_kubectl_port_forward_over_websocket(sb: Sandbox) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_armed_tunnel_fault_cuts_a_query_mid_stream(sb: Sandbox, core: client.CoreV1Api) -> None:
+    conn = pg_connect(sb, core)
+    fault(sb, "drop-port-forwards", after_bytes=100_000)
+    try:
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("select repeat('x', 1000) from generate_series(1, 5000)").fetchall()
+    finally:
+        fault(sb, "clear")
+        conn.close()
+    with pg_connect(sb, core) as fresh:  # disarmed: new tunnels work again
+        assert len(fresh.execute("select repeat('x', 1000) from generate_series(1, 500)").fetchall()) == 500
+
+
+def test_dropped_exec_ends_without_a_status(sb: Sandbox, core: client.CoreV1Api) -> None:
+    fault(sb, "drop-execs", after_bytes=50_000)
+    try:
+        resp = stream(
+            core.connect_get_namespaced_pod_exec,
+            PG_POD,
+            NS,
+            command=["pg_dump", "-U", "litellm", "litemaas_db"],
+            stdin=False,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            _preload_content=False,
+        )
+        resp.run_forever(timeout=20)
+    finally:
+        fault(sb, "clear")
+    assert not resp.is_open()
+    assert resp.read_channel(3) == ""
