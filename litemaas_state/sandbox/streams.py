@@ -287,30 +287,31 @@ async def serve_portforward(
     session = _Session("portforward", asyncio.get_running_loop(), cut)
     faults.open(session)
     try:
+        # Dial every port before reading client frames: bytes the client sends early wait in the
+        # WebSocket instead of arriving before there is an upstream to take them.
+        readers: dict[int, asyncio.StreamReader] = {}
+        refusals: dict[int, str] = {}
+        for i, port in enumerate(ports):
+            target = runtime.upstream(pod, port)
+            try:
+                if target is None:
+                    raise ConnectionRefusedError
+                readers[i], writers[i] = await asyncio.open_connection(*target)
+            except OSError:
+                refusals[i] = (
+                    f"error forwarding port {port} to pod {name}, uid {uid}: failed to connect to "
+                    f'localhost:{port} inside namespace "{uid}", IPv4: dial tcp4 127.0.0.1:{port}: connect: '
+                    f"connection refused IPv6 dial tcp6 [::1]:{port}: connect: connection refused"
+                )
         for i, port in enumerate(ports):
             await send(bytes((2 * i,)) + _port_bytes(port))
             await send(bytes((2 * i + 1,)) + _port_bytes(port))
 
-        async def pipe_out(i: int, port: int) -> None:
-            target = runtime.upstream(pod, port)
-            try:
-                if target is None:
-                    raise ConnectionRefusedError(f"dial tcp4 127.0.0.1:{port}: connect: connection refused")
-                reader, writer = await asyncio.open_connection(*target)
-            except OSError as exc:
-                detail = (
-                    str(exc)
-                    if isinstance(exc, ConnectionRefusedError) and str(exc)
-                    else (f"dial tcp4 127.0.0.1:{port}: connect: connection refused")
-                )
-                msg = (
-                    f"error forwarding port {port} to pod {name}, uid {uid}: failed to connect to "
-                    f'localhost:{port} inside namespace "{uid}", IPv4: {detail} IPv6 dial tcp6 [::1]:{port}: '
-                    "connect: connection refused"
-                )
-                await send(bytes((2 * i + 1,)) + msg.encode())
+        async def pipe_out(i: int) -> None:
+            if i in refusals:
+                await send(bytes((2 * i + 1,)) + refusals[i].encode())
                 return
-            writers[i] = writer
+            reader = readers[i]
             channel = bytes((2 * i,))
             while not closed.is_set():
                 try:
@@ -338,7 +339,7 @@ async def serve_portforward(
                     writer.write(data[1:])
                     await writer.drain()
 
-        tasks = [asyncio.create_task(pipe_out(i, p)) for i, p in enumerate(ports)]
+        tasks = [asyncio.create_task(pipe_out(i)) for i in range(len(ports))]
         inbound = asyncio.create_task(pipe_in())
         outbound: asyncio.Future[list[None]] = asyncio.gather(*tasks)
         waited: set[asyncio.Future[Any]] = {inbound, outbound}
