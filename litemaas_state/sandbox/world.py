@@ -13,6 +13,8 @@ Data-plane endpoints (real PostgreSQL, Redis and LiteLLM admin API on 127.0.0.1)
 them the Secrets carry the URLs that reach the local servers and the API Route's `spec.host` is the
 LiteLLM `host:port` with no `tls` (so clients use http); without them, the URLs have the in-cluster
 form of litemaas-facts §1 (`postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable`).
+With the data plane and `daemon --in-cluster-urls`, `in_cluster_urls` gives that form for the data
+plane's database names, and clients reach the servers through pods/portforward or pods/exec only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from litemaas_state.sandbox import kubeapi
 from litemaas_state.sandbox.kubeapi import Obj, Store
@@ -61,6 +64,18 @@ def in_cluster_endpoints(secrets: SandboxSecrets, layout: str) -> WorldEndpoints
     return WorldEndpoints(
         litemaas_database_url=f"{base}/{litemaas_db}?sslmode=disable",
         litellm_database_url=f"{base}/litellm?sslmode=disable",
+    )
+
+
+def in_cluster_urls(secrets: SandboxSecrets, litemaas_db: str, litellm_db: str) -> WorldEndpoints:
+    """Secret litemaas-db URLs in the rhpds form for the data plane's database names (no Route host: in-cluster).
+
+    `postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable` (litemaas-facts §1.1).
+    """
+    base = f"postgresql://litellm:{quote(secrets.db_password, safe='')}@litellm-postgres:5432"
+    return WorldEndpoints(
+        litemaas_database_url=f"{base}/{litemaas_db}?sslmode=disable",
+        litellm_database_url=f"{base}/{litellm_db}?sslmode=disable",
     )
 
 
