@@ -56,8 +56,9 @@ def test_plan_apply_plan_converges(make_sandbox) -> None:
     first = sb.cli("plan", str(STATE), "--detailed-exitcode", check=2)
     assert "~ image: \"quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0-stable-custom\"" in first.stdout
     assert "~ replicas: 3 -> 5" in first.stdout
-    for phase in ("backup", "images", "scaling", "admins", "keys"):
+    for phase in ("images", "scaling", "admins", "keys"):
         assert f"Phase {phase}:" in first.stdout
+    assert "+ backup/litellm-rhpds" in first.stdout
     doc = json.loads(sb.cli("plan", str(STATE), "--json", check=0).stdout)
     pruned = {k["token_prefix"] for p in doc["phases"] if p["phase"] == "keys" for a in p["actions"]
               for k in a["keys"]}
