@@ -6,7 +6,8 @@ every saved action to be *covered* by the fresh plan: the same id and kind, and 
 saved tokens/rows must be a subset of what the rules pick now. So a saved plan can only ever do less
 than a fresh plan would — never new actions, never keys the retention rules no longer select, never a
 replica count the checks would refuse — and a live change that no saved action depends on does not
-block it (anchors.md §1.3, §7 items 7–8). Also checks each action's internal consistency (what is shown
+block it (anchors.md §1.3, §7 items 7–8); a saved wait for a rollout that has finished since needs no
+fresh counterpart (waiting changes nothing; its precondition still pins the image). Also checks each action's internal consistency (what is shown
 is what is executed), rejects duplicate ids, and refuses a plan that lost a requirement: every id an
 action ``requires`` must be in the plan, before it, and the saved action must require at least what the
 fresh one requires (so deleting the backup, or an image change's ``requires``, is refused). The actions
@@ -125,6 +126,8 @@ def uncovered(saved: Plan, fresh: Plan) -> list[str]:
     by_id = {a.id: a for a in fresh.actions}
     for a in saved.actions:
         f = by_id.get(a.id)
+        if f is None and isinstance(a, WaitRolloutAction):
+            continue  # the rollout finished (or failed: then the fresh plan is an error) since the plan was made
         if f is None:
             problems.append(f"{a.id}: a plan of the state file no longer contains this action")
             continue

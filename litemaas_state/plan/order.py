@@ -75,13 +75,13 @@ def sort_actions(actions: Iterable[Action]) -> list[Action]:
     items = list(actions)
     backups = sorted((a for a in items if isinstance(a, BackupAction)), key=lambda a: a.id)
     others = sorted((a for a in items if not isinstance(a, BackupAction)), key=_rank)
+    required = {r for a in others for r in a.requires}
     placed: set[ActionId] = set()
     out: list[Action] = []
     for action in others:
         for b in backups:
-            if b.id not in placed and (b.id in action.requires or
-                                       (PHASE_ORDER.index(action.phase) >= PHASE_ORDER.index(b.phase)
-                                        and not any(b.id in a.requires for a in others))):
+            first_of_phase = b.id not in required and PHASE_ORDER.index(action.phase) >= PHASE_ORDER.index(b.phase)
+            if b.id not in placed and (b.id in action.requires or first_of_phase):
                 out.append(b)
                 placed.add(b.id)
         out.append(action)
@@ -120,7 +120,8 @@ def after_failure(actions: Sequence[Action], succeeded: Iterable[ActionId], fail
                and a.deployment in {c.value for c in LITELLM_CLIENTS}]
     if not clients:
         return None
-    return (f"{' and '.join(clients)} now run{'s' if len(clients) == 1 else ''} the new image with the previous "
-            "LiteLLM image, whose ReplicaSet keeps serving: a combination the LiteMaaS backend supports (it "
+    one = len(clients) == 1
+    return (f"{' and '.join(clients)} now run{'s its new image' if one else ' their new images'} with the previous "
+            "LiteLLM, whose old ReplicaSet keeps serving: a combination the LiteMaaS backend supports (it "
             "carries the compatibility code for LiteLLM API changes, rh-aiservices-bu/litemaas#90). Fix "
             "the LiteLLM step and apply again; the backend and frontend need not be rolled back.")

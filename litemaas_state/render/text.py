@@ -8,6 +8,7 @@ Pure: ``render_text(doc, color=...) -> str``. Long key lists are cut in text (th
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 import click
@@ -17,6 +18,8 @@ from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
 
 KEYS_SHOWN = 10
+#: The apply-order sentence under "Phase images:" is wrapped at this many characters.
+ORDER_WIDTH = 100
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
@@ -143,7 +146,7 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
             out.append("")
             out.append(_style(f"Phase {p.phase}:", color, bold=True))
             if p.phase == "images" and doc.order:
-                out.append(_style(f"  # {doc.order}", color, dim=True))
+                out += [_style(f"  # {line}", color, dim=True) for line in textwrap.wrap(doc.order, ORDER_WIDTH)]
             for a in p.actions:
                 out += render_action(a, color)
         out.append("")

@@ -139,7 +139,7 @@ def test_a_failed_litellm_rollout_leaves_the_new_backend_with_the_old_litellm_an
     state = write(sb, f"deployments:\n  litellm:\n    image: {broken}\n  litellm-backend:\n    image: {BACKEND_NEW}\n")
     proc = sb.cli("apply", state, "--auto-approve", check=1)
     assert 'deployment "litellm" exceeded its progress deadline' in proc.stderr
-    assert ("litellm-backend now runs the new image with the previous LiteLLM image, whose ReplicaSet keeps "
+    assert ("litellm-backend now runs its new image with the previous LiteLLM, whose old ReplicaSet keeps "
             "serving: a combination the LiteMaaS backend supports") in proc.stderr
     backend = deployment(sb, "litellm-backend")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert backend == BACKEND_NEW

@@ -110,8 +110,8 @@ def test_after_a_failed_litellm_step_the_report_names_the_new_clients_with_the_o
     plan = plan_of(*upgrade_all())
     done = ["images/litellm-backend", "images/litellm-frontend", BACKUP]
     note = after_failure(plan.actions, done, "images/litellm")
-    assert note is not None and note.startswith("litellm-backend and litellm-frontend now run the new image with "
-                                                "the previous LiteLLM")
+    assert note is not None and note.startswith("litellm-backend and litellm-frontend now run their new images "
+                                                "with the previous LiteLLM")
     assert "supports" in note
     assert after_failure(plan.actions, done[:2], BACKUP) == note
     assert after_failure(plan.actions, [], "images/litellm-backend") is None
@@ -136,6 +136,7 @@ def test_an_unfinished_rollout_of_the_declared_image_is_planned_as_a_wait() -> N
     assert wait.changes[0].after == "complete" and "1 out of 3 new replicas" in wait.changes[0].before
     assert not [d for d in plan.diagnostics if "in progress" in d.summary]
     assert inconsistencies(plan) == [] and uncovered(plan, plan) == []
+    assert uncovered(plan, plan.model_copy(update={"actions": ()})) == []  # it finished since: nothing to refuse
     # a rollout of an image the state file does not declare stays a warning; a finished one is in sync
     other = plan_of(desired(deployments={"litellm": {"replicas": 3}}), world(a=_rolling("quay.io/o/litellm:9")))
     assert other.actions == () and [d.severity for d in other.diagnostics] == [Severity.WARNING]
