@@ -63,14 +63,19 @@ def apply_plan(
             results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SKIPPED,
                                         message="not run: an earlier action failed"))
             continue
+        unmet = [r for r in action.requires if r not in succeeded]
+        if unmet:  # a saved plan missing a requirement is refused before apply; never start one anyway
+            failed = action.id
+            error = (f"{action.id} was not started: it requires {', '.join(unmet)}, which has not succeeded in "
+                     "this apply")
+            report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address, message=error))
+            results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
+                                        message=error))
+            continue
         start = clock()
         report(ApplyEvent(kind=EventKind.STARTED, action_id=action.id, address=action.address,
                           message=_describe(action)))
         try:
-            unmet = [r for r in action.requires if r not in succeeded]
-            if unmet:
-                raise LitemaasStateError(f"{action.id} was not started: it requires {', '.join(unmet)}, which has "
-                                         "not succeeded in this apply")
             if check is not None:
                 check(action)
             executor = executors.get(action.kind)

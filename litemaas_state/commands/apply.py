@@ -163,10 +163,11 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     ctx = ApplyContext()
     executors = build_executors(writer, conns.discovery, ctx)
     checker = PreconditionChecker(KubeReader(conns.kube), conns.discovery)
+    by_id = {a.id: a for a in plan.actions}
 
     def report(ev: ApplyEvent) -> None:
         if ev.kind == EventKind.STARTED:
-            out.echo(f"{ev.address}: {_verb(ev.action_id)}... [{ev.message}]")
+            out.echo(f"{ev.address}: {_verb(by_id[ev.action_id])}... [{ev.message}]")
         elif ev.kind == EventKind.PROGRESS:
             out.echo(f"{ev.address}: {ev.message} [{ev.elapsed_s:.0f}s elapsed]")
         elif ev.kind == EventKind.FINISHED:
@@ -200,11 +201,7 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     return ExitCode.ERROR
 
 
-def _verb(action_id: str) -> str:
-    phase = action_id.split("/", 1)[0]
-    if action_id.startswith("backup/"):
-        return "Backing up"
-    if action_id.endswith("/rollout"):
-        return "Waiting for the unfinished rollout"
-    return {"images": "Modifying", "scaling": "Scaling", "admins": "Updating roles",
-            "keys": "Pruning"}.get(phase, "Applying")
+def _verb(action: Action) -> str:
+    by_kind = {"backup": "Backing up", "wait_rollout": "Waiting for the unfinished rollout"}
+    by_phase = {"images": "Modifying", "scaling": "Scaling", "admins": "Updating roles", "keys": "Pruning"}
+    return by_kind.get(action.kind) or by_phase.get(action.phase.value, "Applying")

@@ -31,9 +31,11 @@ def run(*actions: Action, backup_ok: bool = True) -> tuple[list[str], list[tuple
         ran.append(action.id)
         return "rolled out"
 
-    events: list[ApplyEvent] = []
     plan = Plan(environment="e", namespace="e", created_at=NOW, state_file="s", state_digest="d", actions=actions)
+    events: list[ApplyEvent] = []
     result = apply_plan(plan, {"backup": backup, "set_image": set_image}, events.append)
+    started = [e.action_id for e in events if e.kind == "started"]
+    assert started == ran  # an action whose requirement did not succeed is not even reported as started
     return ran, [(r.action_id, r.status, r.message) for r in result.results]
 
 
