@@ -114,7 +114,7 @@ def schema() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None,
               help="Output format (markdown: one PR comment, under 65,536 characters).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
-@click.option("--target", "targets", multiple=True, help="Plan only this phase or address (repeatable).")
+@click.option("--target", "targets", multiple=True, help="Plan only this phase or address, and what it requires (repeatable).")
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Save the plan (with its preconditions) for `apply --plan`.")
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
@@ -148,13 +148,13 @@ def _confirm(prompt: str) -> str | None:
 @click.option("--plan", "plan_file", type=_existing_file, default=None,
               help="Apply exactly this saved plan (from `plan --out`); no prompt.")
 @click.option("--auto-approve", is_flag=True, help="Skip the interactive 'yes' confirmation.")
-@click.option("--target", "targets", multiple=True, help="Apply only this phase or address (repeatable).")
+@click.option("--target", "targets", multiple=True, help="Apply only this phase or address, and what it requires (repeatable).")
 @click.option("--rollout-timeout", type=float, default=600.0, show_default=True, help="Seconds per rollout.")
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
 def apply(state_file: Path | None, plan_file: Path | None, auto_approve: bool, targets: tuple[str, ...],
           rollout_timeout: float, color: bool | None, **kw: Any) -> None:
-    """Apply the state file (or a saved plan): backup, images, scaling, admins, keys — in that order."""
+    """Apply the state file (or a saved plan): images (backend, frontend, backup, litellm), scaling, admins, keys."""
     opts = apply_cmd.ApplyOptions(
         state_file=state_file, plan_file=plan_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
         connect=_connect(kw),

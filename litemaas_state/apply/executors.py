@@ -18,7 +18,7 @@ from litemaas_state.apply import keys as key_writes
 from litemaas_state.apply.kube import KubeWriter
 from litemaas_state.apply.model import ApplyEvent, EventKind, Reporter
 from litemaas_state.apply.runner import Executor
-from litemaas_state.errors import ApplyError, ConfigError, RolloutFailed
+from litemaas_state.errors import ApplyError, BackupFailed, ConfigError, RolloutFailed
 from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget, Discovery
 from litemaas_state.plan.model import (
@@ -30,6 +30,7 @@ from litemaas_state.plan.model import (
     RevokeRowsAction,
     ScaleAction,
     SetImageAction,
+    WaitRolloutAction,
 )
 
 HEALTH_WAIT_S = 60.0
@@ -73,7 +74,7 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
                     raise ApplyError(f"{action.address}: LiteLLM is not healthy after the rollout: {detail}")
                 sleep(1.0)
 
-    def rollout_or_rollback(action: SetImageAction | RestartAction, report: Reporter) -> None:
+    def rollout_or_rollback(action: SetImageAction | RestartAction | WaitRolloutAction, report: Reporter) -> None:
         try:
             kube.wait_rollout(action.deployment, action.address, action.id, report)
         except RolloutFailed as exc:
@@ -95,6 +96,13 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
         if action.deployment == names.Component.LITELLM.value:
             check_litellm_health(action, report)
         return f"rolled out {action.image}"
+
+    def wait_rollout(action: Action, report: Reporter) -> str:
+        assert isinstance(action, WaitRolloutAction)
+        rollout_or_rollback(action, report)
+        if action.deployment == names.Component.LITELLM.value:
+            check_litellm_health(action, report)
+        return f"the rollout of {action.image} finished"
 
     def restart(action: Action, report: Reporter) -> str:
         assert isinstance(action, RestartAction)
@@ -129,6 +137,8 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
                     _info(report, action, f"removed old backup {old}")
             except OSError as exc:
                 _info(report, action, f"could not remove old backups in {dest.parent}: {exc.strerror or exc}")
+        if len(written) != len(action.targets):  # a dependent runs only after every dump is verified
+            raise BackupFailed(f"{action.address}: {len(written)} of {len(action.targets)} dumps written")
         return f"wrote {len(written)} verified dumps"
 
     def admin(action: Action, report: Reporter) -> str:
@@ -177,6 +187,6 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
         return f"{n} orphaned api_keys rows revoked"
 
     return {
-        "backup": backup, "set_image": set_image, "restart": restart, "scale": scale,
+        "backup": backup, "set_image": set_image, "wait_rollout": wait_rollout, "restart": restart, "scale": scale,
         "promote_admin": admin, "demote_admin": admin, "delete_keys": delete_keys, "revoke_rows": revoke_rows,
     }

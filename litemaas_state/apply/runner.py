@@ -1,7 +1,9 @@
 """apply(): run a plan's actions in order; stop at the first failure and report what was and was not done.
 
 One straight pass over the ordered actions (gitops-engine's sync, without the controller shape; style.md
-§5). Before each action its preconditions are re-checked when a checker is given (saved plans; style.md
+§5). An action runs only when every action it ``requires`` has succeeded earlier in this apply (a backup
+succeeds only when every dump was verified: apply/backup.py raises otherwise); else it fails without
+being started. Before each action its preconditions are re-checked when a checker is given (saved plans; style.md
 §6.4 #5). A failure stops later phases; Terraform never rolls back a failed apply and neither do we,
 except the per-Deployment ``on_failure: rollback`` of a failed rollout (apply/kube.py).
 """
@@ -53,12 +55,22 @@ def apply_plan(
         Nothing for failures of our own (they are in the result); programming errors propagate.
     """
     results: list[ActionResult] = []
+    succeeded: set[str] = set()
     failed: str | None = None
     error: str | None = None
     for action in plan.actions:
         if failed is not None:
             results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SKIPPED,
                                         message="not run: an earlier action failed"))
+            continue
+        unmet = [r for r in action.requires if r not in succeeded]
+        if unmet:  # a saved plan missing a requirement is refused before apply; never start one anyway
+            failed = action.id
+            error = (f"{action.id} was not started: it requires {', '.join(unmet)}, which has not succeeded in "
+                     "this apply")
+            report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address, message=error))
+            results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
+                                        message=error))
             continue
         start = clock()
         report(ApplyEvent(kind=EventKind.STARTED, action_id=action.id, address=action.address,
@@ -89,6 +101,7 @@ def apply_plan(
                                         message=message, duration_s=took))
             continue
         took = clock() - start
+        succeeded.add(action.id)
         report(ApplyEvent(kind=EventKind.FINISHED, action_id=action.id, address=action.address,
                           message=message, elapsed_s=took))
         results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SUCCEEDED,

@@ -36,7 +36,8 @@ from litemaas_state.commands.common import (
 from litemaas_state.commands.planfile import read_plan
 from litemaas_state.errors import ConfigError, ExitCode, LitemaasStateError
 from litemaas_state.live.kube import KubeReader
-from litemaas_state.plan.compare import uncovered
+from litemaas_state.plan import order
+from litemaas_state.plan.compare import inconsistencies, uncovered
 from litemaas_state.plan.model import Action, Plan
 from litemaas_state.render.document import build_document
 from litemaas_state.render.text import render_text
@@ -113,6 +114,12 @@ def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output
     if not plan.has_changes:
         out.echo("No changes in the saved plan. Nothing to apply.")
         return ExitCode.OK
+    broken = inconsistencies(plan)
+    if broken:
+        for s in broken:
+            out.echo(f"Error: {s}", err=True)
+        out.echo("\nThe saved plan is inconsistent (was it edited?): nothing was changed.", err=True)
+        return ExitCode.ERROR
     out.echo(f"Applying saved plan for {plan.environment} (made {plan.created_at:%Y-%m-%d %H:%M:%S} UTC, "
              f"{len(plan.actions)} actions). Checking every precondition first...")
     checker = PreconditionChecker(KubeReader(conns.kube), conns.discovery)
@@ -156,10 +163,11 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     ctx = ApplyContext()
     executors = build_executors(writer, conns.discovery, ctx)
     checker = PreconditionChecker(KubeReader(conns.kube), conns.discovery)
+    by_id = {a.id: a for a in plan.actions}
 
     def report(ev: ApplyEvent) -> None:
         if ev.kind == EventKind.STARTED:
-            out.echo(f"{ev.address}: {_verb(ev.action_id)}... [{ev.message}]")
+            out.echo(f"{ev.address}: {_verb(by_id[ev.action_id])}... [{ev.message}]")
         elif ev.kind == EventKind.PROGRESS:
             out.echo(f"{ev.address}: {ev.message} [{ev.elapsed_s:.0f}s elapsed]")
         elif ev.kind == EventKind.FINISHED:
@@ -187,10 +195,13 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     out.echo("  Done:     " + (", ".join(r.action_id for r in done) or "nothing"), err=True)
     out.echo("  Failed:   " + str(result.failed_action), err=True)
     out.echo("  Not done: " + (", ".join(r.action_id for r in skipped) or "nothing"), err=True)
+    note = order.after_failure(plan.actions, [r.action_id for r in done], result.failed_action)
+    if note:
+        out.echo(f"\nNote: {note}", err=True)
     return ExitCode.ERROR
 
 
-def _verb(action_id: str) -> str:
-    phase = action_id.split("/", 1)[0]
-    return {"backup": "Backing up", "images": "Modifying", "scaling": "Scaling", "admins": "Updating roles",
-            "keys": "Pruning"}.get(phase, "Applying")
+def _verb(action: Action) -> str:
+    by_kind = {"backup": "Backing up", "wait_rollout": "Waiting for the unfinished rollout"}
+    by_phase = {"images": "Modifying", "scaling": "Scaling", "admins": "Updating roles", "keys": "Pruning"}
+    return by_kind.get(action.kind) or by_phase.get(action.phase.value, "Applying")

@@ -45,7 +45,8 @@ def read_plan(path: Path) -> Plan:
     """Read a saved plan.
 
     Raises:
-        ConfigError: unreadable, not a plan, or a newer major format_version than this tool knows.
+        ConfigError: unreadable, not a plan, an older major format_version (1.x plans lack ``requires``:
+            re-plan), or a newer format_version than this tool knows.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -62,6 +63,10 @@ def read_plan(path: Path) -> Plan:
         raise ConfigError(f"{path} is not a litemaas-state saved plan (no format_version)")
     ours = tuple(int(x) for x in FORMAT_VERSION.split("."))
     theirs = tuple(int(x) for x in version.split("."))
+    if theirs[0] < ours[0]:
+        raise ConfigError(f"{path} has plan format {version}, written by an older litemaas-state; this one reads "
+                          f"{ours[0]}.x only (actions now carry their requirements, e.g. the backup a LiteLLM "
+                          "image change needs). Nothing was changed: make a new plan with `plan --out`")
     if theirs[0] != ours[0] or theirs > ours:
         raise ConfigError(f"{path} has plan format {version}; this litemaas-state reads {ours[0]}.0 to "
                           f"{FORMAT_VERSION}: use the litemaas-state that wrote it")

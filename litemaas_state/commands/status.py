@@ -4,7 +4,9 @@ subscriptions`, the admin SELECT): versions, rollout state, replicas ready/desir
 health, key counts (total, expired, prunable), admins, active subscriptions. Read-only; ``--json``.
 
 Each source is read on its own: one that cannot be reached is reported as such and the rest is still
-shown (a health summary must work while something is down). Only an unreachable Kubernetes API fails it.
+shown (a health summary must work while something is down). Exit 1 when the Kubernetes API cannot be
+reached, when no managed Deployment exists, or when a Deployment's last rollout failed (kubectl's
+ProgressDeadlineExceeded verdict, live/rollout.py): a failed rollout is not a healthy deployment.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from litemaas_state.live import litellm_api, litemaas_db
 from litemaas_state.live import redis as redis_reader
 from litemaas_state.live.kube import KubeReader
 from litemaas_state.live.model import LiveState
-from litemaas_state.live.rollout import rollout_status
+from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.plan.keys import protected_user_ids, prune_rule
 from litemaas_state.spec.model import KeyRetention
 
-STATUS_FORMAT_VERSION = "1.0"
+STATUS_FORMAT_VERSION = "1.1"  # 1.1: failed_rollouts
 T = TypeVar("T")
 
 
@@ -69,6 +71,7 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
         }
     report["deployments"] = deployments
     report["missing_deployments"] = missing
+    report["failed_rollouts"] = sorted(n for n, d in deployments.items() if d["rollout"] == RolloutPhase.FAILED.value)
 
     ready, total = kube.pods_ready(names.SELECTOR[names.Component.REDIS])
     redis_url = conns.discovery.redis_url()
@@ -126,10 +129,11 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
 
 
 def run(opts: StatusOptions, deps: Deps) -> ExitCode:
-    """Print the report; exit 1 when no managed Deployment exists (wrong namespace or cluster)."""
+    """Print the report; exit 1 when no managed Deployment exists (wrong namespace or cluster) or a
+    Deployment's last rollout failed."""
     report = collect(opts, deps)
     out = deps.output
-    code = ExitCode.OK if report["deployments"] else ExitCode.ERROR
+    code = ExitCode.OK if report["deployments"] and not report["failed_rollouts"] else ExitCode.ERROR
     if opts.as_json:
         out.echo(json.dumps(report, indent=2, default=str))
         return code
@@ -164,7 +168,10 @@ def run(opts: StatusOptions, deps: Deps) -> ExitCode:
     else:
         out.echo(f"Admins:   {len(report['admins'])}: {', '.join(report['admins'])}")
     out.echo(f"Active subscriptions: {report['active_subscriptions'] if report['active_subscriptions'] is not None else 'unknown'}")
-    if code != ExitCode.OK:
+    for name in report["failed_rollouts"]:
+        out.echo(f"\nError: deployment/{name}: the last rollout failed: {report['deployments'][name]['rollout_message']}",
+                 err=True)
+    if not report["deployments"]:
         out.echo(f"\nError: no managed Deployment exists in namespace {report['namespace']} (wrong namespace, "
                  "context or cluster?)", err=True)
     return code

@@ -5,8 +5,9 @@ environment. The applier runs pg_dump, verifies each dump and prunes old ones (`
 
 Why: LiteLLM runs ``prisma migrate deploy`` and a post-migration diff at start; with a shared database
 that diff can drop LiteMaaS tables (litemaas-facts.md §2; BerriAI/litellm#9558). An image change of a
-Deployment listed in ``backup.before_image_change_of`` (default: litellm) therefore gets one backup
-action first, covering every distinct database the observers found (one dump when LiteLLM and LiteMaaS
+Deployment listed in ``backup.before_image_change_of`` (default: litellm) therefore *requires* one
+backup action (``guard``: the typed ``requires`` of plan/model.py), run immediately before it
+(plan/order.py), covering every distinct database the observers found (one dump when LiteLLM and LiteMaaS
 share a database, role ``shared``). pg_dump refuses to dump a server of a newer major version, so an
 older local pg_dump is a plan error rather than an apply-time surprise.
 
@@ -84,6 +85,27 @@ def backup_file(directory: str, environment: str, database: str, now: datetime) 
     return posixpath.join(directory, name)
 
 
+def backup_id(desired: DesiredState) -> str:
+    """The id (and address) of the environment's backup action: ``backup/<metadata.name>``."""
+    return f"backup/{desired.metadata.name}"
+
+
+def guard(desired: DesiredState, image_actions: Sequence[SetImageAction]) -> list[SetImageAction]:
+    """The image actions, each of a Deployment in ``backup.before_image_change_of`` requiring the backup.
+
+    The requirement follows from the policy alone, so an image change that needs a backup keeps needing it
+    even when no backup action could be planned (that plan is an error anyway) or a saved plan lost it.
+    Raises nothing.
+    """
+    policy = desired.backup
+    if not policy.enabled:
+        return list(image_actions)
+    protected = {c.value for c in policy.before_image_change_of}
+    bid = backup_id(desired)
+    return [a.model_copy(update={"requires": (*a.requires, bid)})
+            if a.deployment in protected and bid not in a.requires else a for a in image_actions]
+
+
 def plan_backup(
     desired: DesiredState, live: LiveState, image_actions: Sequence[SetImageAction], now: datetime
 ) -> tuple[list[BackupAction], list[Diagnostic]]:
@@ -98,8 +120,8 @@ def plan_backup(
             ``before_image_change_of`` call for a backup.
         now: the run's clock reading; it names the files.
     Returns:
-        (actions, diagnostics): at most one BackupAction (id ``backup/<env>``, address ``backup/<env>``,
-        ``before`` = the protected image actions' addresses). Diagnostics: ERROR when no database is known
+        (actions, diagnostics): at most one BackupAction (id and address ``backup/<env>``, phase images;
+        the protected image actions require it, see ``guard``). Diagnostics: ERROR when no database is known
         (no action then), when pg_dump was not found, or when it is an older major than a server (the
         action is kept so the plan shows it); WARNING when only one of the two database roles is known.
     Raises:
@@ -115,7 +137,7 @@ def plan_backup(
     if not protected:
         return [], []
     env = desired.metadata.name
-    address = f"backup/{env}"
+    address = backup_id(desired)
     which = ", ".join(protected)
     diags: list[Diagnostic] = []
     dbs = distinct_databases(live.databases)
@@ -178,14 +200,14 @@ def plan_backup(
     files = [t.file for t in targets]
     action = BackupAction(
         id=address,
-        phase=Phase.BACKUP,
+        phase=Phase.IMAGES,
         address=address,
         targets=tuple(targets),
         directory=policy.directory,
         keep=policy.keep,
-        before=tuple(protected),
         changes=(Change(field="files", before=None, after=files),),
         reason=f"the image of {which} changes; LiteLLM migrates its schema at start (facts §2)",
-        notes=(f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}",),
+        notes=(f"runs immediately before {which}, which runs only if every dump is verified",
+               f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}"),
     )
     return [action], diags

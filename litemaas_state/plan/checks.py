@@ -13,7 +13,7 @@ from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
-from litemaas_state.plan.deployments import desired_replicas
+from litemaas_state.plan.deployments import desired_replicas, rollout_unfinished
 from litemaas_state.spec.model import DesiredState, OnFailure
 from litemaas_state.timestamps import parse_utc
 
@@ -59,7 +59,9 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
                        "previous ReplicaSet is still serving. Declare a working image (the next apply rolls "
                        f"it out) or undo the change: kubectl rollout undo {addr} -n {live.namespace}.",
             ))
-        elif verdict.phase == RolloutPhase.WAITING and not w.paused:
+        elif verdict.phase == RolloutPhase.WAITING and not w.paused and not rollout_unfinished(desired, live,
+                                                                                                component):
+            # (an unfinished rollout of the declared image is an action, wait_rollout, not a warning)
             out.append(Diagnostic(
                 severity=Severity.WARNING, address=addr,
                 summary=f"a rollout is in progress: {verdict.message}",

@@ -6,12 +6,17 @@ every saved action to be *covered* by the fresh plan: the same id and kind, and 
 saved tokens/rows must be a subset of what the rules pick now. So a saved plan can only ever do less
 than a fresh plan would — never new actions, never keys the retention rules no longer select, never a
 replica count the checks would refuse — and a live change that no saved action depends on does not
-block it (anchors.md §1.3, §7 items 7–8). Also checks each action's internal consistency (what is shown
-is what is executed) and rejects duplicate ids.
+block it (anchors.md §1.3, §7 items 7–8); a saved wait for a rollout that has finished since needs no
+fresh counterpart (waiting changes nothing; its precondition still pins the image). Also checks each action's internal consistency (what is shown
+is what is executed), rejects duplicate ids, and refuses a plan that lost a requirement: every id an
+action ``requires`` must be in the plan, before it, and the saved action must require at least what the
+fresh one requires (so deleting the backup, or an image change's ``requires``, is refused). The actions
+must be in the apply order of plan/order.py.
 """
 
 from __future__ import annotations
 
+from litemaas_state.plan import order
 from litemaas_state.plan.model import (
     Action,
     AdminAction,
@@ -22,7 +27,28 @@ from litemaas_state.plan.model import (
     RevokeRowsAction,
     ScaleAction,
     SetImageAction,
+    WaitRolloutAction,
 )
+
+_WHAT = {"set_image": "image change", "wait_rollout": "rollout", "restart": "restart", "scale": "scaling",
+         "backup": "backup"}
+
+
+def unmet_requirements(actions: tuple[Action, ...] | list[Action]) -> list[str]:
+    """Each requirement of an action that is not in ``actions`` before it, as a sentence.
+
+    E.g. ``deployment/litellm image change requires backup/litellm-rhpds which is not in this plan``.
+    """
+    problems: list[str] = []
+    position = {a.id: i for i, a in enumerate(actions)}
+    for i, a in enumerate(actions):
+        what = f"{a.address} {_WHAT.get(a.kind, a.kind)}"
+        for rid in a.requires:
+            if rid not in position:
+                problems.append(f"{what} requires {rid} which is not in this plan")
+            elif position[rid] > i:
+                problems.append(f"{what} requires {rid}, which comes after it in this plan")
+    return problems
 
 
 def inconsistencies(plan: Plan) -> list[str]:
@@ -40,10 +66,17 @@ def inconsistencies(plan: Plan) -> list[str]:
             problems.append(f"{a.id}: shows image {shown.get('image')!r} but would set {a.image}")
         if isinstance(a, AdminAction) and list(shown.get("roles") or []) != list(a.roles_after):
             problems.append(f"{a.id}: shows roles {shown.get('roles')!r} but would set {list(a.roles_after)}")
+        if isinstance(a, WaitRolloutAction):
+            expected_image = next((p.expected for p in a.preconditions if p.field.endswith(".image")), None)
+            if expected_image != a.image:
+                problems.append(f"{a.id}: waits for image {a.image} but its precondition says {expected_image!r}")
         if isinstance(a, DeleteKeysAction):
             expected = next((p.expected for p in a.preconditions if p.field == f"keys[{a.rule}]"), None)
             if expected is None or sorted(expected) != sorted(k.token_hash for k in a.keys):
                 problems.append(f"{a.id}: its key list does not match its precondition")
+    problems += unmet_requirements(plan.actions)
+    if [a.id for a in order.sort_actions(plan.actions)] != [a.id for a in plan.actions]:
+        problems.append("the actions are not in the apply order (plan/order.py): the plan file was edited")
     return problems
 
 
@@ -55,6 +88,9 @@ def _same_target(saved: Action, fresh: Action) -> str | None:
         a = (saved.deployment, saved.image, set(saved.containers), set(saved.init_containers), saved.on_failure)
         b = (fresh.deployment, fresh.image, set(fresh.containers), set(fresh.init_containers), fresh.on_failure)
         return None if a == b else f"would now set {fresh.image} on {sorted(b[2] | b[3])}"
+    if isinstance(saved, WaitRolloutAction) and isinstance(fresh, WaitRolloutAction):
+        return None if (saved.deployment, saved.image, saved.on_failure) == (
+            fresh.deployment, fresh.image, fresh.on_failure) else f"would now wait for {fresh.image}"
     if isinstance(saved, RestartAction) and isinstance(fresh, RestartAction):
         return None if (saved.deployment, saved.restarted_at) == (fresh.deployment, fresh.restarted_at) \
             else f"would now restart at {fresh.restarted_at}"
@@ -90,10 +126,16 @@ def uncovered(saved: Plan, fresh: Plan) -> list[str]:
     by_id = {a.id: a for a in fresh.actions}
     for a in saved.actions:
         f = by_id.get(a.id)
+        if f is None and isinstance(a, WaitRolloutAction):
+            continue  # the rollout finished (or failed: then the fresh plan is an error) since the plan was made
         if f is None:
             problems.append(f"{a.id}: a plan of the state file no longer contains this action")
             continue
         why = _same_target(a, f)
         if why:
             problems.append(f"{a.id}: {why}")
+        lost = [r for r in f.requires if r not in a.requires]
+        if lost:
+            problems.append(f"{a.id}: a plan of the state file requires {', '.join(lost)} before it; the saved "
+                            "action does not")
     return problems

@@ -9,11 +9,13 @@ repository, so the frontend's ``copy-custom-logos`` init container is never left
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState, Workload
+from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
 from litemaas_state.plan.model import (
     Change,
@@ -22,6 +24,7 @@ from litemaas_state.plan.model import (
     RestartAction,
     ScaleAction,
     SetImageAction,
+    WaitRolloutAction,
 )
 from litemaas_state.spec.model import DesiredState, image_repository
 from litemaas_state.timestamps import parse_utc
@@ -117,6 +120,56 @@ def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]
             reason="restart_at is newer than the last restart (kubectl.kubernetes.io/restartedAt)",
             preconditions=(Precondition(source=KUBE, address=names.address(component),
                                         field="template.annotations.restartedAt", expected=w.restarted_at),),
+        ))
+    return actions
+
+
+def rollout_unfinished(desired: DesiredState, live: LiveState, component: Component) -> bool:
+    """True when the Deployment runs the declared image in its template and kubectl's verdict on its rollout
+    is still "waiting" (not paused): unfinished work, e.g. of an apply that was killed during the wait.
+
+    Only meaningful when no template change is planned for it (``plan_unfinished_rollouts`` checks that).
+    Source: kubectl rollout status (live/rollout.py).
+    """
+    spec = desired.deployments.get(component)
+    w = live.workloads.get(component.value)
+    if spec is None or spec.image is None or w is None or w.paused:
+        return False
+    main = w.container(names.MAIN_CONTAINER[component])
+    return main is not None and main.image == spec.image and rollout_status(w).phase == RolloutPhase.WAITING
+
+
+def plan_unfinished_rollouts(desired: DesiredState, live: LiveState,
+                             planned: Sequence[SetImageAction | RestartAction]) -> list[WaitRolloutAction]:
+    """A wait_rollout action per Deployment whose declared template is still rolling out (``rollout_unfinished``)
+    and for which no image change or restart is planned (those wait for their own rollout).
+
+    Apply waits for it with kubectl's algorithm, checks LiteLLM's health after a LiteLLM rollout and applies
+    the Deployment's ``on_failure``, as after a set_image. Returns the actions (none is an error: a failed
+    rollout is the ROLLOUT_FAILED diagnostic of plan/checks.py).
+    """
+    changing = {a.deployment for a in planned}
+    actions: list[WaitRolloutAction] = []
+    for component, spec in desired.deployments.items():
+        if component.value in changing or spec.image is None or not rollout_unfinished(desired, live, component):
+            continue
+        w = live.workloads[component.value]
+        verdict = rollout_status(w)
+        main_name = names.MAIN_CONTAINER[component]
+        actions.append(WaitRolloutAction(
+            id=f"images/{component.value}/rollout",
+            phase=Phase.IMAGES,
+            address=names.address(component),
+            deployment=component.value,
+            image=spec.image,
+            on_failure=desired.on_failure_for(component).value,
+            changes=(Change(field="rollout", before=verdict.message, after="complete"),),
+            reason="the declared image's rollout has not finished (kubectl rollout status)",
+            notes=("apply waits for it as `kubectl rollout status` does"
+                   + (", then checks LiteLLM's health" if component == Component.LITELLM else ""),),
+            preconditions=(Precondition(source=KUBE, address=names.address(component),
+                                        field=f"containers[{main_name}].image", expected=spec.image,
+                                        description=f"{main_name} runs {spec.image}"),),
         ))
     return actions
 

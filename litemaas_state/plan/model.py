@@ -4,11 +4,19 @@ As in Terraform (``internal/plans``), the plan apply executes (``Plan``) is sepa
 (``render.document.PlanDocument``). ``reason`` and ``notes`` are for humans; no executor reads them.
 ``Plan`` is also the saved-plan format (``plan --out``); apply refuses an unknown major format_version.
 
+Dependencies are typed and explicit: ``requires`` lists the ids of actions in the same plan that must
+have *succeeded* before this one runs (an image change of a Deployment listed in
+``backup.before_image_change_of`` requires ``backup/<env>``; a backup succeeds only when every dump was
+verified). The planner brings requirements along with ``--target``; a saved plan missing one is refused
+(plan/compare.py); apply runs an action only when its requirements succeeded (apply/runner.py).
+
 Per-kind meaning of ``changes`` (before → after):
 
 * ``backup``: ``files``: none → the dump files to write.
 * ``set_image``: ``image``: the main container's image → the declared image; ``containers`` names every
   container and init container that follows it (same repository; litemaas-facts.md §1.2).
+* ``wait_rollout``: ``rollout``: kubectl's rollout-status message → ``complete`` (a rollout of the
+  declared pod template that has not finished, e.g. after an apply was killed; apply waits for it).
 * ``restart``: ``restarted_at``: the pod-template annotation → the declared timestamp.
 * ``scale``: ``replicas``: spec.replicas → declared.
 * ``promote_admin`` / ``demote_admin``: ``roles``: the user's roles → with/without admin.
@@ -26,7 +34,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from litemaas_state.errors import Diagnostic, Severity
 
-FORMAT_VERSION = "1.1"
+#: Saved-plan format. 2.0: ``requires`` on every action, the backup is a step of the images phase (no
+#: ``backup`` phase, no ``BackupAction.before``), ``wait_rollout`` actions. 1.x plans are refused.
+FORMAT_VERSION = "2.0"
+
+#: An action's ``id`` (``images/litellm``, ``backup/<env>``), as referenced by ``requires``.
+ActionId = str
 
 
 class _Frozen(BaseModel):
@@ -34,9 +47,9 @@ class _Frozen(BaseModel):
 
 
 class Phase(StrEnum):
-    """Apply phases, in their fixed order (issue 2: backup, images, scaling, admins, keys)."""
+    """Apply phases, in their fixed order. The pre-upgrade backup is a step of the images phase, run
+    immediately before the image change it guards (plan/order.py says why)."""
 
-    BACKUP = "backup"
     IMAGES = "images"
     SCALING = "scaling"
     ADMINS = "admins"
@@ -77,6 +90,8 @@ class _ActionBase(_Frozen):
     reason: str = ""
     notes: tuple[str, ...] = ()
     preconditions: tuple[Precondition, ...] = ()
+    requires: tuple[ActionId, ...] = Field(
+        (), description="Ids of actions in this plan that must have succeeded before this one runs.")
 
 
 class BackupTarget(_Frozen):
@@ -92,7 +107,6 @@ class BackupAction(_ActionBase):
     targets: tuple[BackupTarget, ...]
     directory: str
     keep: int
-    before: tuple[str, ...] = Field(description="Addresses of the image changes this backup protects.")
 
 
 class SetImageAction(_ActionBase):
@@ -101,6 +115,16 @@ class SetImageAction(_ActionBase):
     image: str
     containers: tuple[str, ...]
     init_containers: tuple[str, ...] = ()
+    on_failure: Literal["stop", "rollback"] = "stop"
+
+
+class WaitRolloutAction(_ActionBase):
+    """Wait for an unfinished rollout of the declared pod template (no write), then check it as after a
+    set_image (LiteLLM's health), applying ``on_failure`` if it fails."""
+
+    kind: Literal["wait_rollout"] = "wait_rollout"
+    deployment: str
+    image: str
     on_failure: Literal["stop", "rollback"] = "stop"
 
 
@@ -159,7 +183,7 @@ class RevokeRowsAction(_ActionBase):
 
 
 Action = Annotated[
-    BackupAction | SetImageAction | RestartAction | ScaleAction | AdminAction | DeleteKeysAction
+    BackupAction | SetImageAction | WaitRolloutAction | RestartAction | ScaleAction | AdminAction | DeleteKeysAction
     | RevokeRowsAction,
     Field(discriminator="kind"),
 ]

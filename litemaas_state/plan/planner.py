@@ -1,7 +1,9 @@
-"""make_plan(): the single entry point of the planner, and the single ordering of actions.
+"""make_plan(): the single entry point of the planner.
 
-Order: phase (backup → images → scaling → admins → keys), then address, then id (gitops-engine
-``syncTasks.Less``; style.md §6.4 #3). JSON, text and apply all follow this order.
+The order of the actions is plan/order.py's (the runbook's upgrade order); JSON, text and apply all
+follow it. ``--target`` keeps the matching actions and, as Terraform does with dependencies, every action
+they ``require`` (a targeted LiteLLM image change brings its backup); nothing else is brought along, so
+``--target scaling`` takes no backup.
 """
 
 from __future__ import annotations
@@ -12,23 +14,23 @@ from datetime import datetime
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
-from litemaas_state.plan import admins, backup, checks, deployments, keys
-from litemaas_state.plan.model import PHASE_ORDER, Action, Phase, Plan
+from litemaas_state.plan import admins, backup, checks, compare, deployments, keys, order
+from litemaas_state.plan.model import Action, BackupAction, Phase, Plan
 from litemaas_state.spec.model import DesiredState
 
-
-def _order(action: Action) -> tuple[int, str, str]:
-    return PHASE_ORDER.index(action.phase), action.address, action.id
+#: ``--target backup`` selects the backup step (it is part of the images phase; plan/order.py).
+BACKUP_TARGET = "backup"
 
 
 def _matches(action: Action, target: str) -> bool:
     return (target == action.phase.value or target == action.address or target == action.id
+            or (target == BACKUP_TARGET and isinstance(action, BackupAction))
             or fnmatch.fnmatchcase(action.address, target))
 
 
 def known_addresses(desired: DesiredState) -> set[str]:
     """Every phase and address the state file manages (a --target outside it is a typo)."""
-    known = {p.value for p in Phase} | {f"backup/{desired.metadata.name}"}
+    known = {p.value for p in Phase} | {BACKUP_TARGET, backup.backup_id(desired)}
     known |= {f"deployment/{c.value}" for c, _ in desired.deployments.items()}
     if desired.admins is not None:
         known |= {"admin"} | {f"admin/{e.casefold()}" for e in desired.admins.emails}
@@ -38,10 +40,19 @@ def known_addresses(desired: DesiredState) -> set[str]:
 
 
 def select_targets(actions: Sequence[Action], targets: Sequence[str]) -> list[Action]:
-    """Keep actions whose phase, address or id matches a ``--target`` (glob on addresses)."""
+    """Keep actions whose phase, address or id matches a ``--target`` (glob on addresses), and every action
+    they require, transitively (Terraform's targeting brings dependencies along)."""
     if not targets:
         return list(actions)
-    return [a for a in actions if any(_matches(a, t) for t in targets)]
+    by_id = {a.id: a for a in actions}
+    chosen = {a.id for a in actions if any(_matches(a, t) for t in targets)}
+    todo = list(chosen)
+    while todo:
+        for rid in by_id[todo.pop()].requires:
+            if rid in by_id and rid not in chosen:
+                chosen.add(rid)
+                todo.append(rid)
+    return [a for a in actions if a.id in chosen]
 
 
 def make_plan(
@@ -69,9 +80,12 @@ def make_plan(
     actions: list[Action] = []
     diags: list[Diagnostic] = []
     images, d = deployments.plan_images(desired, live)
+    images = backup.guard(desired, images)
     actions += images
     diags += d
-    actions += deployments.plan_restarts(desired, live)
+    restarts = deployments.plan_restarts(desired, live)
+    actions += restarts
+    actions += deployments.plan_unfinished_rollouts(desired, live, [*images, *restarts])
     scaling, d = deployments.plan_scaling(desired, live)
     actions += scaling
     diags += d
@@ -89,13 +103,9 @@ def make_plan(
     diags += checks.check_deployments(desired, live)
     diags += checks.check_data_plane(desired, live)
 
-    actions.sort(key=_order)
+    actions = order.sort_actions(actions)
     if targets:
         chosen = select_targets(actions, targets)
-        # A targeted image change keeps the backup that protects it (facts §2: never upgrade unprotected).
-        chosen_addresses = {a.address for a in chosen}
-        chosen += [b for b in backups if b not in chosen and chosen_addresses.intersection(b.before)]
-        chosen.sort(key=_order)
         known = known_addresses(desired)
         unknown = [t for t in targets
                    if not any(_matches(a, t) for a in actions)
@@ -107,6 +117,8 @@ def make_plan(
                        "admin/<email>, keys/expired.",
             ))
         actions = chosen
+    for problem in compare.unmet_requirements(actions):  # cannot happen by construction; never apply one
+        diags.append(Diagnostic(severity=Severity.ERROR, summary=problem))
     diags = _dedupe(diags)
     return Plan(
         environment=desired.metadata.name,

@@ -5,7 +5,9 @@ document lacks (Terraform's jsonplan → jsonformat split; style.md §1 habit 3)
 as alias + token-hash prefix (anchors.md §7 "secret-safe artifacts"); no field carries a key, a password
 or a URL with credentials.
 
-``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes.
+``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes. 2.0: the
+backup is an action of the images phase (no ``backup`` phase), actions carry ``requires`` and
+``required_by``, ``order`` states the apply order and why, and ``wait_rollout`` actions exist.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from litemaas_state.plan.model import (
     Plan,
     RevokeRowsAction,
 )
+from litemaas_state.plan.order import describe_order
 
-DOCUMENT_FORMAT_VERSION = "1.1"
+DOCUMENT_FORMAT_VERSION = "2.0"
 TOKEN_PREFIX_LEN = 10
 
 
@@ -74,6 +77,8 @@ class ActionDoc(_Doc):
     files: tuple[str, ...] = ()
     keys: tuple[KeyDoc, ...] = ()
     rows: tuple[RowDoc, ...] = ()
+    requires: tuple[str, ...] = ()
+    required_by: tuple[str, ...] = ()
 
 
 class PhaseDoc(_Doc):
@@ -100,6 +105,7 @@ class PlanDocument(_Doc):
     phases: tuple[PhaseDoc, ...]
     diagnostics: tuple[Diagnostic, ...]
     targets: tuple[str, ...] = ()
+    order: str = ""
 
 
 def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
@@ -110,7 +116,7 @@ def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
     return ("update",)
 
 
-def _action_doc(action: Action) -> ActionDoc:
+def _action_doc(action: Action, required_by: tuple[str, ...] = ()) -> ActionDoc:
     keys: tuple[KeyDoc, ...] = ()
     rows: tuple[RowDoc, ...] = ()
     files: tuple[str, ...] = ()
@@ -131,7 +137,7 @@ def _action_doc(action: Action) -> ActionDoc:
     return ActionDoc(
         id=action.id, kind=action.kind, phase=action.phase.value, address=action.address,
         actions=_verbs(action), destructive=action.destructive, changes=changes, notes=action.notes,
-        reason=action.reason, files=files, keys=keys, rows=rows,
+        reason=action.reason, files=files, keys=keys, rows=rows, requires=action.requires, required_by=required_by,
     )
 
 
@@ -155,8 +161,12 @@ def build_document(plan: Plan) -> PlanDocument:
     phases = []
     by_phase: dict[str, int] = {}
     add = change = destroy = 0
+    dependents: dict[str, list[str]] = {}
+    for a in plan.actions:
+        for r in a.requires:
+            dependents.setdefault(r, []).append(a.id)
     for phase in PHASE_ORDER:
-        docs = tuple(_action_doc(a) for a in plan.actions if a.phase == phase)
+        docs = tuple(_action_doc(a, tuple(dependents.get(a.id, ()))) for a in plan.actions if a.phase == phase)
         if docs:
             phases.append(PhaseDoc(phase=phase.value, actions=docs))
         by_phase[phase.value] = len(docs)
@@ -172,4 +182,5 @@ def build_document(plan: Plan) -> PlanDocument:
         applyable=plan.applyable,
         summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase),
         phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets,
+        order=describe_order() if any(len(p.actions) > 1 for p in phases if p.phase == "images") else "",
     )

@@ -245,7 +245,10 @@ def _action_row(a: ActionDoc) -> str:
     changes += [f"+ file: {_code(f)}" for f in a.files[:20]]
     if len(a.files) > 20:
         changes.append(f"… {_plural(len(a.files) - 20, 'more file')}")
-    notes = [_esc(HEADER.get(a.kind, "will change"))] + [_esc(n) for n in a.notes[:10]]
+    notes = [_esc(HEADER.get(a.kind, "will change"))]
+    notes += [f"requires {_code(r)}: runs only if it succeeded" for r in a.requires]
+    notes += [f"required by {_code(r)}" for r in a.required_by]
+    notes += [_esc(n) for n in a.notes[:10]]
     if a.destructive:
         notes[0] = f"**destructive**: {notes[0]}"
     return (
@@ -282,6 +285,8 @@ def _phases(doc: PlanDocument) -> list[_Part]:
     out: list[_Part] = []
     for p in doc.phases:
         out += ["", f"#### Phase: {_esc(p.phase)}", ""]
+        if p.phase == "images" and doc.order:
+            out += [f"_{_esc(doc.order[0].upper() + doc.order[1:], 1000)}._", ""]
         out.append(
             _Rows(
                 priority=1,

@@ -10,6 +10,7 @@ COLOR = {"create": "green", "update": "yellow", "delete": "red"}
 HEADER = {
     "backup": "will be written (database backup before the image change)",
     "set_image": "will be updated in-place (new image; rollout awaited)",
+    "wait_rollout": "rollout in progress: will wait for it",
     "restart": "will be restarted (rolling restart)",
     "scale": "will be scaled",
     "promote_admin": "will be promoted to admin",

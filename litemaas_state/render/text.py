@@ -8,6 +8,7 @@ Pure: ``render_text(doc, color=...) -> str``. Long key lists are cut in text (th
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 import click
@@ -17,6 +18,8 @@ from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
 
 KEYS_SHOWN = 10
+#: The apply-order sentence under "Phase images:" is wrapped at this many characters.
+ORDER_WIDTH = 100
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
@@ -59,6 +62,10 @@ def render_action(a: ActionDoc, color: bool) -> list[str]:
                      f"owner {r.owner or '-'}")
     if len(a.rows) > KEYS_SHOWN:
         lines.append(f"      # … and {len(a.rows) - KEYS_SHOWN} more rows (the whole list: --json)")
+    for req in a.requires:
+        lines.append(_style(f"        # requires {req}: runs only if it succeeded in this apply", color, dim=True))
+    for dep in a.required_by:
+        lines.append(_style(f"        # required by {dep}", color, dim=True))
     for n in a.notes:
         lines.append(_style(f"        # {n}", color, dim=True))
     return lines
@@ -85,10 +92,7 @@ def breakdown(doc: PlanDocument) -> str:
     """What the summary counts are made of, per phase (files, Deployments, users, keys, rows)."""
     parts = []
     for p in doc.phases:
-        if p.phase == "backup":
-            n = sum(len(a.files) for a in p.actions)
-            parts.append(f"backup: {n} dump file{'s' if n != 1 else ''}")
-        elif p.phase == "keys":
+        if p.phase == "keys":
             keys = sum(len(a.keys) for a in p.actions)
             rows = sum(len(a.rows) for a in p.actions)
             text = f"keys: {keys} virtual key{'s' if keys != 1 else ''} deleted"
@@ -98,7 +102,12 @@ def breakdown(doc: PlanDocument) -> str:
         elif p.phase == "admins":
             parts.append(f"admins: {len(p.actions)} user{'s' if len(p.actions) != 1 else ''}")
         else:
-            parts.append(f"{p.phase}: {len(p.actions)} Deployment change{'s' if len(p.actions) != 1 else ''}")
+            n = sum(1 for a in p.actions if a.kind != "backup")
+            text = f"{p.phase}: {n} Deployment change{'s' if n != 1 else ''}"
+            files = sum(len(a.files) for a in p.actions if a.kind == "backup")
+            if files:
+                text += f" and {files} backup dump file{'s' if files != 1 else ''}"
+            parts.append(text)
     return " · ".join(parts)
 
 
@@ -136,6 +145,8 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
         for p in doc.phases:
             out.append("")
             out.append(_style(f"Phase {p.phase}:", color, bold=True))
+            if p.phase == "images" and doc.order:
+                out += [_style(f"  # {line}", color, dim=True) for line in textwrap.wrap(doc.order, ORDER_WIDTH)]
             for a in p.actions:
                 out += render_action(a, color)
         out.append("")

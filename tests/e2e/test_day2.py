@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
@@ -31,7 +32,11 @@ def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> Non
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     phases = {p["phase"] for p in doc["phases"]}
-    assert phases == {"backup", "images", "scaling", "admins", "keys"}
+    assert phases == {"images", "scaling", "admins", "keys"}
+    images = next(p for p in doc["phases"] if p["phase"] == "images")["actions"]
+    assert [a["id"] for a in images] == ["images/litellm-backend", "images/litellm-frontend", "backup/litellm-rhpds",
+                                         "images/litellm"]
+    assert images[3]["requires"] == ["backup/litellm-rhpds"] and images[2]["required_by"] == ["images/litellm"]
 
 
 def test_shared_database_layout(make_sandbox) -> None:
@@ -59,9 +64,17 @@ def test_target_applies_only_that_phase_loudly(make_sandbox) -> None:
     assert "NOT applied" in proc.stderr
     assert deployment(sb, "litellm")["spec"]["replicas"] == 5
     assert deployment(sb, "litellm")["metadata"]["generation"] == 2  # scaled, image untouched
+    # no image changes, so no backup: no dump was taken, and none counted toward `keep`
+    assert "backup/" not in proc.stdout and not list(sb.dir.glob("backups/*"))
     rest = sb.cli("plan", str(STATE), "--detailed-exitcode", check=2)
     assert "Phase images:" in rest.stdout and "Phase scaling:" not in rest.stdout
     sb.cli("plan", str(STATE), "--target", "nonsense", check=1)
+    # targeting LiteLLM's image brings its backup along (Terraform brings dependencies along), run first
+    proc = sb.cli("apply", str(STATE), "--auto-approve", "--target", "images/litellm", check=0)
+    started = re.findall(r"^(\S+): (?:Backing up|Modifying)\.\.\. \[", proc.stdout, re.M)
+    assert started == ["backup/litellm-rhpds", "deployment/litellm"]
+    assert len(list(sb.dir.glob("backups/*.sql.gz"))) == 2
+    assert deployment(sb, "litellm-backend")["metadata"]["generation"] == 1
 
 
 def test_restart_at_restarts_once_and_manual_restarts_are_not_drift(make_sandbox) -> None:

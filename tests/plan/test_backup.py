@@ -13,7 +13,7 @@ import pytest
 
 from litemaas_state.errors import Severity
 from litemaas_state.live.model import ContainerImage, DatabaseInfo, LiteMaaSUser, VirtualKey, Workload
-from litemaas_state.plan.backup import backup_file, distinct_databases, plan_backup
+from litemaas_state.plan.backup import backup_file, distinct_databases, guard, plan_backup
 from litemaas_state.plan.model import BackupAction, Phase, SetImageAction
 from litemaas_state.plan.planner import make_plan
 
@@ -54,9 +54,8 @@ def test_shared_layout_is_dumped_once() -> None:
     )
     assert diags == []
     (a,) = actions
-    assert (a.id, a.phase, a.address, a.kind) == (f"backup/{ENV}", Phase.BACKUP, f"backup/{ENV}", "backup")
+    assert (a.id, a.phase, a.address, a.kind) == (f"backup/{ENV}", Phase.IMAGES, f"backup/{ENV}", "backup")
     assert targets(a) == [("shared", "litemaas_db", f"backups/{ENV}-litemaas_db-{STAMP}.sql.gz")]
-    assert a.before == ("deployment/litellm",)
     assert (a.directory, a.keep) == ("backups", 5)
     assert [(c.field, c.before, c.after) for c in a.changes] == [
         ("files", None, [f"backups/{ENV}-litemaas_db-{STAMP}.sql.gz"])
@@ -125,14 +124,15 @@ def test_no_backup_needed(backup: dict[str, Any], images: list[str]) -> None:
     assert result == ([], [])
 
 
-def test_before_lists_every_protected_image_change() -> None:
-    (a,), _ = plan_backup(
-        desired(backup={"before_image_change_of": ["litellm-backend", "litellm"]}),
-        live(databases=(LITEMAAS, LITELLM_SHARED), pg_dump_version_num=PG_DUMP_16),
-        [set_image("litellm-frontend"), set_image("litellm-backend"), set_image("litellm")],
-        NOW,
-    )
-    assert a.before == ("deployment/litellm", "deployment/litellm-backend")
+def test_every_protected_image_change_requires_the_backup() -> None:
+    state = desired(backup={"before_image_change_of": ["litellm-backend", "litellm"]})
+    images = guard(state, [set_image("litellm-frontend"), set_image("litellm-backend"), set_image("litellm")])
+    assert [(a.id, a.requires) for a in images] == [
+        ("images/litellm-frontend", ()),
+        ("images/litellm-backend", (f"backup/{ENV}",)),
+        ("images/litellm", (f"backup/{ENV}",)),
+    ]
+    assert guard(desired(backup={"enabled": False}), [set_image("litellm")])[0].requires == ()
 
 
 def test_unknown_database_is_an_error_without_action() -> None:

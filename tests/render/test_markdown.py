@@ -37,7 +37,11 @@ def test_empty_plan(snapshot: SnapshotAssertion) -> None:
 
 def test_full_plan(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     md = render_markdown(build_document(full_plan))
-    assert md.splitlines()[1] == "### ⚠️ litellm-rhpds: 6 actions (2 to add, 4 to change, 12 to destroy)"
+    assert md.splitlines()[1] == "### ⚠️ litellm-rhpds: 7 actions (2 to add, 5 to change, 12 to destroy)"
+    # the dependency and the order are shown: the LiteLLM image change requires the backup
+    assert "requires <code>backup/litellm-rhpds</code>: runs only if it succeeded" in md
+    assert "required by <code>images/litellm</code>" in md
+    assert "_Order (the runbook's): the images of litellm-backend, litellm-frontend first" in md
     assert "not shown" not in md  # 12 keys fit whole
     assert len(KEY_ROW.findall(md)) == 12
     assert md == snapshot
@@ -48,15 +52,15 @@ def test_phase_counts_add_up_to_the_summary(full_plan: Plan) -> None:
     rows = re.findall(
         r"^\| (backup|images|scaling|admins|keys) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", md, re.M
     )
-    assert [r[0] for r in rows] == ["backup", "images", "scaling", "admins", "keys"]
-    assert [sum(int(r[i]) for r in rows) for i in (1, 2, 3, 4)] == [6, 2, 4, 12]
-    assert "| **Total** | **6** | **2** | **4** | **12** |" in md
+    assert [r[0] for r in rows] == ["images", "scaling", "admins", "keys"]
+    assert [sum(int(r[i]) for r in rows) for i in (1, 2, 3, 4)] == [7, 2, 5, 12]
+    assert "| **Total** | **7** | **2** | **5** | **12** |" in md
 
 
 def test_drift_title(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     md = render_markdown(build_document(full_plan), title="Drift detected in litellm-rhpds")
     assert md.splitlines()[0] == MARKER  # the marker always names the environment
-    assert md.splitlines()[1].startswith("### ⚠️ Drift detected in litellm-rhpds: 6 actions")
+    assert md.splitlines()[1].startswith("### ⚠️ Drift detected in litellm-rhpds: 7 actions")
     assert md.split("\n", 2)[2] == snapshot
 
 

@@ -22,14 +22,20 @@ def test_empty_plan(snapshot: SnapshotAssertion) -> None:
 
 def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     text = render_text(build_document(full_plan))
-    assert "Plan: 2 to add, 4 to change, 12 to destroy." in text
+    assert "Plan: 2 to add, 5 to change, 12 to destroy." in text
+    # the backup runs between the frontend and LiteLLM, and the dependency is shown on both sides
+    assert text.index("~ deployment/litellm-frontend") < text.index("+ backup/litellm-rhpds") < text.index(
+        "~ deployment/litellm\n")
+    assert "# requires backup/litellm-rhpds: runs only if it succeeded in this apply" in text
+    assert "# required by images/litellm" in text
+    assert "# order (the runbook's): the images of litellm-backend, litellm-frontend first" in text
     assert "… and 2 more keys" in text
     assert text == snapshot
 
 
 def test_full_plan_json(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     doc = json.loads(render_json(build_document(full_plan)))
-    assert doc["format_version"] == "1.1" and doc["verdict"] == "changes"
+    assert doc["format_version"] == "2.0" and doc["verdict"] == "changes"
     assert len(doc["phases"][-1]["actions"][0]["keys"]) == 12  # whole list in JSON
     assert doc == snapshot(extension_class=JSONSnapshotExtension)
 
@@ -51,7 +57,7 @@ def test_errored_plan(snapshot: SnapshotAssertion) -> None:
 
 
 def test_targeting_warning(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
-    plan = plan_of(*full_plan.actions[2:3], targets=("scaling",))
+    plan = plan_of(*full_plan.actions[3:4], targets=("scaling",))
     text = render_text(build_document(plan))
     assert "Resource targeting is in effect" in text and "NOT applied" in text
     assert text == snapshot
