@@ -154,7 +154,7 @@ def _confirm(prompt: str) -> str | None:
 @_connect_options
 def apply(state_file: Path | None, plan_file: Path | None, auto_approve: bool, targets: tuple[str, ...],
           rollout_timeout: float, color: bool | None, **kw: Any) -> None:
-    """Apply the state file (or a saved plan): images (backend, frontend, backup, litellm), scaling, admins, keys."""
+    """Apply the state file (or a saved plan): backup, images (backend, frontend, litellm), scaling, admins, keys."""
     opts = apply_cmd.ApplyOptions(
         state_file=state_file, plan_file=plan_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
         connect=_connect(kw),

@@ -120,7 +120,7 @@ def plan_backup(
             ``before_image_change_of`` call for a backup.
         now: the run's clock reading; it names the files.
     Returns:
-        (actions, diagnostics): at most one BackupAction (id and address ``backup/<env>``, phase images;
+        (actions, diagnostics): at most one BackupAction (id and address ``backup/<env>``, phase backup;
         the protected image actions require it, see ``guard``). Diagnostics: ERROR when no database is known
         (no action then), when pg_dump was not found, or when it is an older major than a server (the
         action is kept so the plan shows it); WARNING when only one of the two database roles is known.
@@ -200,7 +200,7 @@ def plan_backup(
     files = [t.file for t in targets]
     action = BackupAction(
         id=address,
-        phase=Phase.IMAGES,
+        phase=Phase.BACKUP,
         address=address,
         targets=tuple(targets),
         directory=policy.directory,

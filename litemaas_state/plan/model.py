@@ -47,9 +47,10 @@ class _Frozen(BaseModel):
 
 
 class Phase(StrEnum):
-    """Apply phases, in their fixed order. The pre-upgrade backup is a step of the images phase, run
-    immediately before the image change it guards (plan/order.py says why)."""
+    """Apply phases, in their fixed order (plan/order.py): the pre-upgrade backup first, then images,
+    scaling, admins and keys, the order the state file's users asked for."""
 
+    BACKUP = "backup"
     IMAGES = "images"
     SCALING = "scaling"
     ADMINS = "admins"

@@ -1,28 +1,24 @@
 """The order apply runs a plan in: a domain decision, declared here and nowhere else.
 
-Phases run in ``PHASE_ORDER`` (plan/model.py): images → scaling → admins → keys. Inside the images
-phase, the runbook's upgrade order (the rhpds day-2 runbook, "Upgrading": backend and frontend images,
-then the pre-upgrade ``pg_dump``, then LiteLLM; rhpds/rhpds.litemaas's former
-``scripts/upgrade-litemaas-v0.2.1.sh`` did the same, backend/frontend, then LiteLLM):
+Phases run in ``PHASE_ORDER`` (plan/model.py): backup → images → scaling → admins → keys, the fixed order
+the state file's users asked for. The pre-upgrade ``pg_dump`` therefore runs before any image changes, so
+a backup that fails stops apply with every Deployment untouched. Inside the images phase, the runbook's
+upgrade order (the rhpds day-2 runbook, "Upgrading": backend and frontend images, then LiteLLM;
+rhpds/rhpds.litemaas's former ``scripts/upgrade-litemaas-v0.2.1.sh`` did the same):
 
 1. the images of ``litellm-backend`` then ``litellm-frontend``. The LiteMaaS backend is LiteLLM's client
    and carries the compatibility code for LiteLLM API changes (rh-aiservices-bu/litemaas PR #90, "LiteLLM
    v1.81.0 upgrade with backward-compatible API handling"), so the new backend works with the old and
    the new LiteLLM.
-2. the backup, immediately before the first image change that requires it (``backup.before_image_change_of``,
-   default litellm). Taken then, the dump holds the database as LiteLLM's start-up migration will find
-   it, the new backend's own migrations (its ``run-migrations`` init container) included: restoring it
-   undoes LiteLLM's migration and nothing else, and loses the fewest writes. That is also why the backup
-   is not a phase of its own before every image change.
-3. the image of ``litellm`` (it migrates its database at start), then ``litellm-redis`` (not in the
-   runbook; last). A rollout of the declared template left unfinished (``wait_rollout``, e.g. after a
-   killed apply) takes its Deployment's place in this order.
-4. rolling restarts in the runbook's "Restart all LiteMaaS components (in order)": backend, litellm,
+2. the image of ``litellm`` (it migrates its database at start; the backup guards it), then
+   ``litellm-redis`` (not in the runbook; last). A rollout of the declared template left unfinished
+   (``wait_rollout``, e.g. after a killed apply) takes its Deployment's place in this order.
+3. rolling restarts in the runbook's "Restart all LiteMaaS components (in order)": backend, litellm,
    frontend (redis last).
 
 Scaling, admins and keys follow by address, then id (gitops-engine ``syncTasks.Less``): nothing inside
-them depends on order. Consequence of 1–3: when apply stops at the backup or at LiteLLM's rollout, the new
-backend runs with the previous LiteLLM, a combination it supports; ``after_failure`` says so.
+them depends on order. Consequence of 1–2: when apply stops at LiteLLM's rollout, the new backend runs with
+the previous LiteLLM, a combination it supports; ``after_failure`` says so.
 """
 
 from __future__ import annotations
@@ -34,7 +30,6 @@ from litemaas_state.plan.model import (
     PHASE_ORDER,
     Action,
     ActionId,
-    BackupAction,
     RestartAction,
     SetImageAction,
     WaitRolloutAction,
@@ -63,39 +58,18 @@ def _rank(action: Action) -> tuple[int, int, int, str, str]:
 
 
 def sort_actions(actions: Iterable[Action]) -> list[Action]:
-    """The actions in apply order (module docstring).
-
-    Every action is ranked by phase, then (images phase) image changes in ``IMAGE_ORDER``, restarts in
-    ``RESTART_ORDER``; then by address and id. A backup is placed immediately before the first action
-    that requires it; a backup nothing requires (``--target backup``) goes first in its phase.
-
-    Raises:
-        Nothing; deterministic for any input.
-    """
-    items = list(actions)
-    backups = sorted((a for a in items if isinstance(a, BackupAction)), key=lambda a: a.id)
-    others = sorted((a for a in items if not isinstance(a, BackupAction)), key=_rank)
-    required = {r for a in others for r in a.requires}
-    placed: set[ActionId] = set()
-    out: list[Action] = []
-    for action in others:
-        for b in backups:
-            first_of_phase = b.id not in required and PHASE_ORDER.index(action.phase) >= PHASE_ORDER.index(b.phase)
-            if b.id not in placed and (b.id in action.requires or first_of_phase):
-                out.append(b)
-                placed.add(b.id)
-        out.append(action)
-    out += [b for b in backups if b.id not in placed]
-    return out
+    """The actions in apply order (module docstring): by phase, then (images phase) image changes in
+    ``IMAGE_ORDER`` and restarts in ``RESTART_ORDER``, then by address and id. Deterministic."""
+    return sorted(actions, key=_rank)
 
 
 def describe_order() -> str:
     """One sentence for the plan: the images phase's order and why (built from the tuples above)."""
-    images = ", ".join(c.value for c in IMAGE_ORDER if c != Component.LITELLM and c != Component.REDIS)
+    clients = ", ".join(c.value for c in LITELLM_CLIENTS)
+    rest = ", ".join(c.value for c in IMAGE_ORDER if c not in LITELLM_CLIENTS)
     restarts = ", ".join(c.value for c in RESTART_ORDER)
-    return (f"order (the runbook's): the images of {images} first (LiteLLM's clients; the backend supports the "
-            "old and the new LiteLLM API, rh-aiservices-bu/litemaas#90), then the backup, then litellm, then "
-            f"litellm-redis; restarts {restarts}")
+    return (f"order (the runbook's): images of {clients} first (LiteLLM's clients, which support the old and "
+            f"the new LiteLLM API, rh-aiservices-bu/litemaas#90), then {rest}; restarts {restarts}")
 
 
 def after_failure(actions: Sequence[Action], succeeded: Iterable[ActionId], failed: ActionId | None) -> str | None:
@@ -105,15 +79,14 @@ def after_failure(actions: Sequence[Action], succeeded: Iterable[ActionId], fail
         actions: the plan's actions; succeeded: ids that succeeded in this apply; failed: the id that
             stopped it.
     Returns:
-        None unless the failed action is the backup or LiteLLM's image change / rollout and an image of
+        None unless the failed action is LiteLLM's image change / rollout and an image of
         ``LITELLM_CLIENTS`` was changed in this apply; else which Deployments now run their new image with
         the previous LiteLLM, and that this is supported.
     """
     by_id = {a.id: a for a in actions}
     stopped = by_id.get(failed or "")
     litellm = Component.LITELLM.value
-    if not (isinstance(stopped, BackupAction) or (
-            isinstance(stopped, SetImageAction | WaitRolloutAction) and stopped.deployment == litellm)):
+    if not (isinstance(stopped, SetImageAction | WaitRolloutAction) and stopped.deployment == litellm):
         return None
     done = set(succeeded)
     clients = [a.deployment for a in actions if a.id in done and isinstance(a, SetImageAction | WaitRolloutAction)

@@ -18,7 +18,7 @@ from litemaas_state.plan import admins, backup, checks, compare, deployments, ke
 from litemaas_state.plan.model import Action, BackupAction, Phase, Plan
 from litemaas_state.spec.model import DesiredState
 
-#: ``--target backup`` selects the backup step (it is part of the images phase; plan/order.py).
+#: ``--target backup`` selects the backup phase (plan/order.py).
 BACKUP_TARGET = "backup"
 
 

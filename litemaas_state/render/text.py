@@ -146,7 +146,7 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
             out.append("")
             out.append(_style(f"Phase {p.phase}:", color, bold=True))
             if p.phase == "images" and doc.order:
-                out += [_style(f"  # {line}", color, dim=True) for line in textwrap.wrap(doc.order, ORDER_WIDTH)]
+                out += [_style(f"  # {line}", color, dim=True) for line in textwrap.wrap(doc.order, ORDER_WIDTH, break_on_hyphens=False)]
             for a in p.actions:
                 out += render_action(a, color)
         out.append("")

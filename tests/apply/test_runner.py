@@ -12,7 +12,7 @@ from litemaas_state.errors import BackupFailed
 from litemaas_state.plan.model import Action, BackupAction, BackupTarget, Phase, Plan, SetImageAction
 from tests.plan.factories import NOW
 
-BACKUP = BackupAction(id="backup/e", phase=Phase.IMAGES, address="backup/e", directory="b", keep=1,
+BACKUP = BackupAction(id="backup/e", phase=Phase.BACKUP, address="backup/e", directory="b", keep=1,
                       targets=(BackupTarget(role="litellm", database="litellm", file="b/x.sql.gz"),))
 IMAGE = SetImageAction(id="images/litellm", phase=Phase.IMAGES, address="deployment/litellm", deployment="litellm",
                        image="i:2", containers=("litellm",), requires=("backup/e",))

@@ -54,7 +54,7 @@ def test_shared_layout_is_dumped_once() -> None:
     )
     assert diags == []
     (a,) = actions
-    assert (a.id, a.phase, a.address, a.kind) == (f"backup/{ENV}", Phase.IMAGES, f"backup/{ENV}", "backup")
+    assert (a.id, a.phase, a.address, a.kind) == (f"backup/{ENV}", Phase.BACKUP, f"backup/{ENV}", "backup")
     assert targets(a) == [("shared", "litemaas_db", f"backups/{ENV}-litemaas_db-{STAMP}.sql.gz")]
     assert (a.directory, a.keep) == ("backups", 5)
     assert [(c.field, c.before, c.after) for c in a.changes] == [

@@ -52,10 +52,10 @@ def plan_of(state: Any, w: Any, targets: tuple[str, ...] = ()) -> Plan:
     return make_plan(state, w, now=NOW, state_file="s.yaml", state_digest="d", targets=targets)
 
 
-def test_images_follow_the_runbook_backend_frontend_backup_litellm_then_restarts() -> None:
+def test_backup_first_then_images_in_the_runbook_order_backend_frontend_litellm_then_restarts() -> None:
     plan = plan_of(*upgrade_all())
     assert [a.id for a in plan.actions] == [
-        "images/litellm-backend", "images/litellm-frontend", BACKUP, "images/litellm",
+        BACKUP, "images/litellm-backend", "images/litellm-frontend", "images/litellm",
         "images/litellm-backend/restart", "images/litellm/restart", "images/litellm-frontend/restart",
         "scaling/litellm",
     ]
@@ -97,10 +97,10 @@ def test_a_saved_plan_without_its_backup_is_refused() -> None:
         f"images/litellm: a plan of the state file requires {BACKUP} before it; the saved action does not"]
     # the backup moved after its dependent, or LiteLLM moved before the backend: the order was edited
     moved = list(fresh.actions)
-    moved.insert(3, moved.pop(2))
+    moved.insert(3, moved.pop(0))
     assert f"deployment/litellm image change requires {BACKUP}, which comes after it in this plan" in \
         inconsistencies(fresh.model_copy(update={"actions": tuple(moved)}))
-    swapped = [fresh.actions[3], *fresh.actions[:3], *fresh.actions[4:]]
+    swapped = [fresh.actions[0], fresh.actions[3], *fresh.actions[1:3], *fresh.actions[4:]]
     assert any("not in the apply order" in p for p in inconsistencies(fresh.model_copy(
         update={"actions": tuple(swapped)})))
     assert uncovered(fresh, fresh) == []
@@ -108,12 +108,12 @@ def test_a_saved_plan_without_its_backup_is_refused() -> None:
 
 def test_after_a_failed_litellm_step_the_report_names_the_new_clients_with_the_old_litellm() -> None:
     plan = plan_of(*upgrade_all())
-    done = ["images/litellm-backend", "images/litellm-frontend", BACKUP]
+    done = [BACKUP, "images/litellm-backend", "images/litellm-frontend"]
     note = after_failure(plan.actions, done, "images/litellm")
     assert note is not None and note.startswith("litellm-backend and litellm-frontend now run their new images "
                                                 "with the previous LiteLLM")
     assert "supports" in note
-    assert after_failure(plan.actions, done[:2], BACKUP) == note
+    assert after_failure(plan.actions, done[1:], "images/litellm") == note
     assert after_failure(plan.actions, [], "images/litellm-backend") is None
     assert after_failure(plan.actions, [], BACKUP) is None
 

@@ -49,7 +49,7 @@ def full_plan() -> Plan:
         notes=("containers: frontend, init copy-custom-logos",),
     )
     backup = BackupAction(
-        id="backup/litellm-rhpds", phase=Phase.IMAGES, address="backup/litellm-rhpds", directory="backups", keep=5,
+        id="backup/litellm-rhpds", phase=Phase.BACKUP, address="backup/litellm-rhpds", directory="backups", keep=5,
         targets=(BackupTarget(role="litellm", database="litellm", file="backups/litellm-rhpds-litellm-20261129T093000Z.sql.gz"),
                  BackupTarget(role="litemaas", database="litemaas_db",
                               file="backups/litellm-rhpds-litemaas_db-20261129T093000Z.sql.gz")),
@@ -79,4 +79,4 @@ def full_plan() -> Plan:
                       summary="litellm-backend at 3 replicas: OAuth login state is held in process memory")
     pending = Diagnostic(severity=Severity.NOTE, address="admin/new.hire@example.com",
                          summary="new.hire@example.com has not logged in via OAuth yet; promotion is pending")
-    return plan_of(image, backup, litellm, scale, admin, delete, orphans, diagnostics=(warn, pending))
+    return plan_of(backup, image, litellm, scale, admin, delete, orphans, diagnostics=(warn, pending))

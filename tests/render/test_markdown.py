@@ -41,7 +41,7 @@ def test_full_plan(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     # the dependency and the order are shown: the LiteLLM image change requires the backup
     assert "requires <code>backup/litellm-rhpds</code>: runs only if it succeeded" in md
     assert "required by <code>images/litellm</code>" in md
-    assert "_Order (the runbook's): the images of litellm-backend, litellm-frontend first" in md
+    assert "_Order (the runbook's): images of litellm-backend, litellm-frontend first" in md
     assert "not shown" not in md  # 12 keys fit whole
     assert len(KEY_ROW.findall(md)) == 12
     assert md == snapshot
@@ -52,7 +52,7 @@ def test_phase_counts_add_up_to_the_summary(full_plan: Plan) -> None:
     rows = re.findall(
         r"^\| (backup|images|scaling|admins|keys) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", md, re.M
     )
-    assert [r[0] for r in rows] == ["images", "scaling", "admins", "keys"]
+    assert [r[0] for r in rows] == ["backup", "images", "scaling", "admins", "keys"]
     assert [sum(int(r[i]) for r in rows) for i in (1, 2, 3, 4)] == [7, 2, 5, 12]
     assert "| **Total** | **7** | **2** | **5** | **12** |" in md
 

@@ -23,12 +23,12 @@ def test_empty_plan(snapshot: SnapshotAssertion) -> None:
 def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     text = render_text(build_document(full_plan))
     assert "Plan: 2 to add, 5 to change, 12 to destroy." in text
-    # the backup runs between the frontend and LiteLLM, and the dependency is shown on both sides
-    assert text.index("~ deployment/litellm-frontend") < text.index("+ backup/litellm-rhpds") < text.index(
-        "~ deployment/litellm\n")
+    # the backup phase runs first, and the dependency is shown on both sides
+    assert text.index("Phase backup:") < text.index("+ backup/litellm-rhpds") < text.index("Phase images:") < \
+        text.index("~ deployment/litellm-frontend") < text.index("~ deployment/litellm\n")
     assert "# requires backup/litellm-rhpds: runs only if it succeeded in this apply" in text
     assert "# required by images/litellm" in text
-    assert "# order (the runbook's): the images of litellm-backend, litellm-frontend first" in text
+    assert "# order (the runbook's): images of litellm-backend, litellm-frontend first" in text
     assert "… and 2 more keys" in text
     assert text == snapshot
 
