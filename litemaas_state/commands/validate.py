@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from litemaas_state.commands.common import Deps, read_state
+from litemaas_state.commands.common import Deps, diagnostic_text, read_state
 from litemaas_state.errors import ExitCode, StateFileError
 from litemaas_state.spec.model import json_schema
 
@@ -18,7 +18,7 @@ def run_validate(files: tuple[Path, ...], deps: Deps) -> ExitCode:
             state = read_state(f)
         except StateFileError as exc:
             for d in exc.diagnostics:
-                deps.output.echo(d.format(), err=True)
+                deps.output.echo(diagnostic_text(d), err=True)
             code = ExitCode.ERROR
             continue
         deps.output.echo(f"{f}: valid (environment {state.desired.metadata.name}, "
