@@ -112,8 +112,17 @@ def read_state(path: Path) -> StateFile:
 
 
 def state_from_text(text: str, path: Path) -> StateFile:
-    """Validate state-file text (e.g. the copy embedded in a saved plan). Raises StateFileError."""
+    """Validate state-file text (e.g. the copy embedded in a saved plan). Raises StateFileError.
+
+    A relative ``backup.directory`` is resolved against the state file's directory (``state/x.yaml`` with
+    ``directory: backups`` → ``state/backups``), so where dumps go does not depend on the current
+    directory; the result stays relative when the state file's path is.
+    """
     desired = parse_state(text, str(path))
+    directory = desired.backup.directory
+    if not os.path.isabs(directory):
+        resolved = os.path.normpath(os.path.join(path.parent, directory))
+        desired = desired.model_copy(update={"backup": desired.backup.model_copy(update={"directory": resolved})})
     return StateFile(path=path, text=text, digest=hashlib.sha256(text.encode()).hexdigest(), desired=desired)
 
 

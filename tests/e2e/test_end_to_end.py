@@ -51,24 +51,25 @@ def deployment(sb: Sandbox, name: str) -> dict:
 
 def test_plan_apply_plan_converges(make_sandbox) -> None:
     sb = make_sandbox()
+    state = sb.state_copy()
     before_tokens = tokens(sb)
     rows_before = api_keys(sb)
-    first = sb.cli("plan", str(STATE), "--detailed-exitcode", check=2)
+    first = sb.cli("plan", state, "--detailed-exitcode", check=2)
     assert "~ image: \"quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0-stable-custom\"" in first.stdout
     assert "~ replicas: 3 -> 5" in first.stdout
     for phase in ("backup", "images", "scaling", "admins", "keys"):
         assert f"Phase {phase}:" in first.stdout
-    doc = json.loads(sb.cli("plan", str(STATE), "--json", check=0).stdout)
+    doc = json.loads(sb.cli("plan", state, "--json", check=0).stdout)
     pruned = {k["token_prefix"] for p in doc["phases"] if p["phase"] == "keys" for a in p["actions"]
               for k in a["keys"]}
-    applied = sb.cli("apply", str(STATE), "--auto-approve", check=0)
+    applied = sb.cli("apply", state, "--auto-approve", check=0)
     assert "successfully rolled out" in applied.stdout and "Apply complete!" in applied.stdout
     order = [m.group(1) for m in re.finditer(r"^(\S+): (?:Backing up|Modifying|Scaling|Updating roles|Pruning)\.\.\.",
                                              applied.stdout, re.M)]
     assert order[0].startswith("backup/") and order.index("deployment/litellm-frontend") < order.index(
         "admin/sean.o'brien@example.com")
     assert list(sb.dir.parent.glob("*")) or True
-    sb.cli("plan", str(STATE), "--detailed-exitcode", check=0)
+    sb.cli("plan", state, "--detailed-exitcode", check=0)
     # pruned keys are gone, and their rows revoked; the rotated key (stale alias, live key_hash) survives
     after_tokens = tokens(sb)
     gone = before_tokens - after_tokens
@@ -254,15 +255,16 @@ def test_no_secret_in_any_output(make_sandbox, tmp_path: Path) -> None:
              "admin_api_key": "KnownAdminApiKey987", "oauth_client_secret": "KnownOauthSecret55",
              "ui_password": "KnownUiPassw0rd"}
     sb = make_sandbox(secrets_file=secrets_file(tmp_path, **known))
+    state = sb.state_copy()
     outputs = []
     plan_file = str(tmp_path / "p.plan")
-    for args in (["validate", str(STATE)], ["plan", str(STATE)], ["plan", str(STATE), "--json"],
-                 ["plan", str(STATE), "--format", "markdown"], ["plan", str(STATE), "--out", plan_file],
-                 ["drift", str(STATE)], ["drift", str(STATE), "--json"], ["drift", str(STATE), "--format", "markdown"],
-                 ["schema"], ["status", str(STATE)],
-                 ["status", str(STATE), "--json"], ["apply", "--plan", plan_file],
-                 ["plan", str(STATE), "--litellm-url", "http://127.0.0.1:1"],
-                 ["apply", str(STATE)]):
+    for args in (["validate", state], ["plan", state], ["plan", state, "--json"],
+                 ["plan", state, "--format", "markdown"], ["plan", state, "--out", plan_file],
+                 ["drift", state], ["drift", state, "--json"], ["drift", state, "--format", "markdown"],
+                 ["schema"], ["status", state],
+                 ["status", state, "--json"], ["apply", "--plan", plan_file],
+                 ["plan", state, "--litellm-url", "http://127.0.0.1:1"],
+                 ["apply", state]):
         proc = sb.cli(*args)
         outputs += [proc.stdout, proc.stderr]
     outputs.append(Path(plan_file).read_text())

@@ -9,7 +9,7 @@ import re
 import psycopg
 import pytest
 
-from tests.e2e.conftest import Sandbox
+from tests.e2e.conftest import Sandbox, secrets_file
 from tests.e2e.test_end_to_end import write
 from tests.render.gfm import gfm_html
 
@@ -71,3 +71,22 @@ def test_hostile_aliases_cannot_forge_the_plan(make_sandbox) -> None:
         assert len(set(counts)) == 1, table
         if "Token prefix" in table:
             assert len(counts) == 1 + len(HOSTILE)
+
+
+def test_a_weak_database_password_is_masked_as_a_secret_not_inside_names(make_sandbox, tmp_path) -> None:
+    sb = make_sandbox(secrets_file=secrets_file(tmp_path, db_password="litellm"))
+    state = sb.state_copy()
+    bad_url = sb.env["LITELLM_DATABASE_URL"].replace("@", "x@", 1)  # wrong password: an error quoting it
+    for args, extra in ((["plan", state], {}), (["plan", state, "--json"], {}),
+                        (["plan", state, "--format", "markdown"], {}),
+                        (["plan", state, "--litellm-database-url", "host=127.0.0.1 port=1 password=litellm"], {}),
+                        (["plan", state], {"LITELLM_DATABASE_URL": bad_url})):
+        proc = sb.cli(*args, extra_env=extra)
+        out = proc.stdout + proc.stderr
+        assert "(sensitive value)-rhpds" not in out and "(sensitive value)-backend" not in out, out
+        assert "litellm-rhpds" in out or "litellm-db" in out  # names intact
+        assert "password=litellm" not in out and ":litellm@" not in out
+    plain = sb.cli("plan", state).stdout
+    assert "deployment/litellm" in plain
+    warnings = [ln for ln in plain.splitlines() if "database password is weak" in ln]
+    assert len(warnings) == len(set(warnings)) >= 1, plain  # once per password
