@@ -109,9 +109,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=_existing_file)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 def validate(files: tuple[Path, ...]) -> None:
-    """Validate state files (no cluster access)."""
+    """Validate state files, or every *.yaml / *.yml in a directory (no cluster access)."""
     _run(validate_cmd.run_validate, files, _deps(None))
 
 
@@ -239,6 +239,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `litemaas-state` alone: its help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+        sys.exit(ExitCode.OK)
     except click.exceptions.UsageError as exc:
         if exc.ctx is not None:
             _say(exc.ctx.get_usage())

@@ -41,7 +41,7 @@ from litemaas_state.plan.compare import uncovered
 from litemaas_state.plan.model import Action, Plan
 from litemaas_state.render.document import build_document
 from litemaas_state.render.escape import terminal
-from litemaas_state.render.text import render_text
+from litemaas_state.render.text import render_errors, render_text
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,10 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
     conns = connect(state, opts.connect)
     with ApplyLock(conns.kube, state.desired.metadata.name) as lock:
         _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
-        out.echo(render_text(build_document(plan), color=out.color), nl=False)
+        doc = build_document(plan)
+        out.echo(render_text(doc, color=out.color, errors=False), nl=False)
         if plan.errored:
+            out.echo("\n" + render_errors(doc, color=out.color), nl=False, err=True)
             return ExitCode.ERROR
         if not plan.has_changes:
             return ExitCode.OK

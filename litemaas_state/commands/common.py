@@ -75,6 +75,13 @@ class StateFile:
     desired: DesiredState
 
 
+def state_files(path: Path) -> list[Path]:
+    """``path`` itself, or the ``*.yaml`` and ``*.yml`` files in it when it is a directory (sorted)."""
+    if path.is_dir():
+        return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+    return [path]
+
+
 def read_state(path: Path) -> StateFile:
     """Read and validate a state file.
 
@@ -172,10 +179,18 @@ def weak_secret_warnings() -> tuple[Diagnostic, ...]:
     ) for what in weak_secrets())
 
 
-def use_color(flag: bool | None, stream: TextIO) -> bool:
-    """Colour when asked, else when writing to a terminal and NO_COLOR is unset."""
+def use_color(flag: bool | None, stream: TextIO, environ: dict[str, str] | None = None) -> bool:
+    """Whether to colour ``stream``, in this order: ``--color``/``--no-color``; ``NO_COLOR`` set and
+    non-empty → no (no-color.org); ``FORCE_COLOR`` set and non-empty → yes (also in CI logs, which are no
+    terminal); ``TERM=dumb`` → no; else colour when ``stream`` is a terminal. The same rules as rich's
+    ``Console`` (rich/console.py: NO_COLOR, FORCE_COLOR, is_dumb_terminal)."""
+    env = os.environ if environ is None else environ
     if flag is not None:
         return flag
-    if os.environ.get("NO_COLOR"):
+    if env.get("NO_COLOR"):
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    if env.get("TERM", "").lower() in ("dumb", "unknown"):
         return False
     return bool(getattr(stream, "isatty", lambda: False)())

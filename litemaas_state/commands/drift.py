@@ -20,6 +20,7 @@ from litemaas_state.commands.common import (
     error_text,
     observe_and_plan,
     read_state,
+    state_files,
 )
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
 from litemaas_state.plan.checks import ROLLOUT_FAILED
@@ -43,12 +44,6 @@ class EnvResult:
     verdict: Literal["in_sync", "drift", "error"]
     document: PlanDocument | None = None
     error: str | None = None
-
-
-def state_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
-    return [path]
 
 
 def check(path: Path, opts: DriftOptions, deps: Deps) -> EnvResult:

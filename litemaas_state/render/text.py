@@ -110,8 +110,24 @@ def breakdown(doc: PlanDocument) -> str:
     return " · ".join(parts)
 
 
-def render_text(doc: PlanDocument, *, color: bool = False) -> str:
-    """The whole plan as text, ending with a newline.
+def render_errors(doc: PlanDocument, *, color: bool = False) -> str:
+    """The plan's errors and the "Planning failed" line, ending with a newline ("" without errors): what
+    the commands print to stderr when the rest of the plan goes to stdout (``render_text(errors=False)``).
+    """
+    errors = [d for d in doc.diagnostics if d.severity == Severity.ERROR]
+    if doc.verdict != "errored":
+        return ""
+    out: list[str] = []
+    for d in errors:
+        out += render_diagnostic(d, color)
+        out.append("")
+    out.append(_style("Planning failed: the errors above must be fixed before apply.", color, fg="red"))
+    return "\n".join(out) + "\n"
+
+
+def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True) -> str:
+    """The whole plan as text, ending with a newline; with ``errors=False`` without its error
+    diagnostics and "Planning failed" lines (see ``render_errors``).
 
     Raises:
         Nothing.
@@ -128,7 +144,8 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     actions = [a for p in doc.phases for a in p.actions]
     if not actions:
         if doc.verdict == "errored":
-            out.append(_style("Planning failed.", color, fg="red", bold=True))
+            if errors:
+                out.append(_style("Planning failed.", color, fg="red", bold=True))
         elif doc.targets:
             out.append(_style("No changes", color, fg="green", bold=True)
                        + " in the targeted part of the state file; the rest was not compared.")
@@ -150,11 +167,11 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
         out.append(_style(summary_line(doc), color, bold=True))
         out.append(_style(f"  ({breakdown(doc)})", color, dim=True))
     notes = [d for d in doc.diagnostics if d.severity == Severity.NOTE]
-    others = [d for d in doc.diagnostics if d.severity != Severity.NOTE]
+    others = [d for d in doc.diagnostics if d.severity != Severity.NOTE and (errors or d.severity != Severity.ERROR)]
     for d in notes + others:
         out.append("")
         out += render_diagnostic(d, color)
-    if doc.verdict == "errored" and actions:
+    if doc.verdict == "errored" and actions and errors:
         out.append("")
         out.append(_style("Planning failed: the errors above must be fixed before apply.", color, fg="red"))
     return "\n".join(out) + "\n"

@@ -107,7 +107,8 @@ def test_broken_image_stops_apply_and_later_steps_are_not_done(make_sandbox) -> 
     assert deployment(sb, "litellm")["spec"]["replicas"] == 3
     # the failed rollout stays visible: plan refuses, drift reports it, status shows it
     again = sb.cli("plan", state, "--detailed-exitcode", check=1)
-    assert "the last rollout failed" in again.stdout and "kubectl rollout undo" in again.stdout
+    assert "the last rollout failed" in again.stderr and "kubectl rollout undo" in again.stderr  # errors: stderr
+    assert "Error:" not in again.stdout
     assert "DRIFT" in sb.cli("drift", state, check=2).stdout
     status = sb.cli("status", state, "--json", check=0)
     assert json.loads(status.stdout)["deployments"]["litellm-frontend"]["rollout"] == "failed"
@@ -335,7 +336,7 @@ def test_edited_saved_plans_are_refused(make_sandbox) -> None:
         "livekey.plan": (delete_a_live_key, "no longer selected by rule expired"),
         "added.plan": (add_an_action, "no longer contains this action"),
         "shown.plan": (show_one_thing_do_another, "shows replicas 4 but would set 7"),
-        "newer.plan": (lambda d: d.update(format_version="1.999"), "has plan format 1.999"),
+        "newer.plan": (lambda d: d.update(format_version="1.999"), "unsupported format_version 1.999"),
         "nostate.plan": (lambda d: d.update(state_text=""), "carries no state file"),
     }
     for name, (change, message) in cases.items():
