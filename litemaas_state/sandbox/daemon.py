@@ -191,8 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("sandbox ready in %s", sandbox_dir)
         while not stop.wait(0.5):
             pass
-    except Exception:
+    except Exception as exc:
         log.exception("sandbox failed")
+        # one line for `sandbox up` to show (the traceback stays in daemon.log)
+        (sandbox_dir / "error").write_text(" ".join(f"{type(exc).__name__}: {exc}".split())[:1000] + "\n")
         code = 1
     finally:
         (sandbox_dir / "ready").unlink(missing_ok=True)
