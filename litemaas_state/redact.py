@@ -14,10 +14,12 @@ mangled:
   credentials) **that is strong enough to be unmistakable** (``is_strong``: at least 12 characters of
   three kinds, or 20 of any), wherever it appears.
 
-A registered value that is weak, such as a database password that is a common word (``litellm``, as
-some installs use), is NOT masked by value: it would also mask every name containing it
-(``deployment/litellm``, ``litellm-rhpds``). It is still masked in the contexts above, and
-``weak_secrets()`` lists what was weak so the commands can warn once (commands/common.py).
+A registered value that is weak is masked by value only as a whole token (not next to a letter, digit,
+``_`` or ``-``) and only when it cannot be a name: when it has a digit or starts with ``sk-`` (LiteLLM's
+documented default master key ``sk-1234``). A weak value that is a word, such as a database password
+``litellm`` (as some installs use), is NOT masked by value: it would also mask the names containing it
+(``deployment/litellm``, ``litellm-rhpds``, "database litellm"). It is still masked in the contexts
+above, and ``weak_secrets()`` lists what was weak so the commands can warn once (commands/common.py).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ _BEARER = re.compile(r"(?P<key>\bBearer\s+)(?P<value>[A-Za-z0-9._~+/=\-]+)")
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _weak: dict[str, str] = {}  # value -> what it is (for the warning); never printed with the value
+_EDGE = "A-Za-z0-9_\\-"
 
 
 def is_strong(value: str) -> bool:
@@ -83,9 +86,14 @@ def scrub(text: str) -> str:
     """Return ``text`` with secrets masked where they occur as secrets (see the module docstring)."""
     with _lock:
         known = sorted(_secrets, key=len, reverse=True)
+        tokens = sorted((v for v in _weak if len(v) >= 4 and (v.startswith("sk-") or any(c.isdigit() for c in v))),
+                        key=len, reverse=True)
     for v in known:
         if v in text:
             text = text.replace(v, MASK)
+    for v in tokens:
+        if v in text:
+            text = re.sub(f"(?<![{_EDGE}]){re.escape(v)}(?![{_EDGE}])", MASK, text)
     text = _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{MASK}@", text)
     text = _FIELD.sub(_mask_value, text)
     text = _AUTHORIZATION.sub(_mask_value, text)

@@ -84,3 +84,10 @@ def test_a_relative_backup_directory_is_relative_to_the_state_file() -> None:
     assert state_from_text(text, Path("x.yaml")).desired.backup.directory == "backups"
     absolute = text.replace("directory: backups", "directory: /srv/dumps")
     assert state_from_text(absolute, Path("state/x.yaml")).desired.backup.directory == "/srv/dumps"
+
+
+def test_a_weak_secret_that_cannot_be_a_name_is_masked_as_a_whole_token(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(redact, "_weak", {})
+    redact.register("sk-1234", what="the LiteLLM master key")  # LiteLLM's documented default
+    out = redact.scrub("Received API Key = sk-1234, then sk-12345 and x-sk-1234")
+    assert out == "Received API Key = (sensitive value), then sk-12345 and x-sk-1234"
