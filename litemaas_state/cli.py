@@ -234,9 +234,11 @@ def main() -> None:
     --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
     def _terminate(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the cleanup short
-        raise KeyboardInterrupt  # a cancelled CI job: unwind, release the lock, report what was done
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        raise KeyboardInterrupt  # a cancelled CI job: unwind, release the lock, remove partial dumps, report
 
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)  # the terminal went away: the same orderly stop
     try:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # `litemaas-state` alone: its help, not an error
