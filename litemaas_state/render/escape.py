@@ -12,12 +12,12 @@ it, or 10,000 characters. Each function below returns one line, bounded, safe in
   headings). The same visible escapes, then HTML and table syntax as character references, markdown
   punctuation backslash-escaped, and GitHub's autolinks neutralised with a zero-width space
   (``&#8203;``) after ``@`` (user/team mentions and e-mail autolinks), after ``#`` before a digit and
-  in ``GH-123`` (issue references), and in ``://`` and ``www.`` (URL autolinks). GitHub's mention and
-  reference filters match ``@`` or ``#`` directly followed by a name or number
-  (github/html-pipeline ``lib/html/pipeline/mention_filter.rb`` MentionPattern and the issue-reference
-  filter); the zero-width space breaks that match while the text still reads the same. Renovate
-  neutralises mentions in its PR bodies the same way (renovatebot/renovate
-  ``lib/modules/platform/utils/pr-body.ts`` / ``sanitizeMarkdown``).
+  in ``GH-123`` (issue references), and in ``://`` and ``www.`` (URL autolinks). GitHub's mention filter
+  matches ``@`` directly followed by a name (gjtorikian/html-pipeline
+  ``lib/html/pipeline/mention_filter.rb``, ``MENTION_PATTERNS``), its issue references ``#`` or ``GH-``
+  directly followed by digits, and GFM's autolink extension ``www.`` and ``scheme://``; the zero-width
+  space breaks each match while the text reads the same. Renovate neutralises ``@`` and ``#<digit>`` in
+  its PR bodies the same way (renovatebot/renovate ``lib/util/markdown.ts``, ``sanitizeMarkdown``).
 * ``html_text(text)``: inside raw HTML where markdown is not parsed (``<summary>``): visible escapes,
   ``html.escape`` and the same autolink neutralisation.
 
