@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 
 #: Characters kept of one value in text output (an image reference has at most 255, an e-mail 254).
 TERMINAL_MAX = 300
@@ -46,14 +45,14 @@ _ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "`": "&#96;"}
 _BACKSLASHED = set("\\*_~[]")
 ZWSP = "&#8203;"
 _AUTOLINK = re.compile(r"(@)|(#)(?=\d)|\b(GH)(-)(?=\d)|(:)(//)|\b(www)(\.)", re.IGNORECASE)
+# Every character of Unicode categories Cc, Cf, Zl, Zp except LF (C0, DEL, C1, soft hyphen, bidi controls,
+# zero-widths, line/paragraph separators, tag characters), as one character class for speed; a test
+# checks it against unicodedata (tests/render/test_escape.py).
+_CONTROL_CLASS = "\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+_CONTROL = re.compile(f"[{_CONTROL_CLASS}]")
+_CONTROL_OR_LF = re.compile(f"[{_CONTROL_CLASS}\\n]")
 # An SGR sequence (colour/bold) as click.style writes it: the only escape sequence our own output has.
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _is_control(c: str) -> bool:
-    """C0, DEL, C1 (Cc), format characters incl. bidi overrides and zero-widths (Cf), line/paragraph
-    separators (Zl, Zp)."""
-    return unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
 
 
 def _visible(c: str) -> str:
@@ -65,9 +64,7 @@ def _visible(c: str) -> str:
 
 def make_visible(text: str) -> str:
     """Every control/format character as a JSON-style escape; everything else unchanged."""
-    if text.isprintable():  # fast path: no Cc/Cf/Zl/Zp (nor other separators)
-        return text
-    return "".join(_visible(c) if _is_control(c) else c for c in text)
+    return _CONTROL_OR_LF.sub(lambda m: _visible(m.group(0)), text)
 
 
 def cut(text: str, max_len: int) -> str:
@@ -108,10 +105,10 @@ def html_text(text: object, max_len: int = MARKDOWN_MAX) -> str:
 def visible_controls(text: str, *, keep_sgr: bool = False) -> str:
     """The belt on every write: control characters except newline made visible; with ``keep_sgr``
     the colour sequences our renderers write are kept (nothing else starting with ESC is)."""
-    if text.isprintable() or all(c == "\n" or not _is_control(c) for c in text):
+    if not _CONTROL.search(text):
         return text
     if not keep_sgr:
-        return "".join(c if c == "\n" or not _is_control(c) else _visible(c) for c in text)
+        return _CONTROL.sub(lambda m: _visible(m.group(0)), text)
     out: list[str] = []
     pos = 0
     for m in _SGR.finditer(text):

@@ -81,3 +81,13 @@ def test_escape_functions() -> None:
     assert escape.visible_controls("\x1b[1mok\x1b[0m\x1b]8;;x\x07\n", keep_sgr=True) == \
         "\x1b[1mok\x1b[0m\\u001b]8;;x\\u0007\n"
     assert escape.visible_controls("\x1b[1mok\x1b[0m") == "\\u001b[1mok\\u001b[0m"
+
+
+def test_the_control_class_is_every_cc_cf_zl_zp_character() -> None:
+    import sys
+    import unicodedata
+
+    expected = {cp for cp in range(sys.maxunicode + 1)
+                if unicodedata.category(chr(cp)) in ("Cc", "Cf", "Zl", "Zp") and cp != 10}
+    found = {cp for cp in range(sys.maxunicode + 1) if escape._CONTROL.match(chr(cp))}
+    assert found == expected
