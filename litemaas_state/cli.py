@@ -20,12 +20,25 @@ from litemaas_state.commands import plan as plan_cmd
 from litemaas_state.commands import sandbox as sandbox_cmd
 from litemaas_state.commands import status as status_cmd
 from litemaas_state.commands import validate as validate_cmd
-from litemaas_state.commands.common import ConnectOptions, Deps, Output, use_color
+from litemaas_state.commands.common import (
+    ConnectOptions,
+    Deps,
+    Output,
+    diagnostic_text,
+    error_text,
+    use_color,
+)
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
 from litemaas_state.live.connect import DataPlaneFlags
 from litemaas_state.redact import scrub
+from litemaas_state.render.escape import visible_controls
 
 _existing_file = click.Path(path_type=Path, dir_okay=False)
+
+
+def _say(text: str) -> None:
+    """One error line on stderr: scrubbed of secrets, control characters visible."""
+    click.echo(visible_controls(scrub(text)), err=True)
 
 
 def _deps(color: bool | None) -> Deps:
@@ -38,18 +51,18 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
         code = fn(*args, **kwargs)
     except StateFileError as exc:
         for d in exc.diagnostics:
-            click.echo(scrub(d.format()), err=True)
+            _say(diagnostic_text(d))
         sys.exit(ExitCode.ERROR)
     except LitemaasStateError as exc:
-        click.echo(scrub(f"Error: {exc}"), err=True)
+        _say(f"Error: {error_text(exc)}")
         sys.exit(ExitCode.ERROR)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:  # unexpected: say so, scrubbed; the traceback only on request
-        click.echo(scrub(f"Error: unexpected internal error: {type(exc).__name__}: {exc}"), err=True)
+        _say(f"Error: unexpected internal error: {type(exc).__name__}: {error_text(exc)}")
         if os.environ.get("LITEMAAS_STATE_DEBUG"):
-            click.echo(scrub(traceback.format_exc()), err=True)
+            _say(traceback.format_exc())
         else:
             click.echo("(set LITEMAAS_STATE_DEBUG=1 for a traceback)", err=True)
         sys.exit(ExitCode.ERROR)
@@ -96,9 +109,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=_existing_file)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 def validate(files: tuple[Path, ...]) -> None:
-    """Validate state files (no cluster access)."""
+    """Validate state files, or every *.yaml / *.yml in a directory (no cluster access)."""
     _run(validate_cmd.run_validate, files, _deps(None))
 
 
@@ -183,11 +196,12 @@ def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: 
 @cli.command()
 @click.argument("state_file", type=_existing_file)
 @click.option("--json", "as_json", is_flag=True, help="Versioned JSON.")
+@click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
-def status(state_file: Path, as_json: bool, **kw: Any) -> None:
+def status(state_file: Path, as_json: bool, color: bool | None, **kw: Any) -> None:
     """Live summary: versions, replicas, Redis and LiteLLM health, keys, admins, subscriptions."""
     _run(status_cmd.run, status_cmd.StatusOptions(state_file=state_file, as_json=as_json, connect=_connect(kw)),
-         _deps(None))
+         _deps(color))
 
 
 @cli.group()
@@ -220,21 +234,26 @@ def main() -> None:
     --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
     def _terminate(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the cleanup short
-        raise KeyboardInterrupt  # a cancelled CI job: unwind, release the lock, report what was done
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        raise KeyboardInterrupt  # a cancelled CI job: unwind, release the lock, remove partial dumps, report
 
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)  # the terminal went away: the same orderly stop
     try:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `litemaas-state` alone: its help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+        sys.exit(ExitCode.OK)
     except click.exceptions.UsageError as exc:
         if exc.ctx is not None:
-            click.echo(scrub(exc.ctx.get_usage()), err=True)
+            _say(exc.ctx.get_usage())
             click.echo(f"Try '{exc.ctx.command_path} --help' for help.", err=True)
-        click.echo(scrub(f"\nError: {exc.format_message()}"), err=True)
+        _say(f"\nError: {error_text(exc.format_message())}")
         sys.exit(ExitCode.ERROR)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as exc:
-        click.echo(scrub(f"Error: {exc.format_message()}"), err=True)
+        _say(f"Error: {error_text(exc.format_message())}")
         sys.exit(ExitCode.ERROR)
     sys.exit(code if isinstance(code, int) else 0)

@@ -20,6 +20,7 @@ contain a secret (style.md §6.4 #6). Findings that do not stop the tool are ``D
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -71,13 +72,15 @@ class Diagnostic(BaseModel):
     code: str | None = None
     """A stable identifier for findings a program branches on (e.g. ``rollout_failed``)."""
 
-    def format(self) -> str:
-        where = f"{self.location}: " if self.location else ""
-        field = f"{self.location.field_path}: " if self.location and self.location.field_path else ""
-        addr = f"{self.address}: " if self.address and not self.location else ""
-        text = f"{self.severity.value}: {where}{field}{addr}{self.summary}"
-        if self.detail:
-            text += f"\n  {self.detail}"
+    def format(self, esc: Callable[[str], str] = str) -> str:
+        """``severity: file:line:column: field: summary`` and the detail indented; ``esc`` is applied to
+        each part that may hold input (the text output's escaping, render/escape.py ``terminal``)."""
+        where = f"{esc(str(self.location))}: " if self.location else ""
+        field = f"{esc(self.location.field_path)}: " if self.location and self.location.field_path else ""
+        addr = f"{esc(self.address)}: " if self.address and not self.location else ""
+        text = f"{self.severity.value}: {where}{field}{addr}{esc(self.summary)}"
+        for line in self.detail.split("\n") if self.detail else ():
+            text += f"\n  {esc(line)}"
         return text
 
 

@@ -69,7 +69,7 @@ class SandboxLauncher:
         try:
             lines = manage.up(d, manage.SandboxOptions(**options))
         except BaseException:
-            manage.down(d)  # the error message already holds the daemon log tail
+            manage.down(d)  # the error message holds the daemon's one-line error (its log: LITEMAAS_SANDBOX_KEEP_FAILED=1)
             raise
         env = parse_env_file(d / "env")
         env["KUBECONFIG"] = str(d / "kubeconfig")

@@ -44,3 +44,50 @@ def test_unexpected_errors_and_their_tracebacks_are_scrubbed(capsys, monkeypatch
     err = capsys.readouterr().err
     assert "unexpected internal error: RuntimeError" in err and "Traceback" in err
     assert secret not in err and "sk-abcdefghijklmnop" not in err
+
+
+def test_a_weak_secret_is_masked_where_it_is_a_secret_and_never_inside_names(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(redact, "_weak", {})
+    redact.register("litellm", what="the litellm database password")
+    text = ("environment litellm-rhpds deployment/litellm database litellm user litellm; "
+            "postgresql://litellm:litellm@db:5432/litellm host=db password=litellm dbname=litellm "
+            "PGPASSWORD=litellm {\"password\": \"litellm\"} db_password: 'litellm' "
+            "Authorization: Bearer abc.def-ghi")
+    out = redact.scrub(text)
+    assert out.startswith("environment litellm-rhpds deployment/litellm database litellm user litellm; ")
+    assert "postgresql://litellm:(sensitive value)@db:5432/litellm" in out
+    assert "password=(sensitive value) dbname=litellm" in out
+    assert "PGPASSWORD=(sensitive value)" in out and '"password": "(sensitive value)"' in out
+    assert "db_password: '(sensitive value)'" in out
+    assert "abc.def-ghi" not in out
+    assert redact.weak_secrets() == ["the litellm database password"]
+    assert redact.scrub(out) == out  # idempotent: a mask is never masked again
+
+
+def test_strong_secrets_are_masked_anywhere() -> None:
+    for value in ("Xy7-Long-Random!", "averyveryverylongpassphrase"):
+        assert redact.is_strong(value)
+        redact.register(value)
+        assert redact.scrub(f"got {value}.") == "got (sensitive value)."
+    for value in ("litellm", "litemaas_db", "Password1"):
+        assert not redact.is_strong(value)
+
+
+def test_a_relative_backup_directory_is_relative_to_the_state_file() -> None:
+    from pathlib import Path
+
+    from litemaas_state.commands.common import state_from_text
+
+    text = (Path(__file__).parents[1] / "state" / "litellm-rhpds.yaml").read_text()
+    assert state_from_text(text, Path("state/litellm-rhpds.yaml")).desired.backup.directory == "state/backups"
+    assert state_from_text(text, Path("../state/x.yaml")).desired.backup.directory == "../state/backups"
+    assert state_from_text(text, Path("x.yaml")).desired.backup.directory == "backups"
+    absolute = text.replace("directory: backups", "directory: /srv/dumps")
+    assert state_from_text(absolute, Path("state/x.yaml")).desired.backup.directory == "/srv/dumps"
+
+
+def test_a_weak_secret_that_cannot_be_a_name_is_masked_as_a_whole_token(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(redact, "_weak", {})
+    redact.register("sk-1234", what="the LiteLLM master key")  # LiteLLM's documented default
+    out = redact.scrub("Received API Key = sk-1234, then sk-12345 and x-sk-1234")
+    assert out == "Received API Key = (sensitive value), then sk-12345 and x-sk-1234"

@@ -6,13 +6,20 @@ one). Each dump is written to a temporary name and renamed only once verified: n
 stream, and pg_dump's completion trailer (``-- PostgreSQL database dump complete``) present. Then only
 the newest ``keep`` dumps per environment and database are kept. The password reaches pg_dump through
 ``PGPASSWORD`` in its environment, never on its command line.
+
+Where dumps may go (``check_destination``): never inside a git work tree unless git ignores the path
+(``git check-ignore``), so a dump with clear-text keys cannot be committed by accident; the directory
+is resolved against the state file's directory by the commands. Unfinished dumps: the ``.partial``
+file is removed when pg_dump fails, on Ctrl-C/SIGTERM (the CLI turns both into KeyboardInterrupt, which
+unwinds through ``dump_database``) and at interpreter exit (atexit); one left by a ``kill -9`` is
+removed by the next backup of the same database (``remove_stale_partials``, own names only).
 """
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +31,67 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from litemaas_state.errors import BackupFailed
 from litemaas_state.live.connect import DatabaseTarget
 from litemaas_state.live.pgdump import pg_dump_path
+from litemaas_state.plan.backup import PARTIAL_SUFFIX, dump_name_pattern
+
+_partials: set[Path] = set()
+
+
+@atexit.register
+def _remove_partials() -> None:
+    for p in list(_partials):
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str] | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        return subprocess.run([git, *args], cwd=cwd, capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def check_destination(dest: Path) -> None:
+    """Refuse a dump path inside a git work tree that git does not ignore.
+
+    Without git installed the check is skipped (nothing can be committed either).
+
+    Raises:
+        BackupFailed: naming the work tree and how to fix it.
+    """
+    anchor = dest.absolute().parent
+    while not anchor.exists() and anchor != anchor.parent:
+        anchor = anchor.parent
+    top = _git(["rev-parse", "--show-toplevel"], anchor)
+    if top is None or top.returncode != 0 or not top.stdout.strip():
+        return  # not inside a work tree
+    ignored = _git(["check-ignore", "-q", "--no-index", str(dest.absolute())], anchor)
+    if ignored is not None and ignored.returncode == 0:
+        return
+    raise BackupFailed(
+        f"refusing to write the dump {dest} inside the git work tree {top.stdout.strip()}: git does not ignore "
+        "it, and dumps hold clear-text keys. Add its directory to .gitignore or set backup.directory outside "
+        "the repository.")
+
+
+def remove_stale_partials(directory: Path, prefix: str) -> list[Path]:
+    """Remove unfinished dumps (``<prefix><stamp>.sql.gz.partial``) a killed backup left; returns them.
+
+    Only regular files with exactly that name shape; the environment's apply lock makes sure none is
+    being written by another apply.
+    """
+    if not directory.is_dir():
+        return []
+    shape = dump_name_pattern(prefix, partial=True)
+    stale = [p for p in directory.iterdir() if shape.fullmatch(p.name) and p.is_file() and not p.is_symlink()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return sorted(stale)
 
 TRAILER = b"-- PostgreSQL database dump complete"
 CHUNK = 1 << 20
@@ -66,13 +134,15 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
     env = dict(os.environ)
     if password:
         env["PGPASSWORD"] = str(password)
-    tmp = dest.with_name(dest.name + ".partial")
+    tmp = dest.with_name(dest.name + PARTIAL_SUFFIX)
+    proc: subprocess.Popen[bytes] | None = None
     try:
         # dumps hold every virtual key LiteMaaS stores in clear (api_keys.lite_llm_key_value): owner-only
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if dest.exists():
             raise BackupFailed(f"{dest} already exists; refusing to overwrite it")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        _partials.add(tmp)
         with os.fdopen(fd, "wb") as raw_out, gzip.GzipFile(fileobj=raw_out, mode="wb") as out, \
                 tempfile.TemporaryFile() as errfile:
             # stderr goes to a file, so a chatty pg_dump can never block on a full pipe
@@ -91,10 +161,14 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
     except OSError as exc:
         raise BackupFailed(f"cannot write {dest}: {exc.strerror or exc}") from None
     finally:
+        if proc is not None and proc.poll() is None:  # interrupted: pg_dump must not outlive us
+            proc.kill()
+            proc.wait()
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
+        _partials.discard(tmp)
 
 
 def prune_old(directory: Path, prefix: str, keep: int, *, written: Path | None = None) -> list[Path]:
@@ -104,7 +178,7 @@ def prune_old(directory: Path, prefix: str, keep: int, *, written: Path | None =
     database whose name starts the same is never touched), and ``written`` — the dump just made — is
     never removed. Returns the removed files.
     """
-    shape = re.compile(re.escape(prefix) + r"\d{8}T\d{6}Z\.sql\.gz")
+    shape = dump_name_pattern(prefix)
     files = sorted(p for p in directory.iterdir() if shape.fullmatch(p.name) and p.is_file() and not p.is_symlink())
     keep_set = set(files[-keep:]) if keep > 0 else set()
     if written is not None:

@@ -21,6 +21,7 @@ from litemaas_state.apply.runner import Executor
 from litemaas_state.errors import ApplyError, BackupFailed, ConfigError, RolloutFailed
 from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget, Discovery
+from litemaas_state.plan.backup import prefix_of
 from litemaas_state.plan.model import (
     Action,
     AdminAction,
@@ -126,12 +127,15 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
                 raise ApplyError(f"{action.address}: the {role} database is now {db.info.database}, the plan "
                                  f"said {target.database}")
             dest = Path(target.file)
+            prefix = prefix_of(dest.name)
+            backup_writes.check_destination(dest)
+            for stale in backup_writes.remove_stale_partials(dest.parent, prefix):
+                _info(report, action, f"removed {stale}, an unfinished dump of an interrupted backup")
             _info(report, action, f"pg_dump {target.database} → {dest}")
             size = backup_writes.dump_database(db, dest)
             written.append(str(dest))
             ctx.backups.append(str(dest))
             _info(report, action, f"verified {dest} ({size} bytes uncompressed, completion trailer present)")
-            prefix = dest.name.rsplit("-", 1)[0] + "-"
             try:
                 for old in backup_writes.prune_old(dest.parent, prefix, action.keep, written=dest):
                     _info(report, action, f"removed old backup {old}")

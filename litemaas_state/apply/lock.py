@@ -8,7 +8,9 @@ its holder cannot be named. A Lease left by a killed apply expires by itself: th
 ``renew_every_s`` while it runs; one whose ``renewTime + leaseDurationSeconds`` has passed is taken over.
 Takeover and release use the Lease's resourceVersion, so two applies never both win (409 Conflict).
 
-``LITEMAAS_STATE_LOCK_SECONDS`` overrides the lease duration (default 60 s).
+``LITEMAAS_STATE_LOCK_SECONDS`` overrides the lease duration (default 60 s). A dead holder's lease is
+taken over ``duration + min(CLOCK_SKEW_S, duration)`` after its last renewal (90 s by default); the
+refusal message says so, with the time.
 Release by hand: ``kubectl delete lease litemaas-state-<environment> -n <namespace>`` (README).
 Terraform's lock semantics (anchors.md §1.6): no waiting by default; the second apply fails at once.
 """
@@ -50,6 +52,11 @@ def _lock_seconds(default: int) -> int:
     if value < MIN_SECONDS:
         raise ConfigError(f"LITEMAAS_STATE_LOCK_SECONDS must be at least {MIN_SECONDS}")
     return value
+
+
+def takeover_skew_s(duration_s: int) -> int:
+    """The clock-skew allowance added to a lease of ``duration_s`` before it is taken over."""
+    return min(CLOCK_SKEW_S, duration_s)
 
 
 def lease_name(environment: str) -> str:
@@ -135,12 +142,15 @@ class ApplyLock:
         renew = parse_utc(spec.get("renewTime")) or parse_utc(spec.get("acquireTime"))
         duration = int(spec.get("leaseDurationSeconds") or self.duration_s)
         since = spec.get("acquireTime") or "?"
-        if holder and renew is not None and renew + timedelta(seconds=duration + min(CLOCK_SKEW_S, duration)) > now:
+        skew = takeover_skew_s(duration)
+        if holder and renew is not None and renew + timedelta(seconds=duration + skew) > now:
+            at = (renew + timedelta(seconds=duration + skew)).astimezone(UTC)
             raise LockHeld(
                 f"another apply holds the lock for this environment: {holder}, since {since} "
-                f"(lease/{self.name} in namespace {self.conn.namespace}; it expires {duration}s after its last "
-                f"renewal if that apply died; release by hand: kubectl delete lease {self.name} -n "
-                f"{self.conn.namespace})"
+                f"(lease/{self.name} in namespace {self.conn.namespace}; if that apply died, it can be taken "
+                f"over {duration + skew}s after its last renewal ({duration}s lease + {skew}s clock-skew "
+                f"allowance), at {at:%Y-%m-%dT%H:%M:%SZ} at the earliest; release by hand: kubectl delete "
+                f"lease {self.name} -n {self.conn.namespace})"
             )
         try:
             updated = read_json(self.api.replace_namespaced_lease, self.name, self.conn.namespace,

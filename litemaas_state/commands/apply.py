@@ -29,6 +29,7 @@ from litemaas_state.commands.common import (
     Output,
     connect,
     connect_namespace,
+    error_text,
     observe_and_plan,
     read_state,
     state_from_text,
@@ -40,7 +41,8 @@ from litemaas_state.plan import order
 from litemaas_state.plan.compare import inconsistencies, uncovered
 from litemaas_state.plan.model import Action, Plan
 from litemaas_state.render.document import build_document
-from litemaas_state.render.text import render_text
+from litemaas_state.render.escape import terminal
+from litemaas_state.render.text import render_errors, render_text
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,10 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
     conns = connect(state, opts.connect)
     with ApplyLock(conns.kube, state.desired.metadata.name) as lock:
         _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
-        out.echo(render_text(build_document(plan), color=out.color), nl=False)
+        doc = build_document(plan)
+        out.echo(render_text(doc, color=out.color, errors=False), nl=False)
         if plan.errored:
+            out.echo("\n" + render_errors(doc, color=out.color), nl=False, err=True)
             return ExitCode.ERROR
         if not plan.has_changes:
             return ExitCode.OK
@@ -128,7 +132,7 @@ def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output
         try:
             checker.check(action)
         except LitemaasStateError as exc:
-            stale.append(str(exc))
+            stale.append(error_text(exc))
     if stale:
         for s in stale:
             out.echo(f"Error: {s}", err=True)
@@ -137,7 +141,7 @@ def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output
     problems = _still_asked_for(plan, conns, now)
     if problems:
         for s in problems:
-            out.echo(f"Error: {s}", err=True)
+            out.echo(f"Error: {error_text(s)}", err=True)
         out.echo("\nThe saved plan is not what its state file asks for now: nothing was changed.", err=True)
         return ExitCode.ERROR
     out.echo("All preconditions hold, and a fresh plan of the embedded state file covers every action.\n")
@@ -166,16 +170,17 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     by_id = {a.id: a for a in plan.actions}
 
     def report(ev: ApplyEvent) -> None:
+        address, message = terminal(ev.address), error_text(ev.message)  # messages can quote the world
         if ev.kind == EventKind.STARTED:
-            out.echo(f"{ev.address}: {_verb(by_id[ev.action_id])}... [{ev.message}]")
+            out.echo(f"{address}: {_verb(by_id[ev.action_id])}... [{message}]")
         elif ev.kind == EventKind.PROGRESS:
-            out.echo(f"{ev.address}: {ev.message} [{ev.elapsed_s:.0f}s elapsed]")
+            out.echo(f"{address}: {message} [{ev.elapsed_s:.0f}s elapsed]")
         elif ev.kind == EventKind.FINISHED:
-            out.echo(f"{ev.address}: {ev.message} after {ev.elapsed_s:.0f}s")
+            out.echo(f"{address}: {message} after {ev.elapsed_s:.0f}s")
         elif ev.kind == EventKind.INFO:
-            out.echo(f"{ev.address}: {ev.message}")
+            out.echo(f"{address}: {message}")
         elif ev.kind == EventKind.FAILED:
-            out.echo(f"{ev.address}: failed after {ev.elapsed_s:.0f}s", err=True)
+            out.echo(f"{address}: failed after {ev.elapsed_s:.0f}s", err=True)
 
     def check(action: Action) -> None:
         lock.ensure_held()
@@ -190,7 +195,7 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     if result.ok:
         out.echo(f"\nApply complete! Actions: {len(done)} done.")
         return ExitCode.OK
-    out.echo(f"\nError: {result.error}", err=True)
+    out.echo(f"\nError: {error_text(result.error or '')}", err=True)
     out.echo(f"\nApply stopped at {result.failed_action}.", err=True)
     out.echo("  Done:     " + (", ".join(r.action_id for r in done) or "nothing"), err=True)
     out.echo("  Failed:   " + str(result.failed_action), err=True)

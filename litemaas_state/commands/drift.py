@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
+from litemaas_state.commands.common import (
+    ConnectOptions,
+    Deps,
+    connect,
+    diagnostic_text,
+    error_text,
+    observe_and_plan,
+    read_state,
+    state_files,
+)
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
 from litemaas_state.plan.checks import ROLLOUT_FAILED
 from litemaas_state.render.document import PlanDocument, build_document
@@ -37,31 +46,25 @@ class EnvResult:
     error: str | None = None
 
 
-def state_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
-    return [path]
-
-
 def check(path: Path, opts: DriftOptions, deps: Deps) -> EnvResult:
     try:
         state = read_state(path)
     except StateFileError as exc:
         return EnvResult(state_file=str(path), environment=None, verdict="error",
-                         error="\n".join(d.format() for d in exc.diagnostics))
+                         error="\n".join(diagnostic_text(d) for d in exc.diagnostics))
     env = state.desired.metadata.name
     try:
         conns = connect(state, opts.connect)
         _, plan = observe_and_plan(state, conns, deps.now())
     except LitemaasStateError as exc:
-        return EnvResult(state_file=str(path), environment=env, verdict="error", error=str(exc))
+        return EnvResult(state_file=str(path), environment=env, verdict="error", error=error_text(exc))
     doc = build_document(plan)
     errors = [d for d in plan.diagnostics if d.severity == "error"]
     if errors and all(d.code == ROLLOUT_FAILED for d in errors):
         return EnvResult(state_file=str(path), environment=env, verdict="drift", document=doc)
     if plan.errored:
         return EnvResult(state_file=str(path), environment=env, verdict="error", document=doc,
-                         error="; ".join(d.summary for d in plan.diagnostics if d.severity == "error"))
+                         error=error_text("; ".join(d.summary for d in plan.diagnostics if d.severity == "error")))
     return EnvResult(state_file=str(path), environment=env, verdict="drift" if plan.has_changes else "in_sync",
                      document=doc)
 
@@ -93,7 +96,10 @@ def run(opts: DriftOptions, deps: Deps) -> ExitCode:
                              "error": f"Drift check failed for {name}"}[r.verdict]
                     out.echo(render_markdown(r.document, title=title))
                 else:
-                    out.echo(f"### ❌ Drift check failed for {name}\n\n```\n{r.error}\n```\n")
+                    from litemaas_state.render.escape import markdown
+
+                    lines = "\n".join(f"- {markdown(line, 2000)}" for line in str(r.error).split("\n"))
+                    out.echo(f"### ❌ Drift check failed for {markdown(name)}\n\n{lines}\n")
                 continue
             if r.verdict == "in_sync":
                 out.echo(f"{name}: in sync with {r.state_file}.")

@@ -9,10 +9,10 @@ from typing import Literal
 
 from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
 from litemaas_state.commands.planfile import write_plan
-from litemaas_state.errors import ExitCode
+from litemaas_state.errors import ExitCode, Severity
 from litemaas_state.render.document import build_document
 from litemaas_state.render.markdown import render_markdown
-from litemaas_state.render.text import render_json, render_text
+from litemaas_state.render.text import render_errors, render_json, render_text
 
 Format = Literal["text", "json", "markdown"]
 
@@ -39,8 +39,10 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
         deps.output.echo(render_json(doc), nl=False)
     elif opts.format == "markdown":
         deps.output.echo(render_markdown(doc), nl=False)
-    else:
-        deps.output.echo(render_text(doc, color=deps.output.color), nl=False)
+    else:  # errors go to stderr, the plan to stdout
+        deps.output.echo(render_text(doc, color=deps.output.color, errors=False), nl=False)
+        if plan.errored:
+            deps.output.echo("\n" + render_errors(doc, color=deps.output.color), nl=False, err=True)
         if opts.out is not None and not plan.errored:
             deps.output.echo(f"\nSaved the plan to {opts.out}. To perform exactly these actions, run:\n"
                              f"  litemaas-state apply --plan {opts.out}")
@@ -48,6 +50,10 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
             deps.output.echo("\nNote: you didn't use --out to save this plan, so litemaas-state can't guarantee "
                              "to take exactly these actions if you run apply now.")
     if plan.errored:
+        if opts.format != "text":
+            n = sum(d.severity == Severity.ERROR for d in plan.diagnostics)
+            deps.output.echo(f"Error: planning failed with {n} error{'s' if n != 1 else ''} (listed in the "
+                             f"{opts.format} output)", err=True)
         return ExitCode.ERROR
     if opts.detailed_exitcode and plan.has_changes:
         return ExitCode.CHANGES

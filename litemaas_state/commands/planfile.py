@@ -58,18 +58,22 @@ def read_plan(path: Path) -> Plan:
         raw = json.loads(text)
     except ValueError:
         raise ConfigError(f"{path} is not a litemaas-state saved plan (not JSON)") from None
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if not isinstance(version, str) or not re.fullmatch(r"\d+\.\d+", version):
+    if not isinstance(raw, dict) or "format_version" not in raw:
         raise ConfigError(f"{path} is not a litemaas-state saved plan (no format_version)")
+    version = raw["format_version"]
     ours = tuple(int(x) for x in FORMAT_VERSION.split("."))
+    if not isinstance(version, str) or not re.fullmatch(r"\d{1,6}\.\d{1,6}", version):
+        shown = json.dumps(version)[:40] if not isinstance(version, str) else version[:40]
+        raise ConfigError(f"{path}: unsupported format_version {shown} (this litemaas-state reads "
+                          f"{ours[0]}.0 to {FORMAT_VERSION}, written as a \"MAJOR.MINOR\" string)")
     theirs = tuple(int(x) for x in version.split("."))
     if theirs[0] < ours[0]:
         raise ConfigError(f"{path} has plan format {version}, written by an older litemaas-state; this one reads "
                           f"{ours[0]}.x only (actions now carry their requirements, e.g. the backup a LiteLLM "
                           "image change needs). Nothing was changed: make a new plan with `plan --out`")
     if theirs[0] != ours[0] or theirs > ours:
-        raise ConfigError(f"{path} has plan format {version}; this litemaas-state reads {ours[0]}.0 to "
-                          f"{FORMAT_VERSION}: use the litemaas-state that wrote it")
+        raise ConfigError(f"{path}: unsupported format_version {version} (this litemaas-state reads {ours[0]}.0 "
+                          f"to {FORMAT_VERSION}): use the litemaas-state that wrote it")
     try:
         plan = Plan.model_validate(raw)
     except ValidationError as exc:

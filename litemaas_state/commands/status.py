@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import click
+
 from litemaas_state import names
 from litemaas_state.commands.common import ConnectOptions, Deps, connect, read_state
 from litemaas_state.errors import ExitCode, LitemaasStateError
@@ -26,6 +28,7 @@ from litemaas_state.live.kube import KubeReader
 from litemaas_state.live.model import LiveState
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.plan.keys import protected_user_ids, prune_rule
+from litemaas_state.render.escape import terminal
 from litemaas_state.spec.model import KeyRetention
 
 STATUS_FORMAT_VERSION = "1.1"  # 1.1: failed_rollouts
@@ -130,48 +133,58 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
 
 def run(opts: StatusOptions, deps: Deps) -> ExitCode:
     """Print the report; exit 1 when no managed Deployment exists (wrong namespace or cluster) or a
-    Deployment's last rollout failed."""
+    Deployment's last rollout failed.
+
+    Every value read from the world (images, messages, e-mails, error text) is shown through
+    render/escape.py ``terminal``; ``deps.output.color`` colours what is not healthy.
+    """
     report = collect(opts, deps)
     out = deps.output
     code = ExitCode.OK if report["deployments"] and not report["failed_rollouts"] else ExitCode.ERROR
     if opts.as_json:
         out.echo(json.dumps(report, indent=2, default=str))
         return code
-    out.echo(f"Environment {report['environment']} (namespace {report['namespace']})\n")
+    t = terminal
+
+    def bad(text: str) -> str:
+        return click.style(text, fg="red", bold=True) if out.color else text
+
+    out.echo(f"Environment {t(report['environment'])} (namespace {t(report['namespace'])})\n")
     out.echo(f"{'DEPLOYMENT':<18} {'READY':>7} {'REV':>4}  {'ROLLOUT':<9} IMAGE")
     for name, d in report["deployments"].items():
         rollout = "paused" if d.get("paused") else d["rollout"]
-        out.echo(f"{name:<18} {d['available']:>3}/{d['replicas']:<3} {d['revision']:>4}  {rollout:<9} {d['image']}")
+        shown = f"{rollout:<9}" if rollout == "complete" else bad(f"{rollout:<9}")
+        out.echo(f"{name:<18} {d['available']:>3}/{d['replicas']:<3} {d['revision']:>4}  {shown} {t(d['image'])}")
         for init, image in d.get("init_images", {}).items():
             if image != d["image"] and image.split(":")[0] == (d["image"] or "").split(":")[0]:
-                out.echo(f"{'':<18} init {init} runs {image}")
+                out.echo(f"{'':<18} init {t(init)} runs {t(image)}")
         if d["rollout"] != "complete":
-            out.echo(f"{'':<18} {d['rollout_message']}")
+            out.echo(f"{'':<18} {t(d['rollout_message'])}")
     for name in report["missing_deployments"]:
-        out.echo(f"{name:<18} missing")
+        out.echo(f"{name:<18} {bad('missing')}")
     r = report["redis"]
     ping = "n/a" if r["ping"] is None else "ok" if r["ping"] else "failed"
-    out.echo(f"\nRedis:    {'ready' if r['ready'] else 'NOT READY'} (pods ready {r['pods_ready']}/{r['pods_total']}, "
-             f"ping {ping}{': ' + r['detail'] if r['detail'] and not r['ping'] else ''})")
+    out.echo(f"\nRedis:    {'ready' if r['ready'] else bad('NOT READY')} (pods ready {r['pods_ready']}/{r['pods_total']}, "
+             f"ping {ping}{': ' + t(r['detail']) if r['detail'] and not r['ping'] else ''})")
     h = report["litellm"]
     state = "unknown" if h["alive"] is None else (
-        f"{'alive' if h['alive'] else 'NOT ALIVE'}, {'ready' if h['ready'] else 'NOT READY'}")
-    out.echo(f"LiteLLM:  {state} ({h['detail']})")
+        f"{'alive' if h['alive'] else bad('NOT ALIVE')}, {'ready' if h['ready'] else bad('NOT READY')}")
+    out.echo(f"LiteLLM:  {state} ({t(h['detail'])})")
     k = report["keys"]
     if k is None:
-        out.echo(f"Keys:     unknown ({report['keys_error']})")
+        out.echo(f"Keys:     unknown ({t(report['keys_error'])})")
     else:
         out.echo(f"Keys:     {k['total']} total, {k['expired']} expired, {k['never_expire']} never expire, "
                  f"{k['prunable']} prunable under the state file's key_retention")
     if report["admins"] is None:
-        out.echo(f"Admins:   unknown ({report['litemaas_db_error']})")
+        out.echo(f"Admins:   unknown ({t(report['litemaas_db_error'])})")
     else:
-        out.echo(f"Admins:   {len(report['admins'])}: {', '.join(report['admins'])}")
+        out.echo(f"Admins:   {len(report['admins'])}: {', '.join(t(a) for a in report['admins'])}")
     out.echo(f"Active subscriptions: {report['active_subscriptions'] if report['active_subscriptions'] is not None else 'unknown'}")
     for name in report["failed_rollouts"]:
-        out.echo(f"\nError: deployment/{name}: the last rollout failed: {report['deployments'][name]['rollout_message']}",
-                 err=True)
+        out.echo(f"\nError: deployment/{t(name)}: the last rollout failed: "
+                 f"{t(report['deployments'][name]['rollout_message'])}", err=True)
     if not report["deployments"]:
-        out.echo(f"\nError: no managed Deployment exists in namespace {report['namespace']} (wrong namespace, "
+        out.echo(f"\nError: no managed Deployment exists in namespace {t(report['namespace'])} (wrong namespace, "
                  "context or cluster?)", err=True)
     return code

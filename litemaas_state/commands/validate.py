@@ -5,20 +5,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from litemaas_state.commands.common import Deps, read_state
+from litemaas_state.commands.common import Deps, diagnostic_text, read_state, state_files
 from litemaas_state.errors import ExitCode, StateFileError
 from litemaas_state.spec.model import json_schema
 
 
-def run_validate(files: tuple[Path, ...], deps: Deps) -> ExitCode:
-    """Validate each file; print every problem with file:line:column and field path."""
+def run_validate(paths: tuple[Path, ...], deps: Deps) -> ExitCode:
+    """Validate each file, and every state file in each directory (as ``drift DIR`` finds them); print
+    every problem with file:line:column and field path."""
     code = ExitCode.OK
+    files: list[Path] = []
+    for p in paths:
+        found = state_files(p)
+        if not found:
+            deps.output.echo(f"Error: no state files (*.yaml, *.yml) in {p}", err=True)
+            code = ExitCode.ERROR
+        files += found
     for f in files:
         try:
             state = read_state(f)
         except StateFileError as exc:
             for d in exc.diagnostics:
-                deps.output.echo(d.format(), err=True)
+                deps.output.echo(diagnostic_text(d), err=True)
             code = ExitCode.ERROR
             continue
         deps.output.echo(f"{f}: valid (environment {state.desired.metadata.name}, "

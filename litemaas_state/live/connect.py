@@ -57,7 +57,10 @@ def describe_database(url: str, role: str, source: str) -> DatabaseTarget:
         params: dict[str, Any] = conninfo_to_dict(url)
     except Exception:
         raise ConfigError(f"the {role} database URL from {source} is not a valid PostgreSQL URL") from None
-    redact.register(str(params.get("password") or ""), url)
+    password = str(params.get("password") or "")
+    redact.register(password, what=f"the {role} database password")
+    if password:  # the URL carries it: masked whole too (URL userinfo is masked anyway, redact.py)
+        redact.register(url, what=f"the {role} database URL")
     host = str(params.get("host") or "localhost")
     port = int(params.get("port") or 5432)
     database = str(params.get("dbname") or params.get("user") or "")
@@ -132,7 +135,7 @@ class Discovery:
             key = found[0] if found else None
             if key is None and self.kube is not None:
                 key = self.kube.secret_value(names.LITELLM_SECRET, names.LITELLM_MASTER_KEY_FIELD)
-            redact.register(key)
+            redact.register(key, what="the LiteLLM master key")
             self._cache["master_key"] = key
         value: str | None = self._cache["master_key"]
         return value
@@ -140,13 +143,15 @@ class Discovery:
     def redis_url(self) -> str | None:
         found = self._pick(self.flags.redis_url, names.ENV_REDIS_URL)
         if found:
-            redact.register(found[0])
             try:
                 from urllib.parse import urlsplit
 
-                redact.register(urlsplit(found[0]).password)
+                password = urlsplit(found[0]).password
             except ValueError:
-                pass
+                password = None
+            if password:
+                redact.register(password, what="the Redis password")
+                redact.register(found[0], what="the Redis URL")
         return found[0] if found else None
 
     def require_litellm(self) -> tuple[str, str]:

@@ -29,6 +29,26 @@ from litemaas_state.spec.model import DesiredState
 ROLE_SHARED = "shared"
 ROLES = ("litemaas", "litellm")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+#: A dump file is ``<env>-<database>-<yyyymmddTHHMMSSZ>.sql.gz``; while pg_dump writes it, the same name
+#: plus ``.partial``. The one place this format lives (apply/backup.py prunes and cleans by it).
+DUMP_SUFFIX = ".sql.gz"
+PARTIAL_SUFFIX = ".partial"
+_STAMP = r"\d{8}T\d{6}Z"
+
+
+def dump_prefix(environment: str, database: str) -> str:
+    """``<env>-<database>-``: every dump of one database of one environment starts so."""
+    return f"{environment}-{_UNSAFE.sub('_', database)}-"
+
+
+def prefix_of(file_name: str) -> str:
+    """The ``dump_prefix`` of a file name made by ``backup_file`` (its stamp has no ``-``)."""
+    return file_name.rsplit("-", 1)[0] + "-"
+
+
+def dump_name_pattern(prefix: str, *, partial: bool = False) -> re.Pattern[str]:
+    """Matches exactly the names of the dumps (or, with ``partial``, the unfinished dumps) of ``prefix``."""
+    return re.compile(re.escape(prefix) + _STAMP + re.escape(DUMP_SUFFIX + (PARTIAL_SUFFIX if partial else "")))
 
 
 def server_major(version_num: int) -> int:
@@ -71,7 +91,8 @@ def backup_file(directory: str, environment: str, database: str, now: datetime) 
     """The dump file for one database: ``<directory>/<env>-<database>-<yyyymmddTHHMMSSZ>.sql.gz``.
 
     Args:
-        directory: ``backup.directory`` (relative paths stay relative; nothing is resolved here).
+        directory: ``backup.directory`` as the commands resolved it against the state file's directory
+            (commands/common.py); nothing is resolved here.
         environment: ``metadata.name``.
         database: the database name; characters other than letters, digits, ``_.-`` become ``_``.
         now: the run's clock reading.
@@ -81,7 +102,7 @@ def backup_file(directory: str, environment: str, database: str, now: datetime) 
         Nothing.
     Source: issue 3 (file naming); style.md §6.4 #1 (no clock in the planner).
     """
-    name = f"{environment}-{_UNSAFE.sub('_', database)}-{backup_stamp(now)}.sql.gz"
+    name = f"{dump_prefix(environment, database)}{backup_stamp(now)}{DUMP_SUFFIX}"
     return posixpath.join(directory, name)
 
 

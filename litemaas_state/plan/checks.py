@@ -8,6 +8,8 @@ Redis runs as a single replica), anchors.md §4.5 and §7 item 9 (HPA owns repli
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
@@ -19,6 +21,27 @@ from litemaas_state.timestamps import parse_utc
 
 #: Diagnostic code of a Deployment whose declared template never became available (drift, not config).
 ROLLOUT_FAILED = "rollout_failed"
+
+
+#: How far in the future a ``restart_at`` may be before it is refused (the clocks of the machine that wrote
+#: the state file and the one that plans may disagree a little).
+RESTART_AT_SKEW = timedelta(minutes=5)
+
+
+def _future_restarts(desired: DesiredState, live: LiveState) -> list[Diagnostic]:
+    """A plan error for each ``restart_at`` later than now (+ RESTART_AT_SKEW): apply does not schedule
+    restarts, it would restart at once, and the next plans would keep restarting until the time passed."""
+    out = []
+    for component, spec in desired.deployments.items():
+        if spec.restart_at is not None and spec.restart_at > live.observed_at + RESTART_AT_SKEW:
+            out.append(Diagnostic(
+                severity=Severity.ERROR, address=names.address(component),
+                summary=f"restart_at {spec.restart_at:%Y-%m-%dT%H:%M:%SZ} is in the future (now "
+                        f"{live.observed_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})",
+                detail="litemaas-state does not schedule restarts: a changed restart_at restarts at the next "
+                       "apply. Set it to the current time (date -u +%Y-%m-%dT%H:%M:%SZ).",
+            ))
+    return out
 
 
 def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic]:
@@ -38,6 +61,7 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
             severity=Severity.ERROR, address=names.address(Component.REDIS),
             summary="litellm-redis must run 1 replica: each Redis pod would hold its own, unreplicated data",
         ))
+    out += _future_restarts(desired, live)
     for component, spec in desired.deployments.items():
         w = live.workloads.get(component.value)
         if w is None:

@@ -20,16 +20,18 @@ document order within each, stopping at the first row that does not fit; every c
 rows were left out and where the whole list is (``litemaas-state plan --json``).
 
 Escaping: every string from the document that may come from users or the cluster (key aliases, owners,
-addresses, values, diagnostics) goes through ``_esc``, which turns ``& < > |`` and backticks into
-character references and backslash-escapes markdown's emphasis and link characters, so an alias like
-``a|b</details><script>`` is shown literally and can neither split a table cell nor close a block.
-Text inside ``<summary>`` (raw HTML, where markdown is not parsed) goes through ``_html`` instead; the
-marker keeps only ``[A-Za-z0-9._-]``. Every cell is one line of at most CELL_MAX characters.
+addresses, values, diagnostics) goes through ``_esc`` (render/escape.py ``markdown``): control
+characters made visible, ``& < > |`` and backticks as character references, markdown's emphasis and
+link characters backslash-escaped, ``@mentions``, ``#123``/``GH-123`` references and URL autolinks
+neutralised, so an alias like ``a|b</details><script> @team #1`` is shown literally and can neither
+split a table cell, close a block nor notify anyone. Text inside ``<summary>`` (raw HTML, where
+markdown is not parsed) goes through ``_html`` (``html_text``) instead; the marker keeps only
+``[A-Za-z0-9._-]``. Every cell is one line of at most CELL_MAX characters (longer ones are cut with a
+marker).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterable
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.render import escape
 from litemaas_state.render.document import (
     DOCUMENT_FORMAT_VERSION,
     ActionDoc,
@@ -50,7 +53,7 @@ GITHUB_COMMENT_LIMIT = 65536
 #: Rows shown per list at most, even when more would fit (a reviewer reads a sample; --json has all).
 LIST_ROWS_MAX = 1000
 #: Characters kept of any one cell value (user input can be arbitrarily long).
-CELL_MAX = 300
+CELL_MAX = escape.MARKDOWN_MAX
 JSON_HINT = "see `litemaas-state plan --json`"
 
 _ICON = {"no_changes": "✅", "changes": "⚠️", "errored": "❌"}
@@ -61,26 +64,16 @@ _SEVERITY = {
 }
 _SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.NOTE)
 
-# Characters that could split a table cell, open/close HTML or a code span: character references.
-_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "`": "&#96;"}
-# Markdown emphasis/link/escape characters: a backslash escape (valid for any ASCII punctuation).
-_BACKSLASHED = set("\\*_~[]")
 
 
 def _esc(text: str, max_len: int = CELL_MAX) -> str:
-    """``text`` safe in a table cell, list item or heading (markdown context): one line, no markup, bounded."""
-    text = " ".join(text.split())
-    if len(text) > max_len:
-        text = text[: max_len - 1] + "…"
-    return "".join(_ENTITY.get(c) or (f"\\{c}" if c in _BACKSLASHED else c) for c in text)
+    """``text`` safe in a table cell, list item or heading (render/escape.py ``markdown``)."""
+    return escape.markdown(text, max_len)
 
 
 def _html(text: str, max_len: int = CELL_MAX) -> str:
-    """``text`` safe inside a raw HTML block such as ``<summary>`` (markdown is not parsed there)."""
-    text = " ".join(text.split())
-    if len(text) > max_len:
-        text = text[: max_len - 1] + "…"
-    return html.escape(text, quote=True)
+    """``text`` safe inside a raw HTML block such as ``<summary>`` (render/escape.py ``html_text``)."""
+    return escape.html_text(text, max_len)
 
 
 def _marker(environment: str) -> str:
@@ -165,7 +158,7 @@ def _diagnostic_line(d: Diagnostic) -> str:
         path = f" {_code(d.location.field_path)}" if d.location.field_path else ""
         where = f"{_code(str(d.location))}{path}: "
     line = f"- {icon} **{label}** {where}{_esc(d.summary)}"
-    for detail in d.detail.splitlines():
+    for detail in d.detail.split("\n"):
         if detail.strip():
             line += f"<br>{_esc(detail)}"
     return line

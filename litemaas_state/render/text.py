@@ -2,7 +2,9 @@
 ``~ image: a -> b``, a summary line, ``No changes.`` with a sentence when empty; warnings and errors after.
 
 Pure: ``render_text(doc, color=...) -> str``. Long key lists are cut in text (the whole list is in
-``--json``).
+``--json``). Every value that may come from the world (aliases, owners, ids, values, notes, diagnostic
+text) goes through render/escape.py ``terminal``: one line, control characters visible, long values cut
+with a marker, so no value can forge a plan line or drive the terminal.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import click
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument
+from litemaas_state.render.escape import TERMINAL_MAX, cut, terminal
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
 
 KEYS_SHOWN = 10
 #: The apply-order sentence under "Phase images:" is wrapped at this many characters.
 ORDER_WIDTH = 100
+#: Characters kept of one diagnostic line (our sentences can be long; world text inside them is bounded).
+DIAGNOSTIC_MAX = 2000
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
@@ -30,36 +35,39 @@ def _value(v: Any) -> str:
     if v is None:
         return "(none)"
     if isinstance(v, str):
-        return json.dumps(v)
-    return json.dumps(v, sort_keys=True, default=str)
+        return json.dumps(cut(v, TERMINAL_MAX))
+    return terminal(json.dumps(v, sort_keys=True, default=str))
 
 
 def _key_line(k: KeyDoc) -> str:
     created = k.created_at.strftime("%Y-%m-%d") if k.created_at else "?"
     expires = k.expires.strftime("%Y-%m-%d") if k.expires else "never"
-    alias = k.alias if k.alias is not None else "(no alias)"
-    owner = k.owner or "-"
-    return f"{alias}  token {k.token_prefix}…  owner {owner}  created {created}  expires {expires}  [{k.rule}]"
+    alias = terminal(k.alias) if k.alias is not None else "(no alias)"
+    owner = terminal(k.owner or "-")
+    return (f"{alias}  token {terminal(k.token_prefix)}…  owner {owner}  created {created}  expires {expires}  "
+            f"[{terminal(k.rule)}]")
 
 
 def render_action(a: ActionDoc, color: bool) -> list[str]:
     verb = a.actions[0]
     sym = SYMBOL[verb]
-    lines = [_style(f"  # {a.address} {HEADER.get(a.kind, 'will change')}", color, bold=True)]
-    lines.append(_style(f"  {sym} {a.address}", color, fg=COLOR[verb]))
+    address = terminal(a.address)
+    lines = [_style(f"  # {address} {HEADER.get(a.kind, 'will change')}", color, bold=True)]
+    lines.append(_style(f"  {sym} {address}", color, fg=COLOR[verb]))
     for c in a.changes:
         if c.field == "files" and a.files:
             continue  # listed one per line below
-        lines.append(f"      ~ {c.field}: {_value(c.before)} -> {_value(c.after)}")
+        lines.append(f"      ~ {terminal(c.field)}: {_value(c.before)} -> {_value(c.after)}")
     for f in a.files:
-        lines.append(f"      + file: {f}")
+        lines.append(f"      + file: {terminal(f)}")
     for k in a.keys[:KEYS_SHOWN]:
         lines.append(_style(f"      - {_key_line(k)}", color, fg="red"))
     if len(a.keys) > KEYS_SHOWN:
         lines.append(f"      # … and {len(a.keys) - KEYS_SHOWN} more keys (the whole list: --json)")
     for r in a.rows[:KEYS_SHOWN]:
-        lines.append(f"      ~ api_keys {r.id}: alias {r.alias or '(none)'} key_hash {r.key_hash_prefix}… "
-                     f"owner {r.owner or '-'}")
+        alias = terminal(r.alias) if r.alias is not None else "(none)"
+        lines.append(f"      ~ api_keys {terminal(r.id)}: alias {alias} key_hash {terminal(r.key_hash_prefix)}… "
+                     f"owner {terminal(r.owner or '-')}")
     if len(a.rows) > KEYS_SHOWN:
         lines.append(f"      # … and {len(a.rows) - KEYS_SHOWN} more rows (the whole list: --json)")
     for req in a.requires:
@@ -67,19 +75,19 @@ def render_action(a: ActionDoc, color: bool) -> list[str]:
     for dep in a.required_by:
         lines.append(_style(f"        # required by {dep}", color, dim=True))
     for n in a.notes:
-        lines.append(_style(f"        # {n}", color, dim=True))
+        lines.append(_style(f"        # {terminal(n)}", color, dim=True))
     return lines
 
 
 def render_diagnostic(d: Diagnostic, color: bool) -> list[str]:
     label = {Severity.ERROR: "Error", Severity.WARNING: "Warning", Severity.NOTE: "Note"}[d.severity]
     fg = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}[d.severity]
-    where = f"{d.address}: " if d.address else ""
+    where = f"{terminal(d.address)}: " if d.address else ""
     if d.location:
-        where = f"{d.location}: {d.location.field_path + ': ' if d.location.field_path else ''}"
-    lines = [_style(f"{label}: ", color, fg=fg, bold=True) + f"{where}{d.summary}"]
+        where = terminal(f"{d.location}: {d.location.field_path + ': ' if d.location.field_path else ''}")
+    lines = [_style(f"{label}: ", color, fg=fg, bold=True) + f"{where}{terminal(d.summary, DIAGNOSTIC_MAX)}"]
     if d.detail:
-        lines += [f"  {line}" for line in d.detail.splitlines()]
+        lines += [f"  {terminal(line, DIAGNOSTIC_MAX)}" for line in d.detail.split("\n")]
     return lines
 
 
@@ -111,8 +119,24 @@ def breakdown(doc: PlanDocument) -> str:
     return " · ".join(parts)
 
 
-def render_text(doc: PlanDocument, *, color: bool = False) -> str:
-    """The whole plan as text, ending with a newline.
+def render_errors(doc: PlanDocument, *, color: bool = False) -> str:
+    """The plan's errors and the "Planning failed" line, ending with a newline ("" without errors): what
+    the commands print to stderr when the rest of the plan goes to stdout (``render_text(errors=False)``).
+    """
+    errors = [d for d in doc.diagnostics if d.severity == Severity.ERROR]
+    if doc.verdict != "errored":
+        return ""
+    out: list[str] = []
+    for d in errors:
+        out += render_diagnostic(d, color)
+        out.append("")
+    out.append(_style("Planning failed: the errors above must be fixed before apply.", color, fg="red"))
+    return "\n".join(out) + "\n"
+
+
+def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True) -> str:
+    """The whole plan as text, ending with a newline; with ``errors=False`` without its error
+    diagnostics and "Planning failed" lines (see ``render_errors``).
 
     Raises:
         Nothing.
@@ -129,7 +153,8 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     actions = [a for p in doc.phases for a in p.actions]
     if not actions:
         if doc.verdict == "errored":
-            out.append(_style("Planning failed.", color, fg="red", bold=True))
+            if errors:
+                out.append(_style("Planning failed.", color, fg="red", bold=True))
         elif doc.targets:
             out.append(_style("No changes", color, fg="green", bold=True)
                        + " in the targeted part of the state file; the rest was not compared.")
@@ -139,25 +164,26 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     else:
         verbs = sorted({a.actions[0] for a in actions}, key=list(LEGEND).index)
         out.append("litemaas-state will perform the following actions "
-                   f"(environment {doc.environment}, namespace {doc.namespace}). Legend:")
+                   f"(environment {terminal(doc.environment)}, namespace {terminal(doc.namespace)}). Legend:")
         for v in verbs:
             out.append("  " + _style(SYMBOL[v], color, fg=COLOR[v]) + f" {LEGEND[v]}")
         for p in doc.phases:
             out.append("")
-            out.append(_style(f"Phase {p.phase}:", color, bold=True))
+            out.append(_style(f"Phase {terminal(p.phase)}:", color, bold=True))
             if p.phase == "images" and doc.order:
-                out += [_style(f"  # {line}", color, dim=True) for line in textwrap.wrap(doc.order, ORDER_WIDTH, break_on_hyphens=False)]
+                out += [_style(f"  # {line}", color, dim=True)
+                        for line in textwrap.wrap(doc.order, ORDER_WIDTH, break_on_hyphens=False)]
             for a in p.actions:
                 out += render_action(a, color)
         out.append("")
         out.append(_style(summary_line(doc), color, bold=True))
         out.append(_style(f"  ({breakdown(doc)})", color, dim=True))
     notes = [d for d in doc.diagnostics if d.severity == Severity.NOTE]
-    others = [d for d in doc.diagnostics if d.severity != Severity.NOTE]
+    others = [d for d in doc.diagnostics if d.severity != Severity.NOTE and (errors or d.severity != Severity.ERROR)]
     for d in notes + others:
         out.append("")
         out += render_diagnostic(d, color)
-    if doc.verdict == "errored" and actions:
+    if doc.verdict == "errored" and actions and errors:
         out.append("")
         out.append(_style("Planning failed: the errors above must be fixed before apply.", color, fg="red"))
     return "\n".join(out) + "\n"

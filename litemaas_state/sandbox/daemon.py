@@ -50,7 +50,6 @@ import yaml
 
 from litemaas_state.sandbox import controller as controller_mod
 from litemaas_state.sandbox import kubeapi, streams, world
-from litemaas_state.sandbox.postgres import PG_BIN
 from litemaas_state.sandbox.secrets import SandboxSecrets
 
 log = logging.getLogger("litemaas_state.sandbox.daemon")
@@ -185,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 redis_port=data_plane.redis_port,
                 redis_password=secrets.redis_password,
                 litellm_port=int(data_plane.litellm_host.rsplit(":", 1)[1]),
-                pg_bin=PG_BIN,
+                pg_bin=data_plane.postgres.bindir,
             )
             if stop.is_set():
                 return 0
@@ -225,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         log.info("sandbox ready in %s", sandbox_dir)
         while not stop.wait(0.5):
             pass
-    except Exception:
+    except Exception as exc:
         log.exception("sandbox failed")
+        # one line for `sandbox up` to show (the traceback stays in daemon.log)
+        (sandbox_dir / "error").write_text(" ".join(f"{type(exc).__name__}: {exc}".split())[:1000] + "\n")
         code = 1
     finally:
         (sandbox_dir / "ready").unlink(missing_ok=True)

@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 _MARKERS = ("daemon.pid", "daemon.log", "kubeconfig")
 
@@ -193,20 +193,14 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
     deadline = time.monotonic() + options.startup_timeout_s
     while not (d / "ready").exists():
         if proc.poll() is not None:
-            raise SandboxError(
-                f"the sandbox daemon exited with code {proc.returncode} before it was ready; "
-                f"log tail ({d / 'daemon.log'}):\n{_log_tail(d)}"
-            )
+            _fail(d, f"the sandbox daemon exited with code {proc.returncode} before it was ready")
         if time.monotonic() > deadline:
             proc.terminate()
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-            raise SandboxError(
-                f"the sandbox was not ready after {options.startup_timeout_s:.0f} s; "
-                f"log tail ({d / 'daemon.log'}):\n{_log_tail(d)}"
-            )
+            _fail(d, f"the sandbox was not ready after {options.startup_timeout_s:.0f} s")
         time.sleep(0.05)
     if options.restricted_role is not None:
         restricted_kubeconfig(d, options.restricted_role)
@@ -344,6 +338,21 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
+def _fail(d: Path, what: str) -> NoReturn:
+    """A failed start: remove DIR (secrets.json included; nothing half-started is left) and raise
+    SandboxError with the daemon's one-line error, or the last lines of its log when it wrote none
+    (set LITEMAAS_SANDBOX_KEEP_FAILED=1 to keep DIR for a look at daemon.log)."""
+    try:
+        reason = (d / "error").read_text().strip()
+    except OSError:
+        reason = " / ".join(ln.strip() for ln in _log_tail(d, 3).splitlines() if ln.strip())[:500]
+    if os.environ.get("LITEMAAS_SANDBOX_KEEP_FAILED"):
+        raise SandboxError(f"{what}: {reason} (kept {d}; see {d / 'daemon.log'})")
+    try:
+        down(d)
+    except (SandboxError, OSError):
+        pass
+    raise SandboxError(f"{what}: {reason}")
 
 
 def down(sandbox_dir: Path | None = None, timeout_s: float = 20.0) -> None:

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL 15 cluster for the sandbox's data plane.
+"""A throwaway PostgreSQL cluster (any installed major version, see ``find_bindir``) for the sandbox's data plane.
 
 What it stands in for: the StatefulSet `litellm-postgres` (litemaas-facts.md §1), whose superuser is the
 role `litellm` (POSTGRES_USER of the official image) with password authentication, and the database
@@ -39,7 +39,9 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-PG_BIN = Path(os.environ.get("LITEMAAS_SANDBOX_PG_BIN", "/usr/lib/postgresql/15/bin"))
+#: Names the directory of the PostgreSQL server programs (initdb, pg_ctl, postgres), overriding discovery.
+BINDIR_ENV = "LITEMAAS_SANDBOX_PG_BINDIR"
+DEBIAN_LIB = Path("/usr/lib/postgresql")
 OS_USER = "postgres"
 ROLE = "litellm"
 LITEMAAS_DB = "litemaas_db"
@@ -62,6 +64,53 @@ _SETTINGS = {
     "log_min_messages": "warning",
     "password_encryption": "'scram-sha-256'",
 }
+
+
+def find_bindir(environ: dict[str, str] | None = None, *, lib_root: Path = DEBIAN_LIB,
+                pg_config: str = "pg_config") -> Path:
+    """The directory holding the PostgreSQL server programs: ``$LITEMAAS_SANDBOX_PG_BINDIR`` if set; else
+    ``pg_config --bindir`` when ``initdb`` is there (pg_config may come from a client-only package);
+    else the newest ``/usr/lib/postgresql/<major>/bin`` with ``initdb`` (Debian/Ubuntu's layout, one
+    directory per installed major version); else ``initdb`` on PATH.
+
+    Raises:
+        PostgresError: none found (the message says what was tried and how to override), or the
+            override has no ``initdb``.
+    """
+    env = os.environ if environ is None else environ
+    override = env.get(BINDIR_ENV)
+    if override:
+        if not (Path(override) / "initdb").is_file():
+            raise PostgresError(f"{BINDIR_ENV}={override} has no initdb; point it at the PostgreSQL server's bin "
+                                "directory (e.g. /usr/lib/postgresql/16/bin)")
+        return Path(override)
+    tried = []
+    exe = shutil.which(pg_config, path=env.get("PATH"))
+    if exe is not None:
+        try:
+            out = subprocess.run([exe, "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        if out and (Path(out) / "initdb").is_file():
+            return Path(out)
+        tried.append(f"pg_config --bindir ({out or 'no answer'})")
+
+    def major(p: Path) -> tuple[int, ...]:
+        try:
+            return tuple(int(x) for x in p.parent.name.split("."))
+        except ValueError:
+            return (-1,)
+
+    candidates = sorted((p for p in lib_root.glob("*/bin") if (p / "initdb").is_file()), key=major, reverse=True)
+    if candidates:
+        return candidates[0]
+    tried.append(f"{lib_root}/*/bin")
+    on_path = shutil.which("initdb", path=env.get("PATH"))
+    if on_path is not None:
+        return Path(on_path).parent
+    tried.append("initdb on PATH")
+    raise PostgresError(f"no PostgreSQL server programs (initdb) found; tried {', '.join(tried)}. Install the "
+                        f"PostgreSQL server or set {BINDIR_ENV} to its bin directory")
 
 
 class PostgresError(RuntimeError):
@@ -98,12 +147,14 @@ class PostgresCluster:
     password: str = field(repr=False)
     port: int = 0
     root: Path = field(init=False)
+    bindir: Path = field(init=False)
     _tmp_root: Path | None = field(init=False, default=None, repr=False)
     _running: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
         self.root = self.workdir / "pg"
+        self.bindir = find_bindir()
 
     @property
     def datadir(self) -> Path:
@@ -155,7 +206,7 @@ class PostgresCluster:
         try:
             self._run(
                 [
-                    str(PG_BIN / "initdb"),
+                    str(self.bindir / "initdb"),
                     "-D",
                     str(self.datadir),
                     "-U",
@@ -208,7 +259,7 @@ class PostgresCluster:
             proc = subprocess.run(
                 _as_pg_user(
                     [
-                        str(PG_BIN / "pg_ctl"),
+                        str(self.bindir / "pg_ctl"),
                         "-D",
                         str(self.datadir),
                         "-l",
@@ -235,7 +286,7 @@ class PostgresCluster:
         """Stop the server (fast shutdown). With ``remove``, also delete the cluster's files."""
         if self._running:
             subprocess.run(
-                _as_pg_user([str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
+                _as_pg_user([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
                 capture_output=True,
                 check=False,
             )

@@ -2,12 +2,17 @@
 
 Refuses, never with a traceback: YAML syntax errors, duplicate keys, an empty file, a top level that
 is not a mapping, unknown keys (typos), wrong types, bad image references, negative replicas, and every
-other model constraint (spec/model.py). All validation problems are reported at once (Terraform
+other model constraint (spec/model.py). Hostile or broken files are refused fast and with a position:
+control characters (NUL, e.g. from UTF-16, other C0 but tab/LF/CR, DEL, C1 incl. NEL) and bidirectional
+controls (they can make a reviewer read a different file, "Trojan Source") at file:line:column; a file
+longer than ``MAX_FILE_CHARS``, a scalar longer than ``MAX_SCALAR_CHARS`` or more than ``MAX_NODES``
+values, each with the limit named, while parsing (before anything is built from it). All validation problems are reported at once (Terraform
 ``tfdiags``; style.md §6.4 #7). Pure: the caller reads the file and passes its text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,17 +25,48 @@ from litemaas_state.spec.model import DesiredState
 Path = tuple[str | int, ...]
 
 
+#: Characters a state file may have: a real one has a few thousand (GitHub shows no diff above ~1 MB).
+MAX_FILE_CHARS = 256 * 1024
+#: Characters one value may have (the longest legitimate values, image references and paths, are < 4096).
+MAX_SCALAR_CHARS = 4096
+#: Most nodes a state file may expand to (aliases included): a real one has a few hundred. Guards against
+#: "billion laughs" anchor bombs in pull-request content and against huge lists.
+MAX_NODES = 10_000
+
+# Characters refused anywhere in a state file (see the module docstring); a BOM only as the first one.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
+_NAMES = {"\x00": "NUL", "\x1b": "ESC", "\x7f": "DEL", "\x85": "NEL", "\ufeff": "byte order mark"}
+
+
+class _Refused(Exception):
+    """The input is refused while parsing: a summary and the (1-based) position."""
+
+    def __init__(self, summary: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(summary)
+        self.summary, self.line, self.column = summary, line, column
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that records the position of every node by field path and rejects duplicate keys."""
+    """SafeLoader that records the position of every node by field path and rejects duplicate keys,
+    and refuses too many nodes or too long a scalar while composing (before anything is constructed)."""
+
+    nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.nodes += 1
+        event = self.peek_event()
+        mark = event.start_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        if self.nodes > MAX_NODES:
+            raise _Refused(f"the state file has more than {MAX_NODES:,} values (the limit); refused", line, column)
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:
+            raise _Refused(f"a value of {len(event.value):,} characters; at most {MAX_SCALAR_CHARS:,} are allowed",
+                           line, column)
+        return super().compose_node(parent, index)
 
 
 def _mark_of(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-#: Most nodes a state file may expand to (aliases included): a real one has a few hundred. Guards against
-#: "billion laughs" anchor bombs in pull-request content.
-MAX_NODES = 100_000
 
 
 class _TooLarge(Exception):
@@ -98,7 +134,8 @@ def _message(err: dict[str, Any]) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if typ == "literal_error" and "input" in err:
-        msg += f" (got {err['input']!r})"
+        got = repr(err["input"])
+        msg += f" (got {got if len(got) <= 80 else got[:80] + '…'})"
     return msg
 
 
@@ -120,6 +157,17 @@ def parse_state(text: str, file: str) -> DesiredState:
             location=SourceLocation(file=file, line=line, column=column, field_path=field),
         )])
 
+    if len(text) > MAX_FILE_CHARS:
+        raise fail(f"the state file has {len(text):,} characters; at most {MAX_FILE_CHARS:,} are allowed")
+    bad = _FORBIDDEN.search(text, 1 if text.startswith("\ufeff") else 0)
+    if bad:
+        c = bad.group(0)
+        bad_line = text.count("\n", 0, bad.start()) + 1
+        bad_column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        name = _NAMES.get(c) or ("bidirectional control" if "\u202a" <= c <= "\u2069" else "control character")
+        hint = " (UTF-16 text? save the file as UTF-8)" if c == "\x00" else ""
+        raise fail(f"the state file contains U+{ord(c):04X} ({name}){hint}; only printable text, tabs and "
+                   "newlines are allowed", bad_line, bad_column)
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
@@ -132,8 +180,10 @@ def parse_state(text: str, file: str) -> DesiredState:
         if root is None:
             raise fail("the state file is empty (expected apiVersion, kind, metadata, target, ...)")
         data = _construct(root, (), marks, problems, file, loader)
+    except _Refused as exc:
+        raise fail(exc.summary, exc.line, exc.column) from None
     except _TooLarge:
-        raise fail(f"the state file expands to more than {MAX_NODES} values (YAML aliases?); refused") from None
+        raise fail(f"the state file expands to more than {MAX_NODES:,} values (YAML aliases?); refused") from None
     except RecursionError:
         raise fail("the state file is nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
@@ -142,6 +192,10 @@ def parse_state(text: str, file: str) -> DesiredState:
         col = mark.column + 1 if mark else None
         what = " ".join(p for p in (exc.context, exc.problem) if p)
         raise fail(f"YAML syntax error: {what}", line, col) from None
+    except yaml.reader.ReaderError as exc:  # a character the checks above let through
+        pos = exc.position
+        raise fail(f"the state file contains U+{exc.character:04X}, which YAML does not allow",
+                   text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1) from None
     except yaml.YAMLError as exc:
         raise fail(f"YAML error: {exc}") from None
     finally:

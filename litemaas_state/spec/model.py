@@ -25,6 +25,7 @@ generalises).
 
 from __future__ import annotations
 
+import posixpath
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,6 +34,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -58,6 +60,15 @@ IMAGE_RE = re.compile(
 )
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Longest e-mail address (RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets).
+EMAIL_MAX = 254
+#: Upper bounds of day counts: ten years (a larger value is a typo and would overflow date arithmetic).
+DAYS_MAX = 3650
+#: Most entries of one list in a state file (admins, protected aliases or users).
+LIST_MAX = 1000
+#: Directories a backup may never be written to (system directories; a dump there is a mistake).
+SYSTEM_DIRECTORIES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin",
+                      "/sys", "/usr", "/var/lib", "/var/run")
 
 
 def image_repository(image: str) -> str:
@@ -87,14 +98,29 @@ def _check_image(value: str) -> str:
 ImageRef = Annotated[str, AfterValidator(_check_image)]
 
 
-def _utc(value: datetime) -> datetime:
-    """Timestamps without a zone are UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _rfc3339(value: object) -> object:
+    """``restart_at`` must be an RFC 3339 timestamp with a zone: YAML gives a datetime for one, a string
+    if quoted. Refused: numbers (a Unix time is ambiguous and pydantic would take it silently), dates
+    without a time, and timestamps without a zone (the annotation is UTC; guessing the zone would restart
+    at the wrong time or not at all)."""
+    if isinstance(value, bool | int | float):
+        raise ValueError(f"must be an RFC 3339 timestamp such as 2026-11-29T10:00:00Z, not the number {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)", text):
+            raise ValueError(f"{value[:60]!r} is not an RFC 3339 timestamp with a zone, such as 2026-11-29T10:00:00Z")
+        return text
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} has no zone; add Z (UTC) or an offset, e.g. "
+                             f"{value.strftime('%Y-%m-%dT%H:%M:%S')}Z")
+        return value
+    raise ValueError("must be an RFC 3339 timestamp with a zone, such as 2026-11-29T10:00:00Z (not a date alone)")
 
 
 def _utc_seconds(value: datetime) -> datetime:
     """UTC, whole seconds: the restartedAt annotation is RFC 3339 without fractions (kubectl's format)."""
-    return _utc(value).replace(microsecond=0)
+    return value.astimezone(UTC).replace(microsecond=0)
 
 
 class _Strict(BaseModel):
@@ -121,7 +147,7 @@ class Metadata(_Strict):
 
 class Target(_Strict):
     namespace: str = Field(description="Kubernetes namespace of the deployment.")
-    context: str | None = Field(None, description="kubeconfig context; default: the current context.")
+    context: str | None = Field(None, max_length=253, description="kubeconfig context; default: the current context.")
 
     @field_validator("namespace")
     @classmethod
@@ -135,8 +161,9 @@ class DeploymentSpec(_Strict):
     image: ImageRef | None = Field(None, description="Image of the main container (and same-repo init ones).")
     replicas: StrictInt | None = Field(None, ge=0, le=1000, description="spec.replicas, set via the scale subresource.")
     on_failure: OnFailure | None = Field(None, description="Overrides the top-level on_failure.")
-    restart_at: Annotated[datetime, AfterValidator(_utc_seconds)] | None = Field(
-        None, description="Changing it triggers a rolling restart (kubectl.kubernetes.io/restartedAt)."
+    restart_at: Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_utc_seconds)] | None = Field(
+        None, description="RFC 3339 timestamp with a zone, not in the future; changing it triggers a rolling "
+        "restart at the next apply (kubectl.kubernetes.io/restartedAt)."
     )
 
 
@@ -167,12 +194,26 @@ class BackupPolicy(_Strict):
         description="Deployments whose image change needs a database backup first "
         "(LiteLLM migrates its schema at start; litemaas-facts.md §1.2).",
     )
-    directory: str = Field("backups", description="Where dumps go; relative to the current directory.")
-    keep: StrictInt = Field(5, ge=1, description="Dumps kept per database; older ones are removed after a backup.")
+    directory: str = Field("backups", min_length=1, max_length=1024,
+                           description="Where dumps go; a relative path is relative to the state file's "
+                           "directory. Never a system directory; inside a git work tree only if git-ignored.")
+    keep: StrictInt = Field(5, ge=1, le=100, description="Dumps kept per database; older ones are removed after a backup.")
+
+    @field_validator("directory")
+    @classmethod
+    def _not_system(cls, v: str) -> str:
+        norm = posixpath.normpath(v) if v.startswith("/") else ""
+        if norm == "/" or any(norm == d or norm.startswith(d + "/") for d in SYSTEM_DIRECTORIES):
+            raise ValueError(f"{v!r} is a system directory; database dumps hold keys and user data: use a "
+                             "directory of their own, e.g. backups")
+        if "\x00" in v:
+            raise ValueError("must not contain NUL")
+        return v
 
 
 class AdminPolicy(_Strict):
-    emails: tuple[str, ...] = Field((), description="Users who must hold the LiteMaaS admin role.")
+    emails: tuple[str, ...] = Field((), max_length=LIST_MAX,
+                                    description="Users who must hold the LiteMaaS admin role.")
     exclusive: StrictBool = Field(False, description="When true, other users lose admin (keeping other roles).")
 
     @field_validator("emails")
@@ -180,6 +221,8 @@ class AdminPolicy(_Strict):
     def _emails(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         seen: set[str] = set()
         for e in v:
+            if len(e) > EMAIL_MAX:
+                raise ValueError(f"an e-mail address of {len(e):,} characters; at most {EMAIL_MAX} are allowed")
             if not _EMAIL.match(e):
                 raise ValueError(f"{e!r} is not an email address")
             if e.casefold() in seen:
@@ -190,16 +233,20 @@ class AdminPolicy(_Strict):
 
 class KeyRetention(_Strict):
     delete_expired: StrictBool = Field(True, description="Delete keys whose expires is in the past.")
-    expired_grace_days: StrictInt | StrictFloat = Field(0, ge=0, description="Only once expired for longer than this.")
-    max_age_days: StrictInt | StrictFloat | None = Field(None, gt=0, description="Delete keys created longer ago than this.")
+    expired_grace_days: StrictInt | StrictFloat = Field(0, ge=0, le=DAYS_MAX, allow_inf_nan=False,
+                                                        description="Only once expired for longer than this.")
+    max_age_days: StrictInt | StrictFloat | None = Field(None, gt=0, le=DAYS_MAX, allow_inf_nan=False,
+                                                         description="Delete keys created longer ago than this.")
     max_age_applies_to: Literal["workshop", "expiring"] = Field(
         "workshop",
         description="workshop: keys carrying metadata.duration (the cleanup script's rule, facts §6.1); "
         "expiring: every key with an expiry.",
     )
-    protect_aliases: tuple[str, ...] = Field((), description="Key aliases never deleted (shell globs).")
-    protect_users: tuple[str, ...] = Field((), description="LiteLLM user_ids or LiteMaaS emails never pruned.")
-    max_deletions: StrictInt = Field(1000, ge=0, description="More prunable keys than this is a plan error.")
+    protect_aliases: tuple[Annotated[str, Field(max_length=256)], ...] = Field(
+        (), max_length=LIST_MAX, description="Key aliases never deleted (shell globs).")
+    protect_users: tuple[Annotated[str, Field(max_length=256)], ...] = Field(
+        (), max_length=LIST_MAX, description="LiteLLM user_ids or LiteMaaS emails never pruned.")
+    max_deletions: StrictInt = Field(1000, ge=0, le=1_000_000, description="More prunable keys than this is a plan error.")
     sync_litemaas: StrictBool = Field(True, description="Revoke matching LiteMaaS api_keys rows (and orphans).")
 
 

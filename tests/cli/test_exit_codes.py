@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
         ("plan", "--detailed-exitcode", "state"),  # a directory
         ("plan", "--detailed-exitcode", "--format", "xml", str(STATE)),
         ("drift", "missing.yaml"),
-        ("validate", "state"),
+        ("validate", "missing-dir/"),
         ("plan", "--json", "--format", "markdown", str(STATE)),
         ("apply",),
         ("bogus-command",),
@@ -53,3 +54,76 @@ def test_usage_errors_are_scrubbed() -> None:
     proc = run("plan", str(STATE), "sk-abcdefghijklmnopqrstuv")
     assert proc.returncode == 1
     assert "sk-abcdefghijklmnopqrstuv" not in proc.stderr and "unexpected extra argument" in proc.stderr
+
+
+def test_no_arguments_prints_help_and_exits_0() -> None:
+    proc = run()
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: litemaas-state" in proc.stdout and "Commands:" in proc.stdout and proc.stderr == ""
+
+
+def test_validate_a_directory_validates_every_state_file_in_it(tmp_path: Path) -> None:
+    good = STATE.read_text()
+    (tmp_path / "a.yaml").write_text(good)
+    (tmp_path / "b.yml").write_text(good.replace("replicas: 5", "replicas: -1"))
+    (tmp_path / "notes.txt").write_text("not a state file")
+    proc = run("validate", str(tmp_path))
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'a.yaml'}: valid" in proc.stdout
+    assert f"{tmp_path / 'b.yml'}:" in proc.stderr and "deployments.litellm.replicas" in proc.stderr
+    assert "notes.txt" not in proc.stdout + proc.stderr
+    (tmp_path / "b.yml").unlink()
+    assert run("validate", str(tmp_path)).returncode == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run("validate", str(empty))
+    assert proc.returncode == 1 and "no state files" in proc.stderr
+    assert run("validate", str(ROOT / "state")).returncode == 0
+
+
+@pytest.mark.parametrize(("flag", "env", "tty", "expected"), [
+    (None, {}, True, True),
+    (None, {}, False, False),
+    (None, {"TERM": "dumb"}, True, False),
+    (None, {"FORCE_COLOR": "1"}, False, True),
+    (None, {"FORCE_COLOR": "1", "TERM": "dumb"}, False, True),
+    (None, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, True, False),
+    (None, {"NO_COLOR": ""}, True, True),
+    (True, {"NO_COLOR": "1", "TERM": "dumb"}, False, True),
+    (False, {"FORCE_COLOR": "1"}, True, False),
+])
+def test_use_color(flag: bool | None, env: dict[str, str], tty: bool, expected: bool) -> None:
+    from litemaas_state.commands.common import use_color
+
+    class Stream:
+        def isatty(self) -> bool:
+            return tty
+
+    assert use_color(flag, Stream(), env) is expected  # type: ignore[arg-type]
+
+
+def test_status_has_color_flags() -> None:
+    proc = run("status", "--help")
+    assert "--color / --no-color" in proc.stdout
+
+
+@pytest.mark.parametrize(("version", "message"), [
+    (99, "unsupported format_version 99 (this litemaas-state reads 2.0 to"),
+    ("99.0", "unsupported format_version 99.0 (this litemaas-state reads 2.0 to"),
+    ("2", "unsupported format_version 2 (this litemaas-state reads"),
+    (None, "unsupported format_version null"),
+])
+def test_a_saved_plan_of_an_unknown_format_is_refused_naming_the_version(tmp_path: Path, version: object,
+                                                                          message: str) -> None:
+    import json
+
+    from litemaas_state.commands.planfile import read_plan
+    from litemaas_state.errors import ConfigError
+
+    f = tmp_path / "p.json"
+    f.write_text(json.dumps({"format_version": version, "actions": []}))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        read_plan(f)
+    f.write_text(json.dumps({"actions": []}))
+    with pytest.raises(ConfigError, match="no format_version"):
+        read_plan(f)

@@ -24,6 +24,13 @@ class Sandbox:
     dir: Path
     env: dict[str, str]
 
+    def state_copy(self) -> str:
+        """The shipped state file copied into the sandbox directory: its backups (resolved against the
+        state file's directory) land there and go with `sandbox down`, never in the repository."""
+        dest = self.dir / STATE.name
+        dest.write_text(STATE.read_text())
+        return str(dest)
+
     def cli(self, *args: str, check: int | None = None, cwd: Path | None = None,
             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, **self.env, **(extra_env or {})}

@@ -41,7 +41,8 @@ def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> Non
 
 def test_shared_database_layout(make_sandbox) -> None:
     sb = make_sandbox(layout="shared")
-    proc = sb.cli("plan", str(STATE), check=0)
+    state = sb.state_copy()
+    proc = sb.cli("plan", state, check=0)
     assert proc.stdout.count("+ file: ") == 1  # one database to dump
     kube = {"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}
     subprocess.run(["kubectl", "set", "env", "deploy/litellm", "-c", "litellm", "DISABLE_SCHEMA_UPDATE=false"],
@@ -50,11 +51,11 @@ def test_shared_database_layout(make_sandbox) -> None:
     while time.time() < deadline and deployment(sb, "litellm")["status"].get("observedGeneration") != 2:
         time.sleep(0.2)
     time.sleep(1.5)
-    proc = sb.cli("plan", str(STATE), check=0)
+    proc = sb.cli("plan", state, check=0)
     assert "share one database" in proc.stdout or "shared" in proc.stdout.lower()
     assert "DISABLE_SCHEMA_UPDATE" in proc.stdout
-    sb.cli("apply", str(STATE), "--auto-approve", check=0)
-    sb.cli("plan", str(STATE), "--detailed-exitcode", check=0)
+    sb.cli("apply", state, "--auto-approve", check=0)
+    sb.cli("plan", state, "--detailed-exitcode", check=0)
 
 
 def test_target_applies_only_that_phase_loudly(make_sandbox) -> None:

@@ -51,25 +51,26 @@ def deployment(sb: Sandbox, name: str) -> dict:
 
 def test_plan_apply_plan_converges(make_sandbox) -> None:
     sb = make_sandbox()
+    state = sb.state_copy()
     before_tokens = tokens(sb)
     rows_before = api_keys(sb)
-    first = sb.cli("plan", str(STATE), "--detailed-exitcode", check=2)
+    first = sb.cli("plan", state, "--detailed-exitcode", check=2)
     assert "~ image: \"quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0-stable-custom\"" in first.stdout
     assert "~ replicas: 3 -> 5" in first.stdout
-    for phase in ("images", "scaling", "admins", "keys"):
+    for phase in ("backup", "images", "scaling", "admins", "keys"):
         assert f"Phase {phase}:" in first.stdout
     assert "+ backup/litellm-rhpds" in first.stdout
-    doc = json.loads(sb.cli("plan", str(STATE), "--json", check=0).stdout)
+    doc = json.loads(sb.cli("plan", state, "--json", check=0).stdout)
     pruned = {k["token_prefix"] for p in doc["phases"] if p["phase"] == "keys" for a in p["actions"]
               for k in a["keys"]}
-    applied = sb.cli("apply", str(STATE), "--auto-approve", check=0)
+    applied = sb.cli("apply", state, "--auto-approve", check=0)
     assert "successfully rolled out" in applied.stdout and "Apply complete!" in applied.stdout
     order = [m.group(1) for m in re.finditer(r"^(\S+): (?:Backing up|Modifying|Scaling|Updating roles|Pruning)\.\.\.",
                                              applied.stdout, re.M)]
-    assert order[:4] == ["deployment/litellm-backend", "deployment/litellm-frontend", "backup/litellm-rhpds",
+    assert order[:4] == ["backup/litellm-rhpds", "deployment/litellm-backend", "deployment/litellm-frontend",
                          "deployment/litellm"]
     assert order.index("deployment/litellm-frontend") < order.index("admin/sean.o'brien@example.com")
-    sb.cli("plan", str(STATE), "--detailed-exitcode", check=0)
+    sb.cli("plan", state, "--detailed-exitcode", check=0)
     # pruned keys are gone, and their rows revoked; the rotated key (stale alias, live key_hash) survives
     after_tokens = tokens(sb)
     gone = before_tokens - after_tokens
@@ -107,7 +108,8 @@ def test_broken_image_stops_apply_and_later_steps_are_not_done(make_sandbox) -> 
     assert deployment(sb, "litellm")["spec"]["replicas"] == 3
     # the failed rollout stays visible: plan refuses, drift reports it, status shows it
     again = sb.cli("plan", state, "--detailed-exitcode", check=1)
-    assert "the last rollout failed" in again.stdout and "kubectl rollout undo" in again.stdout
+    assert "the last rollout failed" in again.stderr and "kubectl rollout undo" in again.stderr  # errors: stderr
+    assert "Error:" not in again.stdout
     assert "DRIFT" in sb.cli("drift", state, check=2).stdout
     status = sb.cli("status", state, "--json", check=1)  # a failed rollout is not a healthy deployment
     assert json.loads(status.stdout)["deployments"]["litellm-frontend"]["rollout"] == "failed"
@@ -258,15 +260,16 @@ def test_no_secret_in_any_output(make_sandbox, tmp_path: Path) -> None:
              "admin_api_key": "KnownAdminApiKey987", "oauth_client_secret": "KnownOauthSecret55",
              "ui_password": "KnownUiPassw0rd"}
     sb = make_sandbox(secrets_file=secrets_file(tmp_path, **known))
+    state = sb.state_copy()
     outputs = []
     plan_file = str(tmp_path / "p.plan")
-    for args in (["validate", str(STATE)], ["plan", str(STATE)], ["plan", str(STATE), "--json"],
-                 ["plan", str(STATE), "--format", "markdown"], ["plan", str(STATE), "--out", plan_file],
-                 ["drift", str(STATE)], ["drift", str(STATE), "--json"], ["drift", str(STATE), "--format", "markdown"],
-                 ["schema"], ["status", str(STATE)],
-                 ["status", str(STATE), "--json"], ["apply", "--plan", plan_file],
-                 ["plan", str(STATE), "--litellm-url", "http://127.0.0.1:1"],
-                 ["apply", str(STATE)]):
+    for args in (["validate", state], ["plan", state], ["plan", state, "--json"],
+                 ["plan", state, "--format", "markdown"], ["plan", state, "--out", plan_file],
+                 ["drift", state], ["drift", state, "--json"], ["drift", state, "--format", "markdown"],
+                 ["schema"], ["status", state],
+                 ["status", state, "--json"], ["apply", "--plan", plan_file],
+                 ["plan", state, "--litellm-url", "http://127.0.0.1:1"],
+                 ["apply", state]):
         proc = sb.cli(*args)
         outputs += [proc.stdout, proc.stderr]
     outputs.append(Path(plan_file).read_text())
@@ -337,7 +340,7 @@ def test_edited_saved_plans_are_refused(make_sandbox) -> None:
         "livekey.plan": (delete_a_live_key, "no longer selected by rule expired"),
         "added.plan": (add_an_action, "no longer contains this action"),
         "shown.plan": (show_one_thing_do_another, "shows replicas 4 but would set 7"),
-        "newer.plan": (lambda d: d.update(format_version="2.999"), "has plan format 2.999"),
+        "newer.plan": (lambda d: d.update(format_version="2.999"), "unsupported format_version 2.999"),
         "older.plan": (lambda d: d.update(format_version="1.1"), "written by an older litemaas-state"),
         "nostate.plan": (lambda d: d.update(state_text=""), "carries no state file"),
     }

@@ -1,0 +1,82 @@
+"""Dump files: unfinished dumps are removed on interrupt and by the next backup (own names only); a dump
+is never written inside a git work tree unless git ignores it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from litemaas_state.apply import backup
+from litemaas_state.errors import BackupFailed
+from litemaas_state.plan.backup import dump_prefix
+
+PREFIX = dump_prefix("env", "litellm")
+
+
+def test_stale_partials_of_this_database_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    mine = [tmp_path / f"{PREFIX}20261101T000000Z.sql.gz.partial", tmp_path / f"{PREFIX}20261102T000000Z.sql.gz.partial"]
+    others = [tmp_path / "env-litellm_db-20261101T000000Z.sql.gz.partial",  # another database
+              tmp_path / f"{PREFIX}20261101T000000Z.sql.gz",  # a finished dump
+              tmp_path / f"{PREFIX}notes.partial", tmp_path / "unrelated.partial"]
+    for p in mine + others:
+        p.write_bytes(b"")
+    assert backup.remove_stale_partials(tmp_path, PREFIX) == sorted(mine)
+    assert all(not p.exists() for p in mine) and all(p.exists() for p in others)
+    assert backup.remove_stale_partials(tmp_path / "missing", PREFIX) == []
+
+
+def test_an_interrupted_dump_leaves_no_partial_and_no_pg_dump(tmp_path: Path) -> None:
+    # pg_dump stand-in (an external program): writes a little, then hangs as a slow dump would
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "pg_dump"
+    fake.write_text("#!/bin/sh\nprintf 'CREATE TABLE x();\\n'\necho $$ > \"$PIDFILE\"\nexec sleep 60\n")
+    fake.chmod(0o755)
+    dest = tmp_path / "dumps" / f"{PREFIX}20261101T000000Z.sql.gz"
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from litemaas_state.apply.backup import dump_database
+        from litemaas_state.live.connect import describe_database
+        try:
+            dump_database(describe_database("postgresql://u:p@127.0.0.1:1/x", "litellm", "test"), Path({str(dest)!r}))
+        except KeyboardInterrupt:
+            print("interrupted")
+    """)
+    pidfile = tmp_path / "pg_dump.pid"
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "PIDFILE": str(pidfile)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    partial = dest.with_name(dest.name + ".partial")
+    deadline = time.monotonic() + 20
+    while not (partial.exists() and pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert partial.exists(), "the dump never started"
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C does; the CLI turns SIGTERM into the same
+    out, _ = proc.communicate(timeout=20)
+    assert "interrupted" in out
+    assert not partial.exists() and not dest.exists()
+    child = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # pg_dump did not outlive the interrupted apply
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_a_dump_inside_a_git_work_tree_must_be_ignored(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "state").mkdir(parents=True)
+    git(repo, "init", "-q")
+    dest = repo / "state" / "backups" / f"{PREFIX}20261101T000000Z.sql.gz"
+    with pytest.raises(BackupFailed, match="inside the git work tree .* git does not ignore it"):
+        backup.check_destination(dest)
+    (repo / ".gitignore").write_text("backups/\n")
+    backup.check_destination(dest)  # ignored: fine
+    backup.check_destination(tmp_path / "elsewhere" / dest.name)  # not in a work tree: fine
