@@ -24,7 +24,7 @@ The names other modules use are re-exported here (`kubeapi.Store`, `kubeapi.reso
 
 Boundary: imports no product code (import-linter contract in pyproject.toml). The names, paths and
 error shapes follow the real API server, not our product, so a wrong call in the product fails here
-as it would on a cluster (the kmock caveat, style.md §3).
+as it would on a cluster (the kmock caveat, docs/design.md §9.16).
 
 Decision on kmock (nolar/kmock 0.8, checked before writing this): not used. It is an aiohttp,
 async-first mock whose Kubernetes emulator is by its own description "database-over-http": it does
@@ -32,7 +32,7 @@ not merge lists (so no strategic merge patch, which `kubectl set image` sends), 
 `/scale` subresource among its URL patterns (which `kubectl scale` uses), and has no
 generation/observedGeneration or background processing; it is built around request assertions for
 tests rather than a long-running daemon. We would have kept its HTTP plumbing and rewritten every
-handler that matters. We use FastAPI (starlette) + uvicorn, already our dependencies, with one
+handler that matters. We use FastAPI (starlette) + uvicorn (the optional extra `[sandbox]`), with one
 catch-all route and our own dispatcher.
 
 What is served (see `RESOURCES`): core/v1 namespaces, pods (+/exec and /portforward over WebSocket,
@@ -58,7 +58,7 @@ ClusterRoles, plain SPDY upgrades (kubectl's port-forward is served when it tunn
 a WebSocket, spdy.py, as kubectl 1.31+ does by default).
 
 Sources: Kubernetes API concepts (watch, resourceVersion semantics, Status), kubectl behaviour in
-anchors.md §4.2-§4.4, and the apiserver's message wording for NotFound/Conflict/Invalid.
+docs/design.md §9.10-§9.13, and the apiserver's message wording for NotFound/Conflict/Invalid.
 """
 
 from __future__ import annotations

@@ -452,7 +452,7 @@ class KubeApi:
         return body
 
     async def _scale(self, request: Request, res: Resource, ns: str, name: str, dry_run: bool) -> Response:
-        """GET/PUT/PATCH of .../{name}/scale (autoscaling/v1 Scale), as `kubectl scale` uses it (anchors.md §4.4)."""
+        """GET/PUT/PATCH of .../{name}/scale (autoscaling/v1 Scale), as `kubectl scale` uses it (docs/design.md §9.13)."""
         method = request.method
         obj = self.store.get(res, ns, name)
         current = to_scale(obj)

@@ -62,7 +62,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     Lists of containers, initContainers, env, volumes, ... merge by their merge key (`name` etc.);
     other lists are replaced. Directives: `$patch: replace|delete` (map and list element),
     `$setElementOrder/<list>`, `$retainKeys`, `$deleteFromPrimitiveList/<list>`. This is the subset
-    kubectl's `CreateTwoWayMergePatch` output uses (`kubectl set image`, anchors.md §4.2).
+    kubectl's `CreateTwoWayMergePatch` output uses (`kubectl set image`, docs/design.md §9.11).
     """
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
