@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 
 .PHONY: setup demo test lint clean
 
+# .[dev] includes the optional extra [sandbox] (pyproject.toml), so the tests and `make demo` have it.
 $(BIN)/litemaas-state: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -2,7 +2,8 @@
 
 ``up`` prints shell lines for ``eval``: ``export KUBECONFIG=…`` and a line that sources the sandbox's env
 file (which holds the connection variables, secrets included, in a 0600 file), so no secret value is
-ever printed.
+ever printed. ``up`` needs the optional extra ``litemaas-state[sandbox]`` (fastapi, uvicorn, jsonpatch,
+wsproto) and says so in one line when it is missing; ``down`` needs only the standard library.
 """
 
 from __future__ import annotations
@@ -12,8 +13,30 @@ from pathlib import Path
 from litemaas_state.commands.common import Deps
 from litemaas_state.errors import ConfigError, ExitCode
 
+SANDBOX_EXTRA_MISSING = "the sandbox needs the optional extra: pip install 'litemaas-state[sandbox]'"
+
+
+def require_sandbox_extra() -> None:
+    """Import what the sandbox daemon runs on, so that a missing optional extra is one line, not a traceback.
+
+    `litemaas_state.sandbox.daemon` imports fastapi, starlette, uvicorn and jsonpatch; uvicorn loads
+    wsproto by name only when a server starts (`ws="wsproto"`), so it is imported here too. The extra
+    itself is `[project.optional-dependencies] sandbox` in pyproject.toml.
+    Raises ConfigError(SANDBOX_EXTRA_MISSING) when one of those libraries cannot be imported; an
+    ImportError naming a module of our own is a bug and propagates.
+    """
+    try:
+        import wsproto  # noqa: F401
+
+        from litemaas_state.sandbox import daemon  # noqa: F401
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] == "litemaas_state":
+            raise
+        raise ConfigError(SANDBOX_EXTRA_MISSING) from None
+
 
 def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, deps: Deps) -> ExitCode:
+    require_sandbox_extra()
     from litemaas_state.sandbox import manage
 
     timing = {"pod_ready_s": 0.15, "progress_deadline_s": 3} if fast else {}

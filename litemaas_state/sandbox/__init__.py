@@ -3,13 +3,15 @@
 It serves a Kubernetes API (apps/v1 Deployments with a simulated Deployment controller, ReplicaSets,
 Pods, Secrets, OpenShift Routes, Leases, HPAs) over real HTTP, runs its own PostgreSQL cluster and
 redis-server, and a LiteLLM admin API held to what LiteLLM 1.81.0 was seen to answer
-(shared/reference/litellm-1.81-observed.md).
+(docs/litellm-api.md).
 
 Reaching the data plane the way a cluster forces it: pods/portforward and pods/exec over WebSocket
 (`streams.py`), Endpoints/EndpointSlices computed from Ready pods (`endpoints.py`), RBAC for a
 restricted token plus an audit log (`rbac.py`, `manage.restricted_kubeconfig`), and
 `SandboxOptions(direct_urls=False)` for Secrets that name only in-cluster hosts (`daemon.py`).
 
-Boundary: the sandbox imports no product code (enforced by import-linter, pyproject.toml). It declares
-its own names from litemaas-facts.md, so a wrong name in the product is not mirrored here.
+Boundary: the sandbox imports no product code (import-linter forbids `litemaas_state.*`, pyproject.toml;
+tests/test_sandbox_independence.py also walks every import here). It declares its own names from
+docs/deployment-facts.md §1, so a wrong name in the product is not mirrored here. Its libraries
+(fastapi, uvicorn, jsonpatch, wsproto) are the optional extra `litemaas-state[sandbox]`.
 """

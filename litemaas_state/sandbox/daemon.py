@@ -5,8 +5,8 @@ Usage: `python -m litemaas_state.sandbox.daemon --dir DIR [--pod-ready-s S] [--p
 [--plain-http]`. Normally started by
 `manage.up`, which detaches it and waits for `DIR/ready`.
 
-Order of start: the data plane (`litemaas_state.sandbox.dataplane`, if that module exists and
-`--no-data-plane` is not given: PostgreSQL, Redis, LiteLLM admin API), then the Kubernetes API with
+Order of start: the data plane (`litemaas_state.sandbox.dataplane`, unless `--no-data-plane` is
+given: PostgreSQL, Redis, LiteLLM admin API), then the Kubernetes API with
 the seeded world (`world.seed`) and the Deployment controller, primed so the world starts rolled out.
 Files written in DIR: `daemon.pid`, `secrets.json` (0600, for tests that scan outputs for secrets),
 `tls/` (the throw-away CA and server certificate), `kubeconfig` (0600; cluster/user/context `sandbox`,
@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import base64
 import dataclasses
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -49,7 +47,7 @@ from typing import Any
 import yaml
 
 from litemaas_state.sandbox import controller as controller_mod
-from litemaas_state.sandbox import kubeapi, streams, world
+from litemaas_state.sandbox import dataplane, kubeapi, streams, world
 from litemaas_state.sandbox.secrets import SandboxSecrets
 
 log = logging.getLogger("litemaas_state.sandbox.daemon")
@@ -112,13 +110,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _load_data_plane() -> Any | None:
-    """The data-plane module if it exists (written separately); errors inside it are not swallowed."""
-    if importlib.util.find_spec("litemaas_state.sandbox.dataplane") is None:
-        return None
-    return importlib.import_module("litemaas_state.sandbox.dataplane")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox until SIGTERM/SIGINT. Returns the exit code (0 clean stop, 1 start failure)."""
     args = parse_args(argv)
@@ -151,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoints = None
         runtime = None
         probes = {}
-        module = None if args.no_data_plane else _load_data_plane()
+        module = None if args.no_data_plane else dataplane
         if module is None:
             log.info("running the Kubernetes API only (no data plane)")
         else:

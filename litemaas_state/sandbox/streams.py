@@ -35,7 +35,7 @@ Redis address and REDISCLI_AUTH (the password the pod's env gives). Any other co
 `exec: "X": executable file not found in $PATH` on stderr and exit code 127. A process killed by a
 signal reports 128+signal (SIGKILL → 137), as a container runtime does. Output is streamed, never held.
 
-Faults (`FaultRegistry`, reached through the admin-only `POST /sandbox/v1/faults` in kubeapi.py):
+Faults (`FaultRegistry`, reached through the admin-only `POST /sandbox/v1/faults` in kubeapi/http.py):
 drop every open port-forward (the client sees the WebSocket close), SIGKILL every running exec
 (non-zero exit status on channel 3), or drop exec connections without a status; each optionally armed
 with `after_bytes` so that streams are cut once they have sent that many bytes to the client.
