@@ -32,7 +32,7 @@ def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> Non
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     phases = {p["phase"] for p in doc["phases"]}
-    assert phases == {"images", "scaling", "admins", "keys"}
+    assert phases == {"backup", "images", "scaling", "admins", "keys"}
     images = next(p for p in doc["phases"] if p["phase"] == "images")["actions"]
     assert [a["id"] for a in images] == ["images/litellm-backend", "images/litellm-frontend", "backup/litellm-rhpds",
                                          "images/litellm"]
