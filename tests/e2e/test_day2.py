@@ -34,9 +34,9 @@ def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> Non
     phases = {p["phase"] for p in doc["phases"]}
     assert phases == {"backup", "images", "scaling", "admins", "keys"}
     images = next(p for p in doc["phases"] if p["phase"] == "images")["actions"]
-    assert [a["id"] for a in images] == ["images/litellm-backend", "images/litellm-frontend", "backup/litellm-rhpds",
-                                         "images/litellm"]
-    assert images[3]["requires"] == ["backup/litellm-rhpds"] and images[2]["required_by"] == ["images/litellm"]
+    assert [a["id"] for a in images] == ["images/litellm-backend", "images/litellm-frontend", "images/litellm"]
+    backup = next(p for p in doc["phases"] if p["phase"] == "backup")["actions"]
+    assert images[2]["requires"] == ["backup/litellm-rhpds"] and backup[0]["required_by"] == ["images/litellm"]
 
 
 def test_shared_database_layout(make_sandbox) -> None:
@@ -60,18 +60,19 @@ def test_shared_database_layout(make_sandbox) -> None:
 
 def test_target_applies_only_that_phase_loudly(make_sandbox) -> None:
     sb = make_sandbox()
-    proc = sb.cli("apply", str(STATE), "--auto-approve", "--target", "scaling", check=0)
+    state = sb.state_copy()  # its backups land beside it, in the sandbox directory
+    proc = sb.cli("apply", state, "--auto-approve", "--target", "scaling", check=0)
     assert "Resource targeting is in effect" in proc.stdout
     assert "NOT applied" in proc.stderr
     assert deployment(sb, "litellm")["spec"]["replicas"] == 5
     assert deployment(sb, "litellm")["metadata"]["generation"] == 2  # scaled, image untouched
     # no image changes, so no backup: no dump was taken, and none counted toward `keep`
     assert "backup/" not in proc.stdout and not list(sb.dir.glob("backups/*"))
-    rest = sb.cli("plan", str(STATE), "--detailed-exitcode", check=2)
+    rest = sb.cli("plan", state, "--detailed-exitcode", check=2)
     assert "Phase images:" in rest.stdout and "Phase scaling:" not in rest.stdout
-    sb.cli("plan", str(STATE), "--target", "nonsense", check=1)
+    sb.cli("plan", state, "--target", "nonsense", check=1)
     # targeting LiteLLM's image brings its backup along (Terraform brings dependencies along), run first
-    proc = sb.cli("apply", str(STATE), "--auto-approve", "--target", "images/litellm", check=0)
+    proc = sb.cli("apply", state, "--auto-approve", "--target", "images/litellm", check=0)
     started = re.findall(r"^(\S+): (?:Backing up|Modifying)\.\.\. \[", proc.stdout, re.M)
     assert started == ["backup/litellm-rhpds", "deployment/litellm"]
     assert len(list(sb.dir.glob("backups/*.sql.gz"))) == 2
