@@ -146,8 +146,8 @@ def _still_asked_for(saved: Plan, conns: Connections, now: datetime) -> list[str
         return ["the embedded state file does not match the plan's state_digest (the plan file was edited)"]
     if (state.desired.metadata.name, state.desired.target.namespace) != (saved.environment, saved.namespace):
         return ["the embedded state file names another environment or namespace than the plan"]
-    _, fresh = observe_and_plan(state, conns, now, saved.targets)
-    return uncovered(saved, fresh)
+    live, fresh = observe_and_plan(state, conns, now, saved.targets)
+    return uncovered(saved, fresh, live)
 
 
 def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lock: ApplyLock) -> ExitCode:

@@ -120,6 +120,38 @@ def list_keys(client: httpx.Client) -> tuple[VirtualKey, ...]:
     return tuple(by_token.values())
 
 
+def _get_json(client: httpx.Client, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        resp = client.get(KEY_LIST, params=params)
+    except httpx.HTTPError as exc:
+        raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
+    if resp.status_code != 200:
+        raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {error_text(resp)}")
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
+        raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected answer (no 'keys' list)")
+    return body
+
+
+def newest_tokens(client: httpx.Client, size: int = PAGE_SIZE) -> tuple[list[str], int]:
+    """(the tokens of /key/list's first page in LiteLLM's default order ``created_at desc, token desc``,
+    ``total_count``): one request, tokens only (no ``return_full_object``).
+
+    Raises:
+        ObserveError: transport error, a non-200 answer, or an unexpected body.
+    """
+    body = _get_json(client, {"size": size, "page": 1})
+    tokens = [str(t) for t in body["keys"] if isinstance(t, str) and t]
+    try:
+        total = int(body.get("total_count") or 0)
+    except (TypeError, ValueError):
+        raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected total_count") from None
+    return tokens, total
+
+
 def existing_tokens(client: httpx.Client, tokens: list[str]) -> set[str]:
     """Which of ``tokens`` still exist, asked one by one with the exact-match ``key_hash`` filter."""
     found: set[str] = set()

@@ -7,7 +7,7 @@ Shapes follow the Kubernetes API (apps/v1 Deployment) and litemaas-facts.md §3�
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -97,6 +97,19 @@ class VirtualKey(_Frozen):
     created_by: str | None = None
 
 
+class KeySource(_Frozen):
+    """Where the key population was read, and why (shown in the plan header).
+
+    ``origin``: ``litellm-db`` (one query on "LiteLLM_VerificationToken", trusted on evidence) or
+    ``key-list`` (every page of ``GET /key/list``). ``detail``: the evidence for trusting the database, or
+    why it was not used (one sentence, no URL). ``count``: keys read.
+    """
+
+    origin: Literal["litellm-db", "key-list"]
+    detail: str = ""
+    count: int = 0
+
+
 class ApiKeyRow(_Frozen):
     """An active-or-not LiteMaaS ``api_keys`` row (facts §3.2): matched to LiteLLM by ``key_hash`` = token."""
 
@@ -159,6 +172,7 @@ class LiveState(_Frozen):
     hpas: tuple[HorizontalPodAutoscaler, ...] = ()
     users: tuple[LiteMaaSUser, ...] | None = None
     keys: tuple[VirtualKey, ...] | None = None
+    key_source: KeySource | None = None
     api_key_rows: tuple[ApiKeyRow, ...] | None = None
     databases: tuple[DatabaseInfo, ...] = ()
     redis: RedisStatus | None = None

@@ -25,8 +25,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import KeySource
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 
 
 class _Frozen(BaseModel):
@@ -141,6 +142,8 @@ class DeleteKeysAction(_ActionBase):
     rule: str
     keys: tuple[KeyRef, ...]
     sync_litemaas: bool = True
+    litemaas_rows: int = Field(0, description="Active LiteMaaS api_keys rows whose key_hash is one of these "
+                               "tokens: apply marks them revoked once their key is gone.")
 
 
 class RowRef(_Frozen):
@@ -184,6 +187,7 @@ class Plan(_Frozen):
     actions: tuple[Action, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     targets: tuple[str, ...] = ()
+    key_source: KeySource | None = Field(None, description="Where the virtual keys were read (keys phase).")
 
     @property
     def errored(self) -> bool:

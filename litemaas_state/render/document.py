@@ -26,7 +26,7 @@ from litemaas_state.plan.model import (
     RevokeRowsAction,
 )
 
-DOCUMENT_FORMAT_VERSION = "1.1"
+DOCUMENT_FORMAT_VERSION = "1.2"
 TOKEN_PREFIX_LEN = 10
 
 
@@ -74,6 +74,15 @@ class ActionDoc(_Doc):
     files: tuple[str, ...] = ()
     keys: tuple[KeyDoc, ...] = ()
     rows: tuple[RowDoc, ...] = ()
+    rows_revoked: int = 0
+
+
+class KeySourceDoc(_Doc):
+    """Where the virtual keys were read: ``litellm-db`` or ``key-list``, why, and how many."""
+
+    origin: str
+    detail: str
+    count: int
 
 
 class PhaseDoc(_Doc):
@@ -87,6 +96,7 @@ class Summary(_Doc):
     destroy: int
     actions: int
     by_phase: dict[str, int]
+    rows_revoked: int = 0
 
 
 class PlanDocument(_Doc):
@@ -100,6 +110,7 @@ class PlanDocument(_Doc):
     phases: tuple[PhaseDoc, ...]
     diagnostics: tuple[Diagnostic, ...]
     targets: tuple[str, ...] = ()
+    key_source: KeySourceDoc | None = None
 
 
 def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
@@ -114,6 +125,10 @@ def _action_doc(action: Action) -> ActionDoc:
     keys: tuple[KeyDoc, ...] = ()
     rows: tuple[RowDoc, ...] = ()
     files: tuple[str, ...] = ()
+    if isinstance(action, DeleteKeysAction | RevokeRowsAction):
+        rows_revoked = rows_revoked_by(action)
+    else:
+        rows_revoked = 0
     if isinstance(action, DeleteKeysAction):
         keys = tuple(
             KeyDoc(alias=k.alias, token_prefix=token_prefix(k.token_hash), owner=k.owner,
@@ -131,16 +146,25 @@ def _action_doc(action: Action) -> ActionDoc:
     return ActionDoc(
         id=action.id, kind=action.kind, phase=action.phase.value, address=action.address,
         actions=_verbs(action), destructive=action.destructive, changes=changes, notes=action.notes,
-        reason=action.reason, files=files, keys=keys, rows=rows,
+        reason=action.reason, files=files, keys=keys, rows=rows, rows_revoked=rows_revoked,
     )
 
 
+def rows_revoked_by(action: DeleteKeysAction | RevokeRowsAction) -> int:
+    """LiteMaaS api_keys rows apply marks revoked for this action: the active rows of its keys (when
+    syncing), or its orphan rows."""
+    if isinstance(action, DeleteKeysAction):
+        return action.litemaas_rows if action.sync_litemaas else 0
+    return len(action.rows)
+
+
 def _weight(action: Action) -> tuple[int, int, int]:
-    """(add, change, destroy) counted Terraform-style; a key deletion counts once per key."""
+    """(add, change, destroy) counted Terraform-style: a key deletion counts once per key (destroy), and
+    each LiteMaaS row it revokes once (change)."""
     if isinstance(action, BackupAction):
         return len(action.targets), 0, 0
     if isinstance(action, DeleteKeysAction):
-        return 0, 0, len(action.keys)
+        return 0, rows_revoked_by(action), len(action.keys)
     if isinstance(action, RevokeRowsAction):
         return 0, len(action.rows), 0
     return 0, 1, 0
@@ -163,6 +187,8 @@ def build_document(plan: Plan) -> PlanDocument:
     for a in plan.actions:
         w = _weight(a)
         add, change, destroy = add + w[0], change + w[1], destroy + w[2]
+    rows_revoked = sum(rows_revoked_by(a) for a in plan.actions if isinstance(a, DeleteKeysAction | RevokeRowsAction))
+    source = plan.key_source
     errored = any(d.severity == Severity.ERROR for d in plan.diagnostics)
     verdict: Literal["no_changes", "changes", "errored"] = (
         "errored" if errored else "changes" if plan.actions else "no_changes"
@@ -170,6 +196,8 @@ def build_document(plan: Plan) -> PlanDocument:
     return PlanDocument(
         environment=plan.environment, namespace=plan.namespace, created_at=plan.created_at, verdict=verdict,
         applyable=plan.applyable,
-        summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase),
+        summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase,
+                        rows_revoked=rows_revoked),
         phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets,
+        key_source=KeySourceDoc(origin=source.origin, detail=source.detail, count=source.count) if source else None,
     )

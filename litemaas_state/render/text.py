@@ -90,7 +90,7 @@ def breakdown(doc: PlanDocument) -> str:
             parts.append(f"backup: {n} dump file{'s' if n != 1 else ''}")
         elif p.phase == "keys":
             keys = sum(len(a.keys) for a in p.actions)
-            rows = sum(len(a.rows) for a in p.actions)
+            rows = sum(a.rows_revoked for a in p.actions)
             text = f"keys: {keys} virtual key{'s' if keys != 1 else ''} deleted"
             if rows:
                 text += f", {rows} LiteMaaS row{'s' if rows != 1 else ''} revoked"
@@ -109,6 +109,11 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
         Nothing.
     """
     out: list[str] = []
+    if doc.key_source is not None:
+        ks = doc.key_source
+        where = "LiteLLM's database" if ks.origin == "litellm-db" else "GET /key/list"
+        out.append(_style(f"Virtual keys: {ks.count} read from {where} ({ks.detail}).", color, dim=True))
+        out.append("")
     if doc.targets:
         out += render_diagnostic(Diagnostic(
             severity=Severity.WARNING,

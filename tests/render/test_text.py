@@ -29,7 +29,7 @@ def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
 
 def test_full_plan_json(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     doc = json.loads(render_json(build_document(full_plan)))
-    assert doc["format_version"] == "1.1" and doc["verdict"] == "changes"
+    assert doc["format_version"] == "1.2" and doc["verdict"] == "changes"
     assert len(doc["phases"][-1]["actions"][0]["keys"]) == 12  # whole list in JSON
     assert doc == snapshot(extension_class=JSONSnapshotExtension)
 
