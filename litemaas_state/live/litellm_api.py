@@ -28,8 +28,9 @@ PAGE_SIZE = 100  # the server's maximum (size=101 → 422)
 TIMEOUT_S = 30.0
 
 
-def make_client(base_url: str, master_key: str) -> httpx.Client:
-    """An httpx client for the admin API (the key travels only in the Authorization header).
+def make_client(base_url: str, master_key: str, pool: int = 1) -> httpx.Client:
+    """An httpx client for the admin API (the key travels only in the Authorization header); ``pool``:
+    keep-alive connections for that many threads sharing it (httpx.Client is thread-safe).
 
     Raises:
         ObserveError: the URL is not an http(s) URL httpx can use.
@@ -38,7 +39,9 @@ def make_client(base_url: str, master_key: str) -> httpx.Client:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("expected http(s)://host[:port]")
-        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S)
+        limits = httpx.Limits(max_connections=max(pool, 1) * 2, max_keepalive_connections=max(pool, 1) * 2)
+        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S,
+                            limits=limits)
     except (httpx.InvalidURL, ValueError) as exc:
         raise ObserveError("litellm-api", f"the LiteLLM URL {base_url!r} is not usable: {exc}") from None
 

@@ -39,15 +39,20 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail[:200]}" if detail else type(exc).__name__
 
 
-@contextmanager
-def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
-    """Open a connection; failures become ObserveError naming the database (never the URL)."""
+def open_connection(db: DatabaseTarget, *, autocommit: bool = True) -> psycopg.Connection:
+    """Open a connection the caller closes; failures become ObserveError naming the database (never the URL)."""
     try:
-        conn = psycopg.connect(db.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
+        return psycopg.connect(db.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
                                application_name="litemaas-state")
     except psycopg.Error as exc:
         raise ObserveError(f"{db.info.role}-db", f"cannot connect to {db.info.host}:{db.info.port}/"
                            f"{db.info.database} ({db.info.source}): {reason(exc)}") from None
+
+
+@contextmanager
+def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
+    """Open a connection for a ``with`` block; failures become ObserveError naming the database."""
+    conn = open_connection(db, autocommit=autocommit)
     try:
         with conn:
             yield conn
