@@ -9,31 +9,34 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from litemaas_state import __version__
-from litemaas_state.commands import apply as apply_cmd
-from litemaas_state.commands import drift as drift_cmd
-from litemaas_state.commands import plan as plan_cmd
-from litemaas_state.commands import sandbox as sandbox_cmd
-from litemaas_state.commands import status as status_cmd
-from litemaas_state.commands import validate as validate_cmd
-from litemaas_state.commands.common import ConnectOptions, Deps, Output, use_color
-from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
-from litemaas_state.live.connect import DataPlaneFlags
 from litemaas_state.redact import scrub
+
+if TYPE_CHECKING:
+    from litemaas_state.commands.base import Deps
+    from litemaas_state.commands.common import ConnectOptions
+
+# Each command imports what it needs when it runs: `--help`, `validate` and `schema` load no client
+# (kubernetes, psycopg, httpx) and no sandbox (tests/cli/test_startup.py).
+ERROR_EXIT = 1  # errors.ExitCode.ERROR, without importing pydantic for --help
 
 _existing_file = click.Path(path_type=Path, dir_okay=False)
 
 
 def _deps(color: bool | None) -> Deps:
+    from litemaas_state.commands.base import Deps, Output, use_color
+
     return Deps(output=Output(color=use_color(color, sys.stdout)))
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
     """Run a command function and exit with its code; errors become a message and exit 1, never a traceback."""
+    from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
+
     try:
         code = fn(*args, **kwargs)
     except StateFileError as exc:
@@ -79,6 +82,9 @@ def _connect_options(f: Any) -> Any:
 
 def _connect(kw: dict[str, Any]) -> ConnectOptions:
     """Pop the connection flags out of a command's keyword arguments."""
+    from litemaas_state.commands.common import ConnectOptions
+    from litemaas_state.live.connect import DataPlaneFlags
+
     return ConnectOptions(
         kubeconfig=kw.pop("kubeconfig"), context=kw.pop("context"),
         data_plane=DataPlaneFlags(
@@ -99,12 +105,16 @@ def cli() -> None:
 @click.argument("files", nargs=-1, required=True, type=_existing_file)
 def validate(files: tuple[Path, ...]) -> None:
     """Validate state files (no cluster access)."""
+    from litemaas_state.commands import validate as validate_cmd
+
     _run(validate_cmd.run_validate, files, _deps(None))
 
 
 @cli.command()
 def schema() -> None:
     """Print the state file's JSON Schema."""
+    from litemaas_state.commands import validate as validate_cmd
+
     _run(validate_cmd.run_schema, _deps(False))
 
 
@@ -122,6 +132,8 @@ def schema() -> None:
 def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
          out: Path | None, color: bool | None, **kw: Any) -> None:
     """Show what apply would change."""
+    from litemaas_state.commands import plan as plan_cmd
+
     if as_json and fmt not in (None, "json"):
         raise click.UsageError("--json and --format markdown/text contradict each other; give one")
     opts = plan_cmd.PlanOptions(
@@ -155,6 +167,8 @@ def _confirm(prompt: str) -> str | None:
 def apply(state_file: Path | None, plan_file: Path | None, auto_approve: bool, targets: tuple[str, ...],
           rollout_timeout: float, color: bool | None, **kw: Any) -> None:
     """Apply the state file (or a saved plan): backup, images, scaling, admins, keys — in that order."""
+    from litemaas_state.commands import apply as apply_cmd
+
     opts = apply_cmd.ApplyOptions(
         state_file=state_file, plan_file=plan_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
         connect=_connect(kw),
@@ -173,6 +187,8 @@ def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: 
 
     Exit 0 in sync, 2 drift, 1 error.
     """
+    from litemaas_state.commands import drift as drift_cmd
+
     if as_json and fmt not in (None, "json"):
         raise click.UsageError("--json and --format markdown/text contradict each other; give one")
     opts = drift_cmd.DriftOptions(path=path, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
@@ -186,6 +202,8 @@ def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: 
 @_connect_options
 def status(state_file: Path, as_json: bool, **kw: Any) -> None:
     """Live summary: versions, replicas, Redis and LiteLLM health, keys, admins, subscriptions."""
+    from litemaas_state.commands import status as status_cmd
+
     _run(status_cmd.run, status_cmd.StatusOptions(state_file=state_file, as_json=as_json, connect=_connect(kw)),
          _deps(None))
 
@@ -204,6 +222,8 @@ def sandbox() -> None:
 @click.option("--secrets-file", type=_existing_file, default=None, help="JSON with known secret values.")
 def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None) -> None:
     """Start the sandbox in the background; print export lines for eval."""
+    from litemaas_state.commands import sandbox as sandbox_cmd
+
     _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False))
 
 
@@ -212,6 +232,8 @@ def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Pa
               envvar="LITEMAAS_SANDBOX_DIR", help="The sandbox's directory.")
 def sandbox_down(directory: Path | None) -> None:
     """Stop the sandbox and remove its files."""
+    from litemaas_state.commands import sandbox as sandbox_cmd
+
     _run(sandbox_cmd.run_down, directory, _deps(False))
 
 
@@ -230,11 +252,11 @@ def main() -> None:
             click.echo(scrub(exc.ctx.get_usage()), err=True)
             click.echo(f"Try '{exc.ctx.command_path} --help' for help.", err=True)
         click.echo(scrub(f"\nError: {exc.format_message()}"), err=True)
-        sys.exit(ExitCode.ERROR)
+        sys.exit(ERROR_EXIT)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as exc:
         click.echo(scrub(f"Error: {exc.format_message()}"), err=True)
-        sys.exit(ExitCode.ERROR)
+        sys.exit(ERROR_EXIT)
     sys.exit(code if isinstance(code, int) else 0)
