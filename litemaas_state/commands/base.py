@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,22 @@ class Output:
 
     def echo(self, text: str = "", *, err: bool = False, nl: bool = True) -> None:
         click.echo(scrub(text), file=self.err if err else self.out, nl=nl, color=self.color)
+
+    def stream(self, pieces: Iterable[str], block: int = 1 << 16) -> None:
+        """Write ``pieces`` to stdout as they come, scrubbed in blocks of about ``block`` characters cut
+        at line ends (a secret never spans a line of the documents written this way)."""
+        buf: list[str] = []
+        size = 0
+        for piece in pieces:
+            buf.append(piece)
+            size += len(piece)
+            if size >= block and "\n" in piece:
+                text = "".join(buf)
+                cut = text.rindex("\n") + 1
+                click.echo(scrub(text[:cut]), file=self.out, nl=False, color=self.color)
+                buf, size = [text[cut:]], len(text) - cut
+        if buf:
+            click.echo(scrub("".join(buf)), file=self.out, nl=False, color=self.color)
 
 
 def utc_now() -> datetime:

@@ -12,7 +12,7 @@ from litemaas_state.commands.planfile import write_plan
 from litemaas_state.errors import ExitCode
 from litemaas_state.render.document import build_document
 from litemaas_state.render.markdown import render_markdown
-from litemaas_state.render.text import render_json, render_text
+from litemaas_state.render.text import iter_json, render_text
 
 Format = Literal["text", "json", "markdown"]
 
@@ -36,7 +36,7 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     if opts.out is not None and not plan.errored:
         write_plan(plan, opts.out, state.text)
     if opts.format == "json":
-        deps.output.echo(render_json(doc), nl=False)
+        deps.output.stream(iter_json(doc))
     elif opts.format == "markdown":
         deps.output.echo(render_markdown(doc), nl=False)
     else:

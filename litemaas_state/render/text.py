@@ -8,6 +8,7 @@ Pure: ``render_text(doc, color=...) -> str``. Long key lists are cut in text (th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -158,5 +159,14 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
 
 
 def render_json(doc: PlanDocument) -> str:
-    """The PlanDocument as indented JSON (the ``--json`` output)."""
+    """The PlanDocument as indented JSON (the ``--json`` output), as one string."""
     return doc.model_dump_json(indent=2) + "\n"
+
+
+def iter_json(doc: PlanDocument) -> Iterator[str]:
+    """The same text as ``render_json``, in pieces (``plan --json`` writes them as they come, so 40,000
+    keys are never one string): the standard library's incremental encoder over the document's JSON
+    values, non-ASCII kept as pydantic keeps it."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
+    yield from encoder.iterencode(doc.model_dump(mode="json"))
+    yield "\n"

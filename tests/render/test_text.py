@@ -10,7 +10,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
-from litemaas_state.render.text import render_json, render_text
+from litemaas_state.render.text import iter_json, render_json, render_text
 from tests.render.conftest import plan_of
 
 
@@ -32,6 +32,12 @@ def test_full_plan_json(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     assert doc["format_version"] == "1.2" and doc["verdict"] == "changes"
     assert len(doc["phases"][-1]["actions"][0]["keys"]) == 12  # whole list in JSON
     assert doc == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def test_streamed_json_is_the_same_text(full_plan: Plan) -> None:
+    doc = build_document(full_plan)
+    pieces = list(iter_json(doc))
+    assert len(pieces) > 100 and "".join(pieces) == render_json(doc)
 
 
 def test_no_token_hash_is_printed_whole(full_plan: Plan) -> None:
