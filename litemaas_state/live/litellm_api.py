@@ -77,6 +77,12 @@ def error_text(resp: httpx.Response) -> str:
     return f"HTTP {resp.status_code}"
 
 
+def _text(value: Any) -> str | None:
+    """A JSON value that should be a string: None stays None, anything else becomes its text (hostile input
+    must not smuggle other types into the planner)."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 def key_from_json(obj: dict[str, Any]) -> VirtualKey:
     meta = obj.get("metadata") or {}
     if not isinstance(meta, dict):
@@ -84,9 +90,9 @@ def key_from_json(obj: dict[str, Any]) -> VirtualKey:
     created_by = meta.get("created_by")
     return VirtualKey(
         token_hash=str(obj.get("token") or ""),
-        alias=obj.get("key_alias"),
-        user_id=obj.get("user_id"),
-        team_id=obj.get("team_id"),
+        alias=_text(obj.get("key_alias")),
+        user_id=_text(obj.get("user_id")),
+        team_id=_text(obj.get("team_id")),
         created_at=parse_time(obj.get("created_at")),
         expires=parse_time(obj.get("expires")),
         duration=meta.get("duration"),

@@ -23,10 +23,14 @@ from litemaas_state.live.model import VirtualKey
 
 SELECT_EXISTING_TOKENS = 'SELECT token FROM "LiteLLM_VerificationToken" WHERE token = ANY(%s)'
 SELECT_TOKEN_EXPIRES = 'SELECT token, expires FROM "LiteLLM_VerificationToken" WHERE token = ANY(%s)'
-#: Only the columns the retention rules read (plan/keys.py); ``metadata->'duration'`` as JSON.
+#: Only the columns the retention rules read (plan/keys.py). Times as timestamptz read in a UTC session
+#: (aware datetimes, no per-row conversion); ``metadata.duration`` as text when it is a JSON string (nearly
+#: always), else as JSON (numbers, objects: decoded only for those rows).
 SELECT_KEY_POPULATION = (
-    "SELECT token, key_alias, expires, created_at, metadata -> 'duration', user_id, team_id "
-    'FROM "LiteLLM_VerificationToken" WHERE team_id IS DISTINCT FROM %(dashboard)s'
+    "SELECT token, key_alias, expires AT TIME ZONE 'UTC', created_at AT TIME ZONE 'UTC', "
+    "CASE WHEN jsonb_typeof(metadata -> 'duration') = 'string' THEN metadata ->> 'duration' END, "
+    "CASE WHEN jsonb_typeof(metadata -> 'duration') NOT IN ('string', 'null') THEN metadata -> 'duration' END, "
+    'user_id, team_id FROM "LiteLLM_VerificationToken" WHERE team_id IS DISTINCT FROM %(dashboard)s'
 )
 COUNT_KEYS = 'SELECT count(*) FROM "LiteLLM_VerificationToken" WHERE team_id IS DISTINCT FROM %(dashboard)s'
 #: Rows fetched per round trip of the server-side cursor (memory stays flat; one query overall).
@@ -81,14 +85,6 @@ def count_keys(db: DatabaseTarget) -> int:
     return int(row[0]) if row else 0
 
 
-def _key(row: tuple[Any, ...]) -> VirtualKey:
-    # model_construct: the values come typed from PostgreSQL; validating 100,000 of them costs ~0.5 s
-    return VirtualKey.model_construct(
-        token_hash=row[0], alias=row[1], expires=_utc(row[2]), created_at=_utc(row[3]), duration=row[4],
-        user_id=row[5], team_id=row[6], created_by=None,
-    )
-
-
 def iter_keys(db: DatabaseTarget) -> Iterator[VirtualKey]:
     """Every virtual key /key/list would list, streamed from ONE query through a server-side (named)
     cursor, ``ITERSIZE`` rows per round trip, in no particular order.
@@ -99,12 +95,17 @@ def iter_keys(db: DatabaseTarget) -> Iterator[VirtualKey]:
     Raises:
         ObserveError: the database cannot be reached or read.
     """
+    same: dict[Any, Any] = {}  # owners and durations repeat across keys: keep one copy of each
     try:
         with connection(db, autocommit=False) as conn:
+            conn.execute("SET TIME ZONE 'UTC'")
             with conn.cursor(name="litemaas_state_keys") as cur:
                 cur.itersize = ITERSIZE
                 cur.execute(SELECT_KEY_POPULATION, {"dashboard": names.DASHBOARD_TEAM_ID})
-                for row in cur:
-                    yield _key(row)
+                for token, alias, expires, created_at, dur_text, dur_json, user_id, team_id in cur:
+                    duration = dur_text if dur_json is None else dur_json
+                    yield VirtualKey(token, alias, same.setdefault(user_id, user_id),
+                                     same.setdefault(team_id, team_id), created_at, expires,
+                                     same.setdefault(duration, duration) if dur_json is None else duration)
     except psycopg.Error as exc:
         raise _failed("reading the key population", exc) from None

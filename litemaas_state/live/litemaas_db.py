@@ -91,8 +91,10 @@ def read_users(db: DatabaseTarget) -> tuple[LiteMaaSUser, ...]:
 
 
 def read_api_keys(db: DatabaseTarget) -> tuple[ApiKeyRow, ...]:
-    """Every row of ``api_keys`` with its owner's email."""
-    return tuple(ApiKeyRow(id=r[0], user_id=r[1], key_hash=r[2], alias=r[3], is_active=bool(r[4]), owner_email=r[5])
+    """Every row of ``api_keys`` with its owner's email (user ids and emails shared between a user's rows)."""
+    same: dict[str, str] = {}
+    return tuple(ApiKeyRow(id=r[0], user_id=same.setdefault(r[1], r[1]), key_hash=r[2], alias=r[3],
+                           is_active=bool(r[4]), owner_email=same.setdefault(r[5], r[5]) if r[5] else r[5])
                  for r in _read_table(db, "api_keys", SELECT_API_KEYS))
 
 

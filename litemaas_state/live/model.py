@@ -6,6 +6,7 @@ Shapes follow the Kubernetes API (apps/v1 Deployment) and litemaas-facts.md §3�
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -79,12 +80,15 @@ class LiteMaaSUser(_Frozen):
     is_active: bool = True
 
 
-class VirtualKey(_Frozen):
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
     """A LiteLLM virtual key as /key/list returns it (litemaas-facts.md §5), never the key itself.
 
     ``token_hash``: sha256 hex of the raw key (the ``token`` column). Datetimes are UTC-aware; None when
     absent (``expires`` None = never expires). ``duration``: ``metadata.duration`` as sent by its creator
     (any JSON value; only rhpds workshop keys carry it, facts §6.1). ``created_by``: ``metadata.created_by``.
+    A slotted dataclass, not a pydantic model: 100,000 of them are held at once (≈ 0.5 KB each with their
+    values), built from typed sources (``live.litellm_db``; ``live.litellm_api`` coerces the API's JSON).
     """
 
     token_hash: str
@@ -110,8 +114,10 @@ class KeySource(_Frozen):
     count: int = 0
 
 
-class ApiKeyRow(_Frozen):
-    """An active-or-not LiteMaaS ``api_keys`` row (facts §3.2): matched to LiteLLM by ``key_hash`` = token."""
+@dataclass(frozen=True, slots=True)
+class ApiKeyRow:
+    """A LiteMaaS ``api_keys`` row, active or not (facts §3.2): matched to LiteLLM by ``key_hash`` = token.
+    A slotted dataclass for the same reason as ``VirtualKey`` (one row per key)."""
 
     id: str
     user_id: str

@@ -12,12 +12,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
+from pydantic import TypeAdapter
 
 from litemaas_state.errors import Diagnostic, Severity
-from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument
+from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument, RowDoc
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
 
 KEYS_SHOWN = 10
+_KEYS = TypeAdapter(list[KeyDoc])
+_ROWS = TypeAdapter(list[RowDoc])
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
@@ -163,10 +166,39 @@ def render_json(doc: PlanDocument) -> str:
     return doc.model_dump_json(indent=2) + "\n"
 
 
-def iter_json(doc: PlanDocument) -> Iterator[str]:
-    """The same text as ``render_json``, in pieces (``plan --json`` writes them as they come, so 40,000
-    keys are never one string): the standard library's incremental encoder over the document's JSON
-    values, non-ASCII kept as pydantic keeps it."""
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
-    yield from encoder.iterencode(doc.model_dump(mode="json"))
+_ACTION_FIELD = "\n" + " " * 10  # the indent of an action's fields in the document (phases → actions)
+
+
+def iter_json(doc: PlanDocument, chunk: int = 2000) -> Iterator[str]:
+    """The same text as ``render_json``, in pieces of about ``chunk`` list items (``plan --json`` writes
+    them as they come, so 40,000 keys are never one string): the document without its key and row
+    lists, with each list spliced in where pydantic wrote it empty, item chunks serialized by pydantic.
+
+    A raw newline cannot occur inside a JSON string, so ``"keys": []`` at the action fields' indent is
+    always the field itself, once per action, in document order.
+    """
+    actions = [a for p in doc.phases for a in p.actions]
+    skeleton = doc.model_copy(update={"phases": tuple(
+        p.model_copy(update={"actions": tuple(a.model_copy(update={"keys": (), "rows": ()}) for a in p.actions)})
+        for p in doc.phases)})
+    text = skeleton.model_dump_json(indent=2)
+    pos = search = 0  # written up to pos; the next marker is after search
+    for a in actions:
+        for name, items, adapter in (("keys", a.keys, _KEYS), ("rows", a.rows, _ROWS)):
+            marker = f'{_ACTION_FIELD}"{name}": []'
+            at = text.index(marker, search)
+            search = at + len(marker)
+            if not items:
+                continue
+            yield text[pos:at]
+            yield f'{_ACTION_FIELD}"{name}": [\n'
+            for start in range(0, len(items), chunk):
+                part = adapter.dump_json(list(items[start:start + chunk]), indent=2).decode()
+                body = part[2:-2]  # without "[\n" and "\n]"
+                if start:
+                    yield ",\n"
+                yield " " * 10 + body.replace("\n", _ACTION_FIELD)
+            yield f"{_ACTION_FIELD}]"
+            pos = search
+    yield text[pos:]
     yield "\n"
