@@ -100,12 +100,12 @@ def iter_keys(db: DatabaseTarget) -> Iterator[VirtualKey]:
         with connection(db, autocommit=False) as conn:
             conn.execute("SET TIME ZONE 'UTC'")
             with conn.cursor(name="litemaas_state_keys") as cur:
-                cur.itersize = ITERSIZE
                 cur.execute(SELECT_KEY_POPULATION, {"dashboard": names.DASHBOARD_TEAM_ID})
-                for token, alias, expires, created_at, dur_text, dur_json, user_id, team_id in cur:
-                    duration = dur_text if dur_json is None else dur_json
-                    yield VirtualKey(token, alias, same.setdefault(user_id, user_id),
-                                     same.setdefault(team_id, team_id), created_at, expires,
-                                     same.setdefault(duration, duration) if dur_json is None else duration)
+                while rows := cur.fetchmany(ITERSIZE):
+                    for token, alias, expires, created_at, dur_text, dur_json, user_id, team_id in rows:
+                        duration = dur_text if dur_json is None else dur_json
+                        yield VirtualKey(token, alias, same.setdefault(user_id, user_id),
+                                         same.setdefault(team_id, team_id), created_at, expires,
+                                         same.setdefault(duration, duration) if dur_json is None else duration)
     except psycopg.Error as exc:
         raise _failed("reading the key population", exc) from None

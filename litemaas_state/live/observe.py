@@ -72,7 +72,9 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
             if users is None:
                 users = litemaas_db.read_users(litemaas)
             if retention is None or retention.sync_litemaas or everything:
-                rows = litemaas_db.read_api_keys(litemaas)
+                tokens_seen = {k.token_hash: k.token_hash for k in keys}  # one string per token, shared
+                rows = litemaas_db.read_api_keys(litemaas, tokens_seen)
+                del tokens_seen
         elif retention is not None and retention.sync_litemaas:
             raise ConfigError("key_retention.sync_litemaas needs the LiteMaaS database: set "
                               "LITEMAAS_DATABASE_URL or --litemaas-database-url")

@@ -19,8 +19,8 @@ from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument, RowD
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
 
 KEYS_SHOWN = 10
-_KEYS = TypeAdapter(list[KeyDoc])
-_ROWS = TypeAdapter(list[RowDoc])
+_KEYS: TypeAdapter[Any] = TypeAdapter(list[KeyDoc])
+_ROWS: TypeAdapter[Any] = TypeAdapter(list[RowDoc])
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
@@ -184,7 +184,8 @@ def iter_json(doc: PlanDocument, chunk: int = 2000) -> Iterator[str]:
     text = skeleton.model_dump_json(indent=2)
     pos = search = 0  # written up to pos; the next marker is after search
     for a in actions:
-        for name, items, adapter in (("keys", a.keys, _KEYS), ("rows", a.rows, _ROWS)):
+        lists: tuple[tuple[str, tuple[Any, ...], TypeAdapter[Any]], ...] = (("keys", a.keys, _KEYS), ("rows", a.rows, _ROWS))
+        for name, items, adapter in lists:
             marker = f'{_ACTION_FIELD}"{name}": []'
             at = text.index(marker, search)
             search = at + len(marker)
