@@ -62,3 +62,17 @@ def test_targeting_warning(full_plan: Plan, snapshot: SnapshotAssertion) -> None
     text = render_text(build_document(plan))
     assert "Resource targeting is in effect" in text and "NOT applied" in text
     assert text == snapshot
+
+
+def test_the_key_source_is_in_the_header(full_plan: Plan) -> None:
+    from litemaas_state.live.model import KeySource
+    from litemaas_state.render.markdown import render_markdown
+
+    src = KeySource(origin="key-list", detail="LiteLLM's database not used: 8 of the 8 newest keys <b>x</b>", count=8)
+    doc = build_document(full_plan.model_copy(update={"key_source": src}))
+    text = render_text(doc)
+    assert text.splitlines()[0] == ("Virtual keys: 8 read from GET /key/list (LiteLLM's database not used: 8 of the "
+                                    "8 newest keys <b>x</b>).")
+    md = render_markdown(doc)
+    assert "8 virtual keys read from <code>key-list</code>" in md and "<b>x</b>" not in md
+    assert json.loads(render_json(doc))["key_source"]["origin"] == "key-list"
