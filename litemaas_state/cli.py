@@ -9,29 +9,21 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from litemaas_state import __version__
-from litemaas_state.commands import apply as apply_cmd
-from litemaas_state.commands import drift as drift_cmd
-from litemaas_state.commands import plan as plan_cmd
-from litemaas_state.commands import sandbox as sandbox_cmd
-from litemaas_state.commands import status as status_cmd
-from litemaas_state.commands import validate as validate_cmd
-from litemaas_state.commands.common import (
-    ConnectOptions,
-    Deps,
-    Output,
-    diagnostic_text,
-    error_text,
-    use_color,
-)
-from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
-from litemaas_state.live.connect import DataPlaneFlags
 from litemaas_state.redact import scrub
 from litemaas_state.render.escape import visible_controls
+
+if TYPE_CHECKING:
+    from litemaas_state.commands.base import Deps
+    from litemaas_state.commands.common import ConnectOptions
+
+# Each command imports what it needs when it runs: `--help`, `validate` and `schema` load no client
+# (kubernetes, psycopg, httpx) and no sandbox (tests/cli/test_startup.py).
+ERROR_EXIT = 1  # errors.ExitCode.ERROR, without importing pydantic for --help
 
 _existing_file = click.Path(path_type=Path, dir_okay=False)
 
@@ -41,12 +33,23 @@ def _say(text: str) -> None:
     click.echo(visible_controls(scrub(text)), err=True)
 
 
+def _one_line(message: str) -> str:
+    from litemaas_state.commands.base import error_text
+
+    return error_text(message)
+
+
 def _deps(color: bool | None) -> Deps:
+    from litemaas_state.commands.base import Deps, Output, use_color
+
     return Deps(output=Output(color=use_color(color, sys.stdout)))
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
     """Run a command function and exit with its code; errors become a message and exit 1, never a traceback."""
+    from litemaas_state.commands.base import diagnostic_text, error_text
+    from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
+
     try:
         code = fn(*args, **kwargs)
     except StateFileError as exc:
@@ -92,6 +95,9 @@ def _connect_options(f: Any) -> Any:
 
 def _connect(kw: dict[str, Any]) -> ConnectOptions:
     """Pop the connection flags out of a command's keyword arguments."""
+    from litemaas_state.commands.common import ConnectOptions
+    from litemaas_state.live.connect import DataPlaneFlags
+
     return ConnectOptions(
         kubeconfig=kw.pop("kubeconfig"), context=kw.pop("context"),
         data_plane=DataPlaneFlags(
@@ -112,12 +118,16 @@ def cli() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 def validate(files: tuple[Path, ...]) -> None:
     """Validate state files, or every *.yaml / *.yml in a directory (no cluster access)."""
+    from litemaas_state.commands import validate as validate_cmd
+
     _run(validate_cmd.run_validate, files, _deps(None))
 
 
 @cli.command()
 def schema() -> None:
     """Print the state file's JSON Schema."""
+    from litemaas_state.commands import validate as validate_cmd
+
     _run(validate_cmd.run_schema, _deps(False))
 
 
@@ -135,6 +145,8 @@ def schema() -> None:
 def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
          out: Path | None, color: bool | None, **kw: Any) -> None:
     """Show what apply would change."""
+    from litemaas_state.commands import plan as plan_cmd
+
     if as_json and fmt not in (None, "json"):
         raise click.UsageError("--json and --format markdown/text contradict each other; give one")
     opts = plan_cmd.PlanOptions(
@@ -168,6 +180,8 @@ def _confirm(prompt: str) -> str | None:
 def apply(state_file: Path | None, plan_file: Path | None, auto_approve: bool, targets: tuple[str, ...],
           rollout_timeout: float, color: bool | None, **kw: Any) -> None:
     """Apply the state file (or a saved plan): backup, images (backend, frontend, litellm), scaling, admins, keys."""
+    from litemaas_state.commands import apply as apply_cmd
+
     opts = apply_cmd.ApplyOptions(
         state_file=state_file, plan_file=plan_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
         connect=_connect(kw),
@@ -186,6 +200,8 @@ def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: 
 
     Exit 0 in sync, 2 drift, 1 error.
     """
+    from litemaas_state.commands import drift as drift_cmd
+
     if as_json and fmt not in (None, "json"):
         raise click.UsageError("--json and --format markdown/text contradict each other; give one")
     opts = drift_cmd.DriftOptions(path=path, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
@@ -200,6 +216,8 @@ def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: 
 @_connect_options
 def status(state_file: Path, as_json: bool, color: bool | None, **kw: Any) -> None:
     """Live summary: versions, replicas, Redis and LiteLLM health, keys, admins, subscriptions."""
+    from litemaas_state.commands import status as status_cmd
+
     _run(status_cmd.run, status_cmd.StatusOptions(state_file=state_file, as_json=as_json, connect=_connect(kw)),
          _deps(color))
 
@@ -218,6 +236,8 @@ def sandbox() -> None:
 @click.option("--secrets-file", type=_existing_file, default=None, help="JSON with known secret values.")
 def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None) -> None:
     """Start the sandbox in the background; print export lines for eval."""
+    from litemaas_state.commands import sandbox as sandbox_cmd
+
     _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False))
 
 
@@ -226,6 +246,8 @@ def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Pa
               envvar="LITEMAAS_SANDBOX_DIR", help="The sandbox's directory.")
 def sandbox_down(directory: Path | None) -> None:
     """Stop the sandbox and remove its files."""
+    from litemaas_state.commands import sandbox as sandbox_cmd
+
     _run(sandbox_cmd.run_down, directory, _deps(False))
 
 
@@ -243,17 +265,17 @@ def main() -> None:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # `litemaas-state` alone: its help, not an error
         click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
-        sys.exit(ExitCode.OK)
+        sys.exit(0)
     except click.exceptions.UsageError as exc:
         if exc.ctx is not None:
             _say(exc.ctx.get_usage())
             click.echo(f"Try '{exc.ctx.command_path} --help' for help.", err=True)
-        _say(f"\nError: {error_text(exc.format_message())}")
-        sys.exit(ExitCode.ERROR)
+        _say(f"\nError: {_one_line(exc.format_message())}")
+        sys.exit(ERROR_EXIT)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as exc:
-        _say(f"Error: {error_text(exc.format_message())}")
-        sys.exit(ExitCode.ERROR)
+        _say(f"Error: {_one_line(exc.format_message())}")
+        sys.exit(ERROR_EXIT)
     sys.exit(code if isinstance(code, int) else 0)

@@ -6,6 +6,7 @@ ActionReason rule, style.md §1).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,24 +160,35 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
         assert isinstance(action, DeleteKeysAction)
         url, key = discovery.require_litellm()
         litemaas = database("litemaas") if action.sync_litemaas else None
+        rows = key_writes.ThreadConnections(litemaas) if litemaas is not None else None
         sync_error = f"Key deleted by litemaas-state (rule: {action.rule})"
         revoked = 0
+        lock = threading.Lock()
+        started = time.monotonic()
 
-        def on_gone(tokens: list[str]) -> None:
+        def on_gone(tokens: list[str]) -> None:  # in a worker thread: its own connection, one UPDATE
             nonlocal revoked
-            if litemaas is not None:
-                revoked += key_writes.revoke_rows_by_hash(litemaas, tokens, sync_error)
+            if litemaas is not None and rows is not None:
+                n = key_writes.revoke_rows_by_hash(litemaas, tokens, sync_error, rows.get())
+                with lock:
+                    revoked += n
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int) -> None:  # after every batch; the command layer throttles
+            rate = done / max(time.monotonic() - started, 1e-6)
             report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action.id, address=action.address,
-                              message=f"{done} of {total} keys done"))
+                              message=f"{done} of {total} keys done ({rate:.0f} keys/s)", done=done, total=total))
 
-        with litellm_api.make_client(url, key) as client:
-            pruner = key_writes.KeyPruner(client, discovery.database("litellm"))
-            deleted, already = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+        try:
+            with litellm_api.make_client(url, key, pool=key_writes.WORKERS) as client:
+                pruner = key_writes.KeyPruner(client, discovery.database("litellm"))
+                deleted, already = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+                source = "LiteLLM's database" if pruner.reader.db_trusted else "/key/list?key_hash="
+        finally:
+            if rows is not None:
+                rows.close()
         note = f" ({already} were already gone)" if already else ""
         suffix = f"; {revoked} LiteMaaS api_keys rows revoked" if litemaas is not None else ""
-        return f"deleted {deleted} keys{note}{suffix}"
+        return f"deleted {deleted} keys{note}{suffix} (read back through {source})"
 
     def revoke_rows(action: Action, report: Reporter) -> str:
         assert isinstance(action, RevokeRowsAction)

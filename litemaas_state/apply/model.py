@@ -20,7 +20,8 @@ class EventKind(StrEnum):
 
 
 class ApplyEvent(BaseModel):
-    """One event: ``action_id``/``address`` it concerns, a message, seconds since the action started."""
+    """One event: ``action_id``/``address`` it concerns, a message, seconds since the action started;
+    ``done``/``total`` for a progress event that counts items (keys pruned)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -29,6 +30,8 @@ class ApplyEvent(BaseModel):
     address: str
     message: str
     elapsed_s: float = 0.0
+    done: int | None = None
+    total: int | None = None
 
 
 class ActionStatus(StrEnum):

@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from litemaas_state.apply.executors import ApplyContext, build_executors
 from litemaas_state.apply.kube import KubeWriter, RolloutWaiter
@@ -40,6 +42,7 @@ from litemaas_state.live.kube import KubeReader
 from litemaas_state.plan import order
 from litemaas_state.plan.compare import inconsistencies, uncovered
 from litemaas_state.plan.model import Action, Plan
+from litemaas_state.redact import scrub
 from litemaas_state.render.document import build_document
 from litemaas_state.render.escape import terminal
 from litemaas_state.render.text import render_errors, render_text
@@ -157,8 +160,8 @@ def _still_asked_for(saved: Plan, conns: Connections, now: datetime) -> list[str
         return ["the embedded state file does not match the plan's state_digest (the plan file was edited)"]
     if (state.desired.metadata.name, state.desired.target.namespace) != (saved.environment, saved.namespace):
         return ["the embedded state file names another environment or namespace than the plan"]
-    _, fresh = observe_and_plan(state, conns, now, saved.targets)
-    return uncovered(saved, fresh)
+    live, fresh = observe_and_plan(state, conns, now, saved.targets)
+    return uncovered(saved, fresh, live)
 
 
 def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lock: ApplyLock) -> ExitCode:
@@ -169,10 +172,16 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     checker = PreconditionChecker(KubeReader(conns.kube), conns.discovery)
     by_id = {a.id: a for a in plan.actions}
 
+    counted = CountedProgress(out)
+
     def report(ev: ApplyEvent) -> None:
         address, message = terminal(ev.address), error_text(ev.message)  # messages can quote the world
+        if ev.kind in (EventKind.FINISHED, EventKind.FAILED):
+            counted.stop()
         if ev.kind == EventKind.STARTED:
             out.echo(f"{address}: {_verb(by_id[ev.action_id])}... [{message}]")
+        elif ev.kind == EventKind.PROGRESS and ev.total is not None:
+            counted.update(ev)
         elif ev.kind == EventKind.PROGRESS:
             out.echo(f"{address}: {message} [{ev.elapsed_s:.0f}s elapsed]")
         elif ev.kind == EventKind.FINISHED:
@@ -186,7 +195,10 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
         lock.ensure_held()
         checker.check(action)
 
-    result = apply_plan(plan, executors, report, check=check)
+    try:
+        result = apply_plan(plan, executors, report, check=check)
+    finally:
+        counted.stop()
     done = [r for r in result.results if r.status == ActionStatus.SUCCEEDED]
     skipped = [r for r in result.results if r.status == ActionStatus.SKIPPED]
     if plan.targets:
@@ -204,6 +216,53 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     if note:
         out.echo(f"\nNote: {note}", err=True)
     return ExitCode.ERROR
+
+
+class CountedProgress:
+    """Progress of a counted action (keys pruned): a rich progress bar with done/total/rate on a terminal;
+    else one plain line at most every ``EVERY_S`` seconds, and the last one (CI logs)."""
+
+    EVERY_S = 3.0
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.tty = bool(getattr(out.out, "isatty", lambda: False)())
+        self._bar: Any = None
+        self._task: Any = None
+        self._last = 0.0
+
+    def update(self, ev: ApplyEvent) -> None:
+        assert ev.total is not None
+        done = ev.done or 0
+        if self.tty:
+            if self._bar is None:
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
+
+                self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                                     console=Console(file=self.out.out), transient=True)
+                self._bar.start()
+                self._task = self._bar.add_task(terminal(scrub(ev.address)), total=ev.total, rate="")
+            rate = ev.message.rsplit("(", 1)[-1].rstrip(")") if "(" in ev.message else ""
+            self._bar.update(self._task, completed=done, total=ev.total, rate=rate)
+            return
+        now = time.monotonic()
+        if done < ev.total and now - self._last < self.EVERY_S:
+            return
+        self._last = now
+        self.out.echo(f"{terminal(ev.address)}: {error_text(ev.message)}")
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def _verb(action: Action) -> str:

@@ -12,7 +12,7 @@ from litemaas_state.commands.planfile import write_plan
 from litemaas_state.errors import ExitCode, Severity
 from litemaas_state.render.document import build_document
 from litemaas_state.render.markdown import render_markdown
-from litemaas_state.render.text import render_errors, render_json, render_text
+from litemaas_state.render.text import iter_json, render_errors, render_text
 
 Format = Literal["text", "json", "markdown"]
 
@@ -31,12 +31,13 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
     state = read_state(opts.state_file)
     conns = connect(state, opts.connect)
-    _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
+    live, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
+    del live  # the key population is not needed once planned: free it before rendering (peak memory)
     doc = build_document(plan)
     if opts.out is not None and not plan.errored:
         write_plan(plan, opts.out, state.text)
     if opts.format == "json":
-        deps.output.echo(render_json(doc), nl=False)
+        deps.output.stream(iter_json(doc))
     elif opts.format == "markdown":
         deps.output.echo(render_markdown(doc), nl=False)
     else:  # errors go to stderr, the plan to stdout

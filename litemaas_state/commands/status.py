@@ -22,7 +22,7 @@ import click
 from litemaas_state import names
 from litemaas_state.commands.common import ConnectOptions, Deps, connect, read_state
 from litemaas_state.errors import ExitCode, LitemaasStateError
-from litemaas_state.live import litellm_api, litemaas_db
+from litemaas_state.live import litellm_api, litemaas_db, tokens
 from litemaas_state.live import redis as redis_reader
 from litemaas_state.live.kube import KubeReader
 from litemaas_state.live.model import LiveState
@@ -102,9 +102,9 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
     protected, _ = protected_user_ids(policy, LiveState(observed_at=now, namespace=conns.kube.namespace,
                                                         users=users))
     if url and key:
-        def list_keys() -> Any:
+        def list_keys() -> Any:  # LiteLLM's database when trusted (live/tokens.py), else /key/list
             with litellm_api.make_client(url, key) as client:
-                return litellm_api.list_keys(client)
+                return tokens.read_keys(client, conns.discovery.database("litellm"))[0]
 
         keys, report["keys_error"] = _try(list_keys)
         if keys is not None:

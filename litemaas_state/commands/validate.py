@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from litemaas_state.commands.common import Deps, diagnostic_text, read_state, state_files
+from litemaas_state.commands.base import Deps, diagnostic_text, read_state, state_files
 from litemaas_state.errors import ExitCode, StateFileError
 from litemaas_state.spec.model import json_schema
 

@@ -28,8 +28,9 @@ PAGE_SIZE = 100  # the server's maximum (size=101 → 422)
 TIMEOUT_S = 30.0
 
 
-def make_client(base_url: str, master_key: str) -> httpx.Client:
-    """An httpx client for the admin API (the key travels only in the Authorization header).
+def make_client(base_url: str, master_key: str, pool: int = 1) -> httpx.Client:
+    """An httpx client for the admin API (the key travels only in the Authorization header); ``pool``:
+    keep-alive connections for that many threads sharing it (httpx.Client is thread-safe).
 
     Raises:
         ObserveError: the URL is not an http(s) URL httpx can use.
@@ -38,7 +39,9 @@ def make_client(base_url: str, master_key: str) -> httpx.Client:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("expected http(s)://host[:port]")
-        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S)
+        limits = httpx.Limits(max_connections=max(pool, 1) * 2, max_keepalive_connections=max(pool, 1) * 2)
+        return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S,
+                            limits=limits)
     except (httpx.InvalidURL, ValueError) as exc:
         raise ObserveError("litellm-api", f"the LiteLLM URL {base_url!r} is not usable: {exc}") from None
 
@@ -74,50 +77,89 @@ def error_text(resp: httpx.Response) -> str:
     return f"HTTP {resp.status_code}"
 
 
-def key_from_json(obj: dict[str, Any]) -> VirtualKey:
+def _text(value: Any) -> str | None:
+    """A JSON value that should be a string: None stays None, anything else becomes its text (hostile input
+    must not smuggle other types into the planner)."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def key_from_json(obj: dict[str, Any], same: dict[Any, Any] | None = None) -> VirtualKey:
+    """One /key/list full object → VirtualKey. ``same``: a dict sharing repeated strings (owners, teams,
+    durations, creators) between the keys of one listing, so 100,000 keys hold each once."""
+    share = (same if same is not None else {}).setdefault
     meta = obj.get("metadata") or {}
     if not isinstance(meta, dict):
         meta = {}
     created_by = meta.get("created_by")
+    duration = meta.get("duration")
+    user_id, team_id = _text(obj.get("user_id")), _text(obj.get("team_id"))
     return VirtualKey(
         token_hash=str(obj.get("token") or ""),
-        alias=obj.get("key_alias"),
-        user_id=obj.get("user_id"),
-        team_id=obj.get("team_id"),
+        alias=_text(obj.get("key_alias")),
+        user_id=share(user_id, user_id),
+        team_id=share(team_id, team_id),
         created_at=parse_time(obj.get("created_at")),
         expires=parse_time(obj.get("expires")),
-        duration=meta.get("duration"),
-        created_by=str(created_by) if created_by is not None else None,
+        duration=share(duration, duration) if isinstance(duration, str) else duration,
+        created_by=share(str(created_by), str(created_by)) if created_by is not None else None,
     )
 
 
 def list_keys(client: httpx.Client) -> tuple[VirtualKey, ...]:
     """Every virtual key (all pages of /key/list, full objects). Dashboard keys are left out by LiteLLM.
+    A row created while paging may repeat on the next page: each token is kept once.
 
     Raises:
-        ObserveError: transport error or a non-200 answer.
+        ObserveError: transport error, a non-200 answer, or an unexpected body.
     """
-    keys: list[VirtualKey] = []
+    by_token: dict[str, VirtualKey] = {}
+    same: dict[Any, Any] = {}
     page, pages = 1, 1
     while page <= pages:
+        body = _get_json(client, {"return_full_object": "true", "size": PAGE_SIZE, "page": page})
+        for k in body["keys"]:
+            if isinstance(k, dict):
+                key = key_from_json(k, same)
+                by_token[key.token_hash] = key
         try:
-            resp = client.get(KEY_LIST, params={"return_full_object": "true", "size": PAGE_SIZE, "page": page})
-        except httpx.HTTPError as exc:
-            raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
-        if resp.status_code != 200:
-            raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {error_text(resp)}")
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
-            raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected answer (no 'keys' list)")
-        keys += [key_from_json(k) for k in body["keys"] if isinstance(k, dict)]
-        total = int(body.get("total_count") or 0)
-        pages = int(body.get("total_pages") or math.ceil(total / PAGE_SIZE))
+            total = int(body.get("total_count") or 0)
+            pages = int(body.get("total_pages") or math.ceil(total / PAGE_SIZE))
+        except (TypeError, ValueError):
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected total_pages") from None
         page += 1
-    by_token = {k.token_hash: k for k in keys}  # a row created while paging may repeat; keep one
     return tuple(by_token.values())
+
+
+def _get_json(client: httpx.Client, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        resp = client.get(KEY_LIST, params=params)
+    except httpx.HTTPError as exc:
+        raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
+    if resp.status_code != 200:
+        raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {error_text(resp)}")
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("keys"), list):
+        raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected answer (no 'keys' list)")
+    return body
+
+
+def newest_tokens(client: httpx.Client, size: int = PAGE_SIZE) -> tuple[list[str], int]:
+    """(the tokens of /key/list's first page in LiteLLM's default order ``created_at desc, token desc``,
+    ``total_count``): one request, tokens only (no ``return_full_object``).
+
+    Raises:
+        ObserveError: transport error, a non-200 answer, or an unexpected body.
+    """
+    body = _get_json(client, {"size": size, "page": 1})
+    tokens = [str(t) for t in body["keys"] if isinstance(t, str) and t]
+    try:
+        total = int(body.get("total_count") or 0)
+    except (TypeError, ValueError):
+        raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected total_count") from None
+    return tokens, total
 
 
 def existing_tokens(client: httpx.Client, tokens: list[str]) -> set[str]:

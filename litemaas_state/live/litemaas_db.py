@@ -39,15 +39,20 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail[:200]}" if detail else type(exc).__name__
 
 
-@contextmanager
-def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
-    """Open a connection; failures become ObserveError naming the database (never the URL)."""
+def open_connection(db: DatabaseTarget, *, autocommit: bool = True) -> psycopg.Connection:
+    """Open a connection the caller closes; failures become ObserveError naming the database (never the URL)."""
     try:
-        conn = psycopg.connect(db.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
+        return psycopg.connect(db.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
                                application_name="litemaas-state")
     except psycopg.Error as exc:
         raise ObserveError(f"{db.info.role}-db", f"cannot connect to {db.info.host}:{db.info.port}/"
                            f"{db.info.database} ({db.info.source}): {reason(exc)}") from None
+
+
+@contextmanager
+def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
+    """Open a connection for a ``with`` block; failures become ObserveError naming the database."""
+    conn = open_connection(db, autocommit=autocommit)
     try:
         with conn:
             yield conn
@@ -85,10 +90,25 @@ def read_users(db: DatabaseTarget) -> tuple[LiteMaaSUser, ...]:
                  for r in _read_table(db, "users", SELECT_USERS))
 
 
-def read_api_keys(db: DatabaseTarget) -> tuple[ApiKeyRow, ...]:
-    """Every row of ``api_keys`` with its owner's email."""
-    return tuple(ApiKeyRow(id=r[0], user_id=r[1], key_hash=r[2], alias=r[3], is_active=bool(r[4]), owner_email=r[5])
-                 for r in _read_table(db, "api_keys", SELECT_API_KEYS))
+def read_api_keys(db: DatabaseTarget, same: dict[str, str] | None = None) -> tuple[ApiKeyRow, ...]:
+    """Every row of ``api_keys`` with its owner's email, streamed through a server-side cursor (one row per
+    virtual key: no 100,000-row result held at once). ``same``: strings to share (e.g. the tokens already
+    read, so a row's key_hash is the same object); user ids and emails are shared between a user's rows.
+    """
+    same = {} if same is None else same
+    try:
+        with connection(db, autocommit=False) as conn:
+            _require_table(conn, db, "public.api_keys")
+            with conn.cursor(name="litemaas_state_api_keys") as cur:
+                cur.execute(SELECT_API_KEYS)
+                out: list[ApiKeyRow] = []
+                share = same.setdefault
+                while rows := cur.fetchmany(5000):
+                    out += [ApiKeyRow(i, share(u, u), share(h, h), alias, bool(active), share(e, e) if e else e)
+                            for i, u, h, alias, active, e in rows]
+                return tuple(out)
+    except psycopg.Error as exc:
+        raise ObserveError("litemaas-db", f"reading api_keys failed: {reason(exc)}") from None
 
 
 SELECT_USER_ROLES = "SELECT coalesce(roles, '{}') FROM users WHERE id::text = %s"

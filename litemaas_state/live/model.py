@@ -6,8 +6,9 @@ Shapes follow the Kubernetes API (apps/v1 Deployment) and litemaas-facts.md §3�
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,12 +80,15 @@ class LiteMaaSUser(_Frozen):
     is_active: bool = True
 
 
-class VirtualKey(_Frozen):
+@dataclass(frozen=True, slots=True)
+class VirtualKey:
     """A LiteLLM virtual key as /key/list returns it (litemaas-facts.md §5), never the key itself.
 
     ``token_hash``: sha256 hex of the raw key (the ``token`` column). Datetimes are UTC-aware; None when
     absent (``expires`` None = never expires). ``duration``: ``metadata.duration`` as sent by its creator
     (any JSON value; only rhpds workshop keys carry it, facts §6.1). ``created_by``: ``metadata.created_by``.
+    A slotted dataclass, not a pydantic model: 100,000 of them are held at once (≈ 0.5 KB each with their
+    values), built from typed sources (``live.litellm_db``; ``live.litellm_api`` coerces the API's JSON).
     """
 
     token_hash: str
@@ -97,8 +101,23 @@ class VirtualKey(_Frozen):
     created_by: str | None = None
 
 
-class ApiKeyRow(_Frozen):
-    """An active-or-not LiteMaaS ``api_keys`` row (facts §3.2): matched to LiteLLM by ``key_hash`` = token."""
+class KeySource(_Frozen):
+    """Where the key population was read, and why (shown in the plan header).
+
+    ``origin``: ``litellm-db`` (one query on "LiteLLM_VerificationToken", trusted on evidence) or
+    ``key-list`` (every page of ``GET /key/list``). ``detail``: the evidence for trusting the database, or
+    why it was not used (one sentence, no URL). ``count``: keys read.
+    """
+
+    origin: Literal["litellm-db", "key-list"]
+    detail: str = ""
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRow:
+    """A LiteMaaS ``api_keys`` row, active or not (facts §3.2): matched to LiteLLM by ``key_hash`` = token.
+    A slotted dataclass for the same reason as ``VirtualKey`` (one row per key)."""
 
     id: str
     user_id: str
@@ -159,6 +178,7 @@ class LiveState(_Frozen):
     hpas: tuple[HorizontalPodAutoscaler, ...] = ()
     users: tuple[LiteMaaSUser, ...] | None = None
     keys: tuple[VirtualKey, ...] | None = None
+    key_source: KeySource | None = None
     api_key_rows: tuple[ApiKeyRow, ...] | None = None
     databases: tuple[DatabaseInfo, ...] = ()
     redis: RedisStatus | None = None

@@ -1,7 +1,8 @@
 """observe(): run the readers one desired state needs and return a LiveState.
 
 Reads only what the state file manages: the Deployments and HPAs always; Redis readiness; the LiteMaaS
-users when ``admins`` is set; the LiteLLM keys (and LiteMaaS api_keys rows when syncing) when
+users when ``admins`` is set; the LiteLLM keys (from LiteLLM's database when ``live.tokens.check_trust``
+shows it is the one LiteLLM serves, else /key/list; and the LiteMaaS api_keys rows when syncing) when
 ``key_retention`` is set; database server versions and the local pg_dump when a backup may be needed.
 ``now`` is passed in so the whole pipeline sees one clock reading. ``everything=True`` (status) reads all.
 """
@@ -12,7 +13,7 @@ from datetime import datetime
 
 from litemaas_state import names
 from litemaas_state.errors import ConfigError
-from litemaas_state.live import litellm_api, litemaas_db, pgdump
+from litemaas_state.live import litellm_api, litemaas_db, pgdump, tokens
 from litemaas_state.live import redis as redis_reader
 from litemaas_state.live.connect import Discovery
 from litemaas_state.live.kube import KubeReader
@@ -55,7 +56,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
         if target is not None:
             databases.append(litemaas_db.server_info(target) if need_versions else target.info)
 
-    users = keys = rows = None
+    users = keys = rows = key_source = None
     litemaas = discovery.database("litemaas")
     if desired.admins is not None or everything:
         if litemaas is None:
@@ -66,12 +67,14 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
     if retention is not None or everything:
         url, key = discovery.require_litellm()
         with litellm_api.make_client(url, key) as client:
-            keys = litellm_api.list_keys(client)
+            keys, key_source = tokens.read_keys(client, discovery.database("litellm"))
         if litemaas is not None:
             if users is None:
                 users = litemaas_db.read_users(litemaas)
             if retention is None or retention.sync_litemaas or everything:
-                rows = litemaas_db.read_api_keys(litemaas)
+                tokens_seen = {k.token_hash: k.token_hash for k in keys}  # one string per token, shared
+                rows = litemaas_db.read_api_keys(litemaas, tokens_seen)
+                del tokens_seen
         elif retention is not None and retention.sync_litemaas:
             raise ConfigError("key_retention.sync_litemaas needs the LiteMaaS database: set "
                               "LITEMAAS_DATABASE_URL or --litemaas-database-url")
@@ -84,6 +87,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
         hpas=kube.hpas(),
         users=users,
         keys=keys,
+        key_source=key_source,
         api_key_rows=rows,
         databases=tuple(databases),
         redis=redis,

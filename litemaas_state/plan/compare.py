@@ -16,6 +16,7 @@ must be in the apply order of plan/order.py.
 
 from __future__ import annotations
 
+from litemaas_state.live.model import LiveState
 from litemaas_state.plan import order
 from litemaas_state.plan.model import (
     Action,
@@ -80,8 +81,30 @@ def inconsistencies(plan: Plan) -> list[str]:
     return problems
 
 
-def _same_target(saved: Action, fresh: Action) -> str | None:
-    """None when ``fresh`` covers ``saved``; else what differs."""
+def _gone(saved: Action, live: LiveState | None) -> set[str]:
+    """What of a saved key/row action someone else already did: its tokens no longer in LiteLLM, its rows no
+    longer active (empty when the live values were not observed)."""
+    if live is None:
+        return set()
+    if isinstance(saved, DeleteKeysAction) and live.keys is not None:
+        alive = {k.token_hash for k in live.keys}
+        return {k.token_hash for k in saved.keys if k.token_hash not in alive}
+    if isinstance(saved, RevokeRowsAction) and live.api_key_rows is not None:
+        active = {r.id for r in live.api_key_rows if r.is_active}
+        return {r.id for r in saved.rows if r.id not in active}
+    return set()
+
+
+def _same_target(saved: Action, fresh: Action | None, done: set[str] | None = None) -> str | None:
+    """None when ``fresh`` covers ``saved``; else what differs. ``done``: tokens/row ids of ``saved`` that
+    are already gone (the goal reached), which need no cover."""
+    done = done or set()
+    if fresh is None:
+        if isinstance(saved, DeleteKeysAction) and {k.token_hash for k in saved.keys} <= done:
+            return None
+        if isinstance(saved, RevokeRowsAction) and {r.id for r in saved.rows} <= done:
+            return None
+        return "a plan of the state file no longer contains this action"
     if saved.kind != fresh.kind:
         return f"is now a {fresh.kind} action"
     if isinstance(saved, SetImageAction) and isinstance(fresh, SetImageAction):
@@ -105,18 +128,21 @@ def _same_target(saved: Action, fresh: Action) -> str | None:
         b2 = {(t.role, t.database) for t in fresh.targets}
         return None if a2 == b2 else "would now dump other databases"
     if isinstance(saved, DeleteKeysAction) and isinstance(fresh, DeleteKeysAction):
-        extra = {k.token_hash for k in saved.keys} - {k.token_hash for k in fresh.keys}
+        extra = {k.token_hash for k in saved.keys} - {k.token_hash for k in fresh.keys} - done
         return None if not extra else (f"{len(extra)} of its keys are no longer selected by rule {saved.rule} "
                                        f"(e.g. token {sorted(extra)[0][:10]}…)")
     if isinstance(saved, RevokeRowsAction) and isinstance(fresh, RevokeRowsAction):
-        extra_rows = {r.id for r in saved.rows} - {r.id for r in fresh.rows}
+        extra_rows = {r.id for r in saved.rows} - {r.id for r in fresh.rows} - done
         return None if not extra_rows else f"{len(extra_rows)} of its rows are no longer orphans"
     return "cannot be compared"
 
 
-def uncovered(saved: Plan, fresh: Plan) -> list[str]:
+def uncovered(saved: Plan, fresh: Plan, live: LiveState | None = None) -> list[str]:
     """Saved actions a fresh plan of the same state file would not take (each as a sentence).
 
+    ``live``: what the fresh plan was made from. A saved key that LiteLLM no longer has, or a saved row
+    that is no longer active, is the goal reached by someone else (apply counts it as "already gone"), not
+    a change to refuse; a key still there but no longer selected (e.g. its expiry was extended) is refused.
     Also fails when the fresh plan has errors (the state file's checks refuse the current world).
     """
     problems = inconsistencies(saved)
@@ -128,13 +154,10 @@ def uncovered(saved: Plan, fresh: Plan) -> list[str]:
         f = by_id.get(a.id)
         if f is None and isinstance(a, WaitRolloutAction):
             continue  # the rollout finished (or failed: then the fresh plan is an error) since the plan was made
-        if f is None:
-            problems.append(f"{a.id}: a plan of the state file no longer contains this action")
-            continue
-        why = _same_target(a, f)
+        why = _same_target(a, f, _gone(a, live))
         if why:
             problems.append(f"{a.id}: {why}")
-        lost = [r for r in f.requires if r not in a.requires]
+        lost = [r for r in f.requires if r not in a.requires] if f is not None else []
         if lost:
             problems.append(f"{a.id}: a plan of the state file requires {', '.join(lost)} before it; the saved "
                             "action does not")

@@ -274,6 +274,7 @@ def _delete_action(
     tokens = sorted(k.token_hash for k in keys)
     address = f"keys/{rule}"
     notes = [CACHE_NOTE]
+    n = 0
     if policy.sync_litemaas and rows is not None:
         token_set = set(tokens)
         n = sum(1 for r in rows if r.is_active and r.key_hash in token_set)
@@ -293,6 +294,7 @@ def _delete_action(
         rule=rule,
         keys=tuple(_key_ref(k, rule, owners) for k in keys),
         sync_litemaas=policy.sync_litemaas,
+        litemaas_rows=n,
         changes=(Change(field="keys", before=len(keys), after=0),),
         reason=_reason(rule, policy),
         notes=tuple(notes),

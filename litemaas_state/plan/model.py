@@ -33,10 +33,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import KeySource
 
-#: Saved-plan format. 2.0: ``requires`` on every action, the backup is a step of the images phase (no
-#: ``backup`` phase, no ``BackupAction.before``), ``wait_rollout`` actions. 1.x plans are refused.
-FORMAT_VERSION = "2.0"
+#: Saved-plan format. 2.0: ``requires`` on every action, ``wait_rollout`` actions; 1.x plans are refused.
+#: 2.1: delete actions count the LiteMaaS rows they revoke (``litemaas_rows``), plans record ``key_source``.
+FORMAT_VERSION = "2.1"
 
 #: An action's ``id`` (``images/litellm``, ``backup/<env>``), as referenced by ``requires``.
 ActionId = str
@@ -166,6 +167,8 @@ class DeleteKeysAction(_ActionBase):
     rule: str
     keys: tuple[KeyRef, ...]
     sync_litemaas: bool = True
+    litemaas_rows: int = Field(0, description="Active LiteMaaS api_keys rows whose key_hash is one of these "
+                               "tokens: apply marks them revoked once their key is gone.")
 
 
 class RowRef(_Frozen):
@@ -209,6 +212,7 @@ class Plan(_Frozen):
     actions: tuple[Action, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     targets: tuple[str, ...] = ()
+    key_source: KeySource | None = Field(None, description="Where the virtual keys were read (keys phase).")
 
     @property
     def errored(self) -> bool:

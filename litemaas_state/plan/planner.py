@@ -130,6 +130,7 @@ def make_plan(
         actions=tuple(actions),
         diagnostics=tuple(diags),
         targets=tuple(targets),
+        key_source=live.key_source if desired.key_retention is not None else None,
     )
 
 

@@ -5,9 +5,9 @@ document lacks (Terraform's jsonplan → jsonformat split; style.md §1 habit 3)
 as alias + token-hash prefix (anchors.md §7 "secret-safe artifacts"); no field carries a key, a password
 or a URL with credentials.
 
-``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes. 2.0: the
-backup is an action of the images phase (no ``backup`` phase), actions carry ``requires`` and
-``required_by``, ``order`` states the apply order and why, and ``wait_rollout`` actions exist.
+``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes. 2.0: actions
+carry ``requires`` and ``required_by``, ``order`` states the apply order and why, and ``wait_rollout``
+actions exist. 2.1: ``key_source`` (where the virtual keys were read) and ``rows_revoked`` counts.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from litemaas_state.plan.model import (
 )
 from litemaas_state.plan.order import describe_order
 
-DOCUMENT_FORMAT_VERSION = "2.0"
+DOCUMENT_FORMAT_VERSION = "2.1"
 TOKEN_PREFIX_LEN = 10
 
 
@@ -79,6 +79,15 @@ class ActionDoc(_Doc):
     rows: tuple[RowDoc, ...] = ()
     requires: tuple[str, ...] = ()
     required_by: tuple[str, ...] = ()
+    rows_revoked: int = 0
+
+
+class KeySourceDoc(_Doc):
+    """Where the virtual keys were read: ``litellm-db`` or ``key-list``, why, and how many."""
+
+    origin: str
+    detail: str
+    count: int
 
 
 class PhaseDoc(_Doc):
@@ -92,6 +101,7 @@ class Summary(_Doc):
     destroy: int
     actions: int
     by_phase: dict[str, int]
+    rows_revoked: int = 0
 
 
 class PlanDocument(_Doc):
@@ -106,6 +116,7 @@ class PlanDocument(_Doc):
     diagnostics: tuple[Diagnostic, ...]
     targets: tuple[str, ...] = ()
     order: str = ""
+    key_source: KeySourceDoc | None = None
 
 
 def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
@@ -120,6 +131,10 @@ def _action_doc(action: Action, required_by: tuple[str, ...] = ()) -> ActionDoc:
     keys: tuple[KeyDoc, ...] = ()
     rows: tuple[RowDoc, ...] = ()
     files: tuple[str, ...] = ()
+    if isinstance(action, DeleteKeysAction | RevokeRowsAction):
+        rows_revoked = rows_revoked_by(action)
+    else:
+        rows_revoked = 0
     if isinstance(action, DeleteKeysAction):
         keys = tuple(
             KeyDoc(alias=k.alias, token_prefix=token_prefix(k.token_hash), owner=k.owner,
@@ -137,16 +152,26 @@ def _action_doc(action: Action, required_by: tuple[str, ...] = ()) -> ActionDoc:
     return ActionDoc(
         id=action.id, kind=action.kind, phase=action.phase.value, address=action.address,
         actions=_verbs(action), destructive=action.destructive, changes=changes, notes=action.notes,
-        reason=action.reason, files=files, keys=keys, rows=rows, requires=action.requires, required_by=required_by,
+        reason=action.reason, files=files, keys=keys, rows=rows, rows_revoked=rows_revoked, requires=action.requires,
+        required_by=required_by,
     )
 
 
+def rows_revoked_by(action: DeleteKeysAction | RevokeRowsAction) -> int:
+    """LiteMaaS api_keys rows apply marks revoked for this action: the active rows of its keys (when
+    syncing), or its orphan rows."""
+    if isinstance(action, DeleteKeysAction):
+        return action.litemaas_rows if action.sync_litemaas else 0
+    return len(action.rows)
+
+
 def _weight(action: Action) -> tuple[int, int, int]:
-    """(add, change, destroy) counted Terraform-style; a key deletion counts once per key."""
+    """(add, change, destroy) counted Terraform-style: a key deletion counts once per key (destroy), and
+    each LiteMaaS row it revokes once (change)."""
     if isinstance(action, BackupAction):
         return len(action.targets), 0, 0
     if isinstance(action, DeleteKeysAction):
-        return 0, 0, len(action.keys)
+        return 0, rows_revoked_by(action), len(action.keys)
     if isinstance(action, RevokeRowsAction):
         return 0, len(action.rows), 0
     return 0, 1, 0
@@ -173,6 +198,8 @@ def build_document(plan: Plan) -> PlanDocument:
     for a in plan.actions:
         w = _weight(a)
         add, change, destroy = add + w[0], change + w[1], destroy + w[2]
+    rows_revoked = sum(rows_revoked_by(a) for a in plan.actions if isinstance(a, DeleteKeysAction | RevokeRowsAction))
+    source = plan.key_source
     errored = any(d.severity == Severity.ERROR for d in plan.diagnostics)
     verdict: Literal["no_changes", "changes", "errored"] = (
         "errored" if errored else "changes" if plan.actions else "no_changes"
@@ -180,7 +207,9 @@ def build_document(plan: Plan) -> PlanDocument:
     return PlanDocument(
         environment=plan.environment, namespace=plan.namespace, created_at=plan.created_at, verdict=verdict,
         applyable=plan.applyable,
-        summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase),
+        summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase,
+                        rows_revoked=rows_revoked),
         phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets,
         order=describe_order() if any(len(p.actions) > 1 for p in phases if p.phase == "images") else "",
+        key_source=KeySourceDoc(origin=source.origin, detail=source.detail, count=source.count) if source else None,
     )

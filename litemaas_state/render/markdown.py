@@ -146,9 +146,16 @@ def _meta(doc: PlanDocument) -> str:
         f"namespace {_code(doc.namespace)}",
         f"planned {doc.created_at.strftime('%Y-%m-%d %H:%M UTC')}",
     ]
+    if doc.key_source is not None:
+        bits.append(f"{doc.key_source.count:,} virtual keys read from {_code(doc.key_source.origin)}")
+    if doc.summary.rows_revoked:
+        bits.append(f"{_plural(doc.summary.rows_revoked, 'LiteMaaS row')} to mark revoked")
     if doc.verdict == "changes" and not doc.applyable:
         bits.append("**not applyable**")
-    return " · ".join(bits)
+    line = " · ".join(bits)
+    if doc.key_source is not None:
+        line += f"<br>Key source: {_esc(doc.key_source.detail)}"
+    return line
 
 
 def _diagnostic_line(d: Diagnostic) -> str:
@@ -212,9 +219,9 @@ def _weight(a: ActionDoc) -> tuple[int, int, int]:
     if "create" in a.actions:
         return len(a.files), 0, 0
     if "delete" in a.actions:
-        return 0, 0, len(a.keys)
+        return 0, a.rows_revoked, len(a.keys)
     if a.kind == "revoke_rows":
-        return 0, len(a.rows), 0
+        return 0, a.rows_revoked, 0
     return 0, 1, 0
 
 

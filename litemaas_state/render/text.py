@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from typing import Any
 
 import click
+from pydantic import TypeAdapter
 
 from litemaas_state.errors import Diagnostic, Severity
-from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument
+from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument, RowDoc
 from litemaas_state.render.escape import TERMINAL_MAX, cut, terminal
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
 
@@ -25,6 +27,8 @@ KEYS_SHOWN = 10
 ORDER_WIDTH = 100
 #: Characters kept of one diagnostic line (our sentences can be long; world text inside them is bounded).
 DIAGNOSTIC_MAX = 2000
+_KEYS: TypeAdapter[Any] = TypeAdapter(list[KeyDoc])
+_ROWS: TypeAdapter[Any] = TypeAdapter(list[RowDoc])
 
 
 def _style(text: str, color: bool, **kw: Any) -> str:
@@ -100,9 +104,12 @@ def breakdown(doc: PlanDocument) -> str:
     """What the summary counts are made of, per phase (files, Deployments, users, keys, rows)."""
     parts = []
     for p in doc.phases:
-        if p.phase == "keys":
+        if p.phase == "backup":
+            n = sum(len(a.files) for a in p.actions)
+            parts.append(f"backup: {n} dump file{'s' if n != 1 else ''}")
+        elif p.phase == "keys":
             keys = sum(len(a.keys) for a in p.actions)
-            rows = sum(len(a.rows) for a in p.actions)
+            rows = sum(a.rows_revoked for a in p.actions)
             text = f"keys: {keys} virtual key{'s' if keys != 1 else ''} deleted"
             if rows:
                 text += f", {rows} LiteMaaS row{'s' if rows != 1 else ''} revoked"
@@ -110,12 +117,8 @@ def breakdown(doc: PlanDocument) -> str:
         elif p.phase == "admins":
             parts.append(f"admins: {len(p.actions)} user{'s' if len(p.actions) != 1 else ''}")
         else:
-            n = sum(1 for a in p.actions if a.kind != "backup")
-            text = f"{p.phase}: {n} Deployment change{'s' if n != 1 else ''}"
-            files = sum(len(a.files) for a in p.actions if a.kind == "backup")
-            if files:
-                text += f" and {files} backup dump file{'s' if files != 1 else ''}"
-            parts.append(text)
+            n = len(p.actions)
+            parts.append(f"{p.phase}: {n} Deployment change{'s' if n != 1 else ''}")
     return " · ".join(parts)
 
 
@@ -142,6 +145,11 @@ def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True) 
         Nothing.
     """
     out: list[str] = []
+    if doc.key_source is not None:
+        ks = doc.key_source
+        where = "LiteLLM's database" if ks.origin == "litellm-db" else "GET /key/list"
+        out.append(_style(f"Virtual keys: {ks.count} read from {where} ({ks.detail}).", color, dim=True))
+        out.append("")
     if doc.targets:
         out += render_diagnostic(Diagnostic(
             severity=Severity.WARNING,
@@ -190,5 +198,44 @@ def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True) 
 
 
 def render_json(doc: PlanDocument) -> str:
-    """The PlanDocument as indented JSON (the ``--json`` output)."""
+    """The PlanDocument as indented JSON (the ``--json`` output), as one string."""
     return doc.model_dump_json(indent=2) + "\n"
+
+
+_ACTION_FIELD = "\n" + " " * 10  # the indent of an action's fields in the document (phases → actions)
+
+
+def iter_json(doc: PlanDocument, chunk: int = 2000) -> Iterator[str]:
+    """The same text as ``render_json``, in pieces of about ``chunk`` list items (``plan --json`` writes
+    them as they come, so 40,000 keys are never one string): the document without its key and row
+    lists, with each list spliced in where pydantic wrote it empty, item chunks serialized by pydantic.
+
+    A raw newline cannot occur inside a JSON string, so ``"keys": []`` at the action fields' indent is
+    always the field itself, once per action, in document order.
+    """
+    actions = [a for p in doc.phases for a in p.actions]
+    skeleton = doc.model_copy(update={"phases": tuple(
+        p.model_copy(update={"actions": tuple(a.model_copy(update={"keys": (), "rows": ()}) for a in p.actions)})
+        for p in doc.phases)})
+    text = skeleton.model_dump_json(indent=2)
+    pos = search = 0  # written up to pos; the next marker is after search
+    for a in actions:
+        lists: tuple[tuple[str, tuple[Any, ...], TypeAdapter[Any]], ...] = (("keys", a.keys, _KEYS), ("rows", a.rows, _ROWS))
+        for name, items, adapter in lists:
+            marker = f'{_ACTION_FIELD}"{name}": []'
+            at = text.index(marker, search)
+            search = at + len(marker)
+            if not items:
+                continue
+            yield text[pos:at]
+            yield f'{_ACTION_FIELD}"{name}": [\n'
+            for start in range(0, len(items), chunk):
+                part = adapter.dump_json(list(items[start:start + chunk]), indent=2).decode()
+                body = part[2:-2]  # without "[\n" and "\n]"
+                if start:
+                    yield ",\n"
+                yield " " * 10 + body.replace("\n", _ACTION_FIELD)
+            yield f"{_ACTION_FIELD}]"
+            pos = search
+    yield text[pos:]
+    yield "\n"

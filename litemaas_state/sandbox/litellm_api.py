@@ -26,7 +26,8 @@ shared/reference/litellm-1.81-observed.md ("observed") and litemaas-facts.md §5
 
 SANDBOX-ONLY (no such endpoint exists in LiteLLM): ``GET|POST|DELETE /sandbox/faults``, master key
 required, to inject failures: make ``/key/delete`` fail after N calls, or pretend the DB is gone.
-See :class:`Faults`.
+See :class:`Faults`. ``GET|DELETE /sandbox/stats``: admin requests served per ``"METHOD /path"`` since
+the last reset (benchmarks count the requests a prune sends).
 
 Must not: log request headers or keys (uvicorn runs with access_log off).
 """
@@ -277,6 +278,11 @@ class ApiState:
         self.pool = _Pool(conninfo)
         self.faults = Faults()
         self.lock = threading.Lock()
+        self.requests: dict[str, int] = {}
+
+    def count(self, route: str) -> None:
+        with self.lock:
+            self.requests[route] = self.requests.get(route, 0) + 1
 
     @contextmanager
     def db(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
@@ -382,6 +388,7 @@ def _presented_key(request: Request) -> str | None:
 def _auth(request: Request) -> Caller:
     """The auth dependency of every admin route (facts §5 "Auth"; observed "Wrong master key")."""
     state: ApiState = request.app.state.api
+    state.count(f"{request.method} {request.url.path}")
     key = _presented_key(request)
     if not key:
         raise ProxyError("Authentication Error, No api key passed in.", "auth_error", "None", 401)
@@ -673,6 +680,17 @@ def create_app(state: ApiState) -> FastAPI:
         with state.lock:
             state.faults = Faults(**body.model_dump())
         return asdict(state.faults)
+
+    @app.get("/sandbox/stats")
+    def get_stats(caller: AuthDep) -> dict[str, Any]:
+        with state.lock:
+            return {"requests": dict(state.requests)}
+
+    @app.delete("/sandbox/stats")
+    def clear_stats(caller: AuthDep) -> dict[str, Any]:
+        with state.lock:
+            state.requests = {}
+        return {"requests": {}}
 
     @app.delete("/sandbox/faults")
     def clear_faults(caller: AuthDep) -> dict[str, Any]:

@@ -14,8 +14,10 @@ import pytest
 
 from litemaas_state.apply import admins, backup, keys
 from litemaas_state.errors import BackupFailed, PreconditionFailed
+from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget, describe_database
-from litemaas_state.live.tokens import TokenReader
+from litemaas_state.live.model import VirtualKey
+from litemaas_state.live.tokens import TokenReader, check_trust, read_keys
 from litemaas_state.sandbox.dataplane import DataPlane, start_data_plane
 from litemaas_state.sandbox.secrets import SandboxSecrets
 
@@ -80,6 +82,81 @@ def test_token_reader_does_not_trust_a_litellm_database_the_api_does_not_use(dp)
         assert stale.existing(live) == set(live) and stale.db_trusted is False
         good = TokenReader(c, describe_database(plane.litellm_database_url, "litellm", "test"))
         assert good.existing(live) == set(live) and good.db_trusted is True
+
+
+def _schema_copy(plane: DataPlane, name: str, *, rows_from_live: bool) -> str:
+    """A database with LiteLLM's token table (same columns), empty or holding a copy of today's rows."""
+    with psycopg.connect(plane.litemaas_database_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = plane.litellm_database_url.replace("/litellm?", f"/{name}?")
+    with psycopg.connect(plane.litellm_database_url) as src:
+        cols = src.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                           "'\"LiteLLM_VerificationToken\"'::regclass AND attnum > 0 AND NOT attisdropped "
+                           "ORDER BY attnum").fetchall()
+    with psycopg.connect(url, autocommit=True) as conn:
+        ddl = ", ".join(f'"{c}" {t}' for c, t in cols)
+        conn.execute(f'CREATE TABLE "LiteLLM_VerificationToken" ({ddl})')
+    if rows_from_live:
+        _copy_tokens(plane.litellm_database_url, url, "true")
+    return url
+
+
+def _copy_tokens(src_url: str, dst_url: str, where: str, *params: str) -> None:
+    """COPY the token rows matching ``where`` from one database to another."""
+    with psycopg.connect(src_url) as src, psycopg.connect(dst_url, autocommit=True) as dst:
+        query = psycopg.sql.SQL("COPY (SELECT * FROM {} WHERE {}) TO STDOUT").format(
+            psycopg.sql.Identifier("LiteLLM_VerificationToken"), psycopg.sql.SQL(where))  # type: ignore[arg-type]
+        with src.cursor().copy(query, params or None) as out, \
+                dst.cursor().copy('COPY "LiteLLM_VerificationToken" FROM STDIN') as into:
+            for data in out:
+                into.write(data)
+
+
+def test_trust_is_given_only_to_the_database_litellm_serves(dp) -> None:  # type: ignore[no-untyped-def]
+    plane, secrets = dp
+    empty = _schema_copy(plane, "litellm_empty", rows_from_live=False)
+    old = _schema_copy(plane, "litellm_old", rows_from_live=True)
+    with httpx.Client(base_url=plane.litellm_url, headers={"Authorization": f"Bearer {secrets.master_key}"}) as c:
+        good = describe_database(plane.litellm_database_url, "litellm", "test")
+        assert check_trust(c, good).trusted
+        # an empty copy of the schema: the API lists keys, the database has none
+        verdict = check_trust(c, describe_database(empty, "litellm", "test"))
+        assert not verdict.trusted and "newest keys LiteLLM lists are not in litellm_empty" in verdict.reason
+        # a stale copy: same rows today, then a key is created through the API (only LiteLLM's DB has it)
+        assert check_trust(c, describe_database(old, "litellm", "test")).trusted
+        resp = c.post("/key/generate", json={"key_alias": "trust-probe"})
+        assert resp.status_code == 200
+        verdict = check_trust(c, describe_database(old, "litellm", "test"))
+        assert not verdict.trusted and "1 of the" in verdict.reason
+        # the stale copy catches up with that key: trusted again
+        _copy_tokens(plane.litellm_database_url, old, "token = %s", resp.json()["token"])
+        assert check_trust(c, describe_database(old, "litellm", "test")).trusted
+        # an older key deleted through the API, which the stale copy still holds: the count gives it away
+        oldest = c.get("/key/list", params={"size": 1, "sort_by": "created_at", "sort_order": "asc"}).json()
+        assert c.post("/key/delete", json={"keys": oldest["keys"]}).status_code == 200
+        verdict = check_trust(c, describe_database(old, "litellm", "test"))
+        assert not verdict.trusted and "where LiteLLM counts" in verdict.reason, verdict.reason
+        assert check_trust(c, good).trusted
+
+
+def test_the_database_read_equals_the_key_list_read(dp) -> None:  # type: ignore[no-untyped-def]
+    plane, secrets = dp
+    db = describe_database(plane.litellm_database_url, "litellm", "test")
+    with httpx.Client(base_url=plane.litellm_url, headers={"Authorization": f"Bearer {secrets.master_key}"}) as c:
+        keys, source = read_keys(c, db)
+        listed = litellm_api.list_keys(c)
+    assert source.origin == "litellm-db" and source.count == len(keys) == len(listed) > 0
+
+    def fields(k: VirtualKey) -> tuple[object, ...]:
+        return k.token_hash, k.alias, k.user_id, k.team_id, k.created_at, k.expires, k.duration
+
+    assert sorted(map(fields, keys), key=str) == sorted(map(fields, listed), key=str)
+    assert not any(k.team_id == "litellm-dashboard" for k in keys)
+    with psycopg.connect(plane.litellm_database_url) as conn:
+        dashboard = conn.execute('SELECT count(*) FROM "LiteLLM_VerificationToken" '
+                                 "WHERE team_id = 'litellm-dashboard'").fetchone()[0]
+    assert dashboard > 0  # the seed has UI session keys, left out by both reads
 
 
 def _dump(path: Path, text: bytes) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import LiveState, VirtualKey
 from litemaas_state.plan.compare import inconsistencies, uncovered
 from litemaas_state.plan.model import (
     Change,
@@ -54,6 +55,26 @@ def test_other_values_are_refused() -> None:
 def test_keys_the_rules_no_longer_select_are_refused() -> None:
     [msg] = uncovered(plan(delete(token(1), token(9))), plan(delete(token(1))))
     assert "1 of its keys are no longer selected by rule expired" in msg
+
+
+def live_with(*tokens: str) -> LiveState:
+    return LiveState(observed_at=NOW, namespace="e", keys=tuple(VirtualKey(token_hash=t) for t in tokens))
+
+
+def test_keys_already_gone_are_done_not_refused() -> None:
+    saved = plan(delete(token(1), token(2), token(9)))
+    # token 9 was deleted by someone else: not in LiteLLM, so not selected either
+    assert uncovered(saved, plan(delete(token(1), token(2))), live_with(token(1), token(2))) == []
+    # every planned key gone: the fresh plan has no such action, and that is the goal reached
+    assert uncovered(saved, plan(), live_with(token(5))) == []
+
+
+def test_a_key_still_there_but_no_longer_selected_is_refused_even_with_live_state() -> None:
+    # token 9 still exists (its expiry was extended): refused
+    [msg] = uncovered(plan(delete(token(1), token(9))), plan(delete(token(1))), live_with(token(1), token(9)))
+    assert "1 of its keys are no longer selected by rule expired" in msg
+    [msg] = uncovered(plan(delete(token(9))), plan(), live_with(token(9)))
+    assert "no longer contains this action" in msg
 
 
 def test_errors_in_the_fresh_plan_refuse() -> None:

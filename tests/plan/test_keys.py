@@ -487,3 +487,19 @@ def test_plan_is_deterministic_under_input_order() -> None:
     a = plan_keys(desired(**retention(sync_litemaas=False)), live(keys=keys), NOW)
     b = plan_keys(desired(**retention(sync_litemaas=False)), live(keys=tuple(reversed(keys))), NOW)
     assert a == b
+
+
+def test_the_delete_action_counts_the_rows_it_will_revoke() -> None:
+    rows = (
+        ApiKeyRow(id="r-1", user_id="u-alice", key_hash=token(1), alias="a"),
+        ApiKeyRow(id="r-1b", user_id="u-alice", key_hash=token(1), alias="a-dup"),
+        ApiKeyRow(id="r-2", user_id="u-alice", key_hash=token(2), alias="b", is_active=False),
+        ApiKeyRow(id="r-9", user_id="u-alice", key_hash=token(99), alias="orphan"),
+    )
+    actions, _ = plan_keys(desired(**retention()), live(keys=_expired_keys(3), api_key_rows=rows), NOW)
+    delete, orphans = actions
+    assert isinstance(delete, DeleteKeysAction) and delete.litemaas_rows == 2  # the inactive row is not counted
+    assert isinstance(orphans, RevokeRowsAction) and len(orphans.rows) == 1
+    actions, _ = plan_keys(desired(**retention(sync_litemaas=False)), live(keys=_expired_keys(3), api_key_rows=rows),
+                           NOW)
+    assert [a.litemaas_rows for a in actions if isinstance(a, DeleteKeysAction)] == [0]

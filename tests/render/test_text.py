@@ -10,7 +10,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
-from litemaas_state.render.text import render_json, render_text
+from litemaas_state.render.text import iter_json, render_json, render_text
 from tests.render.conftest import plan_of
 
 
@@ -35,9 +35,16 @@ def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
 
 def test_full_plan_json(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     doc = json.loads(render_json(build_document(full_plan)))
-    assert doc["format_version"] == "2.0" and doc["verdict"] == "changes"
+    assert doc["format_version"] == "2.1" and doc["verdict"] == "changes"
     assert len(doc["phases"][-1]["actions"][0]["keys"]) == 12  # whole list in JSON
     assert doc == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def test_streamed_json_is_the_same_text(full_plan: Plan) -> None:
+    doc = build_document(full_plan)
+    pieces = list(iter_json(doc, chunk=5))  # 12 keys: three chunks
+    assert len(pieces) > 5 and "".join(pieces) == render_json(doc)
+    assert "".join(iter_json(build_document(plan_of()))) == render_json(build_document(plan_of()))
 
 
 def test_no_token_hash_is_printed_whole(full_plan: Plan) -> None:
@@ -61,3 +68,17 @@ def test_targeting_warning(full_plan: Plan, snapshot: SnapshotAssertion) -> None
     text = render_text(build_document(plan))
     assert "Resource targeting is in effect" in text and "NOT applied" in text
     assert text == snapshot
+
+
+def test_the_key_source_is_in_the_header(full_plan: Plan) -> None:
+    from litemaas_state.live.model import KeySource
+    from litemaas_state.render.markdown import render_markdown
+
+    src = KeySource(origin="key-list", detail="LiteLLM's database not used: 8 of the 8 newest keys <b>x</b>", count=8)
+    doc = build_document(full_plan.model_copy(update={"key_source": src}))
+    text = render_text(doc)
+    assert text.splitlines()[0] == ("Virtual keys: 8 read from GET /key/list (LiteLLM's database not used: 8 of the "
+                                    "8 newest keys <b>x</b>).")
+    md = render_markdown(doc)
+    assert "8 virtual keys read from <code>key-list</code>" in md and "<b>x</b>" not in md
+    assert json.loads(render_json(doc))["key_source"]["origin"] == "key-list"
