@@ -70,7 +70,12 @@ def _connect_options(f: Any) -> Any:
                      "the Route to service litellm)."),
         click.option("--litellm-master-key", default=None, help="LiteLLM master key (default: "
                      "$LITELLM_MASTER_KEY, else litellm-secret). Prefer the variable: flags show in ps."),
-        click.option("--redis-url", default=None, help="Redis URL for a PING (default: $REDIS_URL)."),
+        click.option("--redis-url", default=None, help="Redis URL for a PING (default: $REDIS_URL, else "
+                     "service litellm-redis)."),
+        click.option("--connect", "connect_mode", type=click.Choice(["auto", "direct", "kubernetes"]), default=None,
+                     help="How to reach the databases, LiteLLM API and Redis: direct, or kubernetes (a port-forward "
+                     "through the API server). auto (default; $LITEMAAS_STATE_CONNECT): direct in-cluster or when "
+                     "the host answers within 1 s, else kubernetes."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -84,7 +89,7 @@ def _connect(kw: dict[str, Any]) -> ConnectOptions:
         data_plane=DataPlaneFlags(
             litemaas_database_url=kw.pop("litemaas_database_url"), litellm_database_url=kw.pop("litellm_database_url"),
             litellm_url=kw.pop("litellm_url"), litellm_master_key=kw.pop("litellm_master_key"),
-            redis_url=kw.pop("redis_url"),
+            redis_url=kw.pop("redis_url"), connect=kw.pop("connect_mode"),
         ),
     )
 

@@ -103,10 +103,17 @@ class ConnectOptions:
 
 @dataclass(frozen=True)
 class Connections:
-    """The Kubernetes connection and the data-plane discovery for one environment."""
+    """The Kubernetes connection and the data-plane discovery for one environment. A context manager:
+    leaving it closes every port-forward the run opened."""
 
     kube: KubeConnection
     discovery: Discovery
+
+    def __enter__(self) -> Connections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discovery.close()
 
 
 def connect_namespace(namespace: str, context: str | None, opts: ConnectOptions) -> Connections:
@@ -124,7 +131,8 @@ def observe_and_plan(state: StateFile, conns: Connections, now: datetime,
     live = observe(state.desired, KubeReader(conns.kube), conns.discovery, now=now)
     plan = make_plan(state.desired, live, now=now, state_file=str(state.path), state_digest=state.digest,
                      targets=targets)
-    return live, plan.model_copy(update={"context": conns.kube.context, "server": conns.kube.server})
+    return live, plan.model_copy(update={"context": conns.kube.context, "server": conns.kube.server,
+                                         "connections": conns.discovery.paths()})
 
 
 def use_color(flag: bool | None, stream: TextIO) -> bool:

@@ -30,8 +30,8 @@ class PlanOptions:
 def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
     state = read_state(opts.state_file)
-    conns = connect(state, opts.connect)
-    _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
+    with connect(state, opts.connect) as conns:
+        _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
     doc = build_document(plan)
     if opts.out is not None and not plan.errored:
         write_plan(plan, opts.out, state.text)

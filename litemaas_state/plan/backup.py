@@ -100,8 +100,10 @@ def plan_backup(
     Returns:
         (actions, diagnostics): at most one BackupAction (id ``backup/<env>``, address ``backup/<env>``,
         ``before`` = the protected image actions' addresses). Diagnostics: ERROR when no database is known
-        (no action then), when pg_dump was not found, or when it is an older major than a server (the
-        action is kept so the plan shows it); WARNING when only one of the two database roles is known.
+        (no action then), when a database without an ``exec_pod`` needs a local pg_dump that was not found
+        or is an older major than its server (the action is kept so the plan shows it); WARNING when only
+        one of the two database roles is known. A database with ``exec_pod`` is dumped by the pod's own
+        pg_dump, so no local version applies.
     Raises:
         Nothing: findings are Diagnostics.
     Source: litemaas-facts.md §2 (LiteLLM's migration can drop LiteMaaS tables; both databases; shared
@@ -141,7 +143,8 @@ def plan_backup(
                     detail="Only the databases the observers found are dumped (litemaas-facts.md §2).",
                 )
             )
-    if live.pg_dump_version_num <= 0:
+    local = [(role, d) for role, d in dbs if d.exec_pod is None]
+    if local and live.pg_dump_version_num <= 0:
         diags.append(
             Diagnostic(
                 severity=Severity.ERROR,
@@ -150,10 +153,10 @@ def plan_backup(
                 "change",
             )
         )
-    else:
+    elif local:
         client = server_major(live.pg_dump_version_num)
         newest = max(
-            (server_major(d.server_version_num) for _, d in dbs if d.server_version_num > 0), default=0
+            (server_major(d.server_version_num) for _, d in local if d.server_version_num > 0), default=0
         )
         if newest > client:
             diags.append(
@@ -186,6 +189,8 @@ def plan_backup(
         before=tuple(protected),
         changes=(Change(field="files", before=None, after=files),),
         reason=f"the image of {which} changes; LiteLLM migrates its schema at start (facts §2)",
-        notes=(f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}",),
+        notes=(f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}",
+               *(f"pg_dump {d.database} runs in pod/{d.exec_pod} by exec (a local pg_dump over the port-forward "
+                 "if exec is forbidden)" for _, d in dbs if d.exec_pod)),
     )
     return [action], diags

@@ -25,8 +25,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import ConnectionPath
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 
 
 class _Frozen(BaseModel):
@@ -169,7 +170,8 @@ class Plan(_Frozen):
     """A whole plan: ordered actions and diagnostics. Also the saved-plan file format.
 
     ``targets``: the ``--target`` filters in effect (empty = everything). ``state_digest``: sha256 of the
-    state file text the plan was made from.
+    state file text the plan was made from. ``connections``: how each data-plane source was reached
+    (``live.connections``; format 1.2).
     """
 
     format_version: str = FORMAT_VERSION
@@ -184,6 +186,7 @@ class Plan(_Frozen):
     actions: tuple[Action, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
     targets: tuple[str, ...] = ()
+    connections: tuple[ConnectionPath, ...] = Field((), description="The path each data-plane source took.")
 
     @property
     def errored(self) -> bool:

@@ -118,6 +118,7 @@ def make_plan(
         actions=tuple(actions),
         diagnostics=tuple(diags),
         targets=tuple(targets),
+        connections=live.connections,
     )
 
 

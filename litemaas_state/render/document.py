@@ -5,7 +5,8 @@ document lacks (Terraform's jsonplan → jsonformat split; style.md §1 habit 3)
 as alias + token-hash prefix (anchors.md §7 "secret-safe artifacts"); no field carries a key, a password
 or a URL with credentials.
 
-``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes.
+``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes. 1.2 adds
+``connections`` (the path each data-plane source took; never a credential).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import ConnectionPath
 from litemaas_state.plan.model import (
     PHASE_ORDER,
     Action,
@@ -26,7 +28,7 @@ from litemaas_state.plan.model import (
     RevokeRowsAction,
 )
 
-DOCUMENT_FORMAT_VERSION = "1.1"
+DOCUMENT_FORMAT_VERSION = "1.2"
 TOKEN_PREFIX_LEN = 10
 
 
@@ -100,6 +102,7 @@ class PlanDocument(_Doc):
     phases: tuple[PhaseDoc, ...]
     diagnostics: tuple[Diagnostic, ...]
     targets: tuple[str, ...] = ()
+    connections: tuple[ConnectionPath, ...] = ()
 
 
 def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
@@ -171,5 +174,5 @@ def build_document(plan: Plan) -> PlanDocument:
         environment=plan.environment, namespace=plan.namespace, created_at=plan.created_at, verdict=verdict,
         applyable=plan.applyable,
         summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase),
-        phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets,
+        phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets, connections=plan.connections,
     )

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import ConnectionPath, PathKind
 from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
 
@@ -64,6 +65,20 @@ def render_action(a: ActionDoc, color: bool) -> list[str]:
     return lines
 
 
+def connection_line(c: ConnectionPath) -> str:
+    """``LiteMaaS DB: port-forward pod/litellm-postgres-0:5432`` or ``LiteMaaS DB: direct litellm-postgres:5432``."""
+    if c.kind == PathKind.KUBERNETES:
+        return f"{c.source.value}: port-forward pod/{c.pod}:{c.port}"
+    return f"{c.source.value}: direct {c.host}:{c.port}"
+
+
+def connection_lines(connections: tuple[ConnectionPath, ...]) -> list[str]:
+    """The header block naming each source's path; [] when no data-plane source was used."""
+    if not connections:
+        return []
+    return ["Connections:", *(f"  {connection_line(c)}" for c in connections), ""]
+
+
 def render_diagnostic(d: Diagnostic, color: bool) -> list[str]:
     label = {Severity.ERROR: "Error", Severity.WARNING: "Warning", Severity.NOTE: "Note"}[d.severity]
     fg = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}[d.severity]
@@ -108,7 +123,7 @@ def render_text(doc: PlanDocument, *, color: bool = False) -> str:
     Raises:
         Nothing.
     """
-    out: list[str] = []
+    out: list[str] = connection_lines(doc.connections)
     if doc.targets:
         out += render_diagnostic(Diagnostic(
             severity=Severity.WARNING,

@@ -8,6 +8,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import ConnectionPath, PathKind, Source
 from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
 from litemaas_state.render.text import render_json, render_text
@@ -29,7 +30,7 @@ def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
 
 def test_full_plan_json(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     doc = json.loads(render_json(build_document(full_plan)))
-    assert doc["format_version"] == "1.1" and doc["verdict"] == "changes"
+    assert doc["format_version"] == "1.2" and doc["verdict"] == "changes"
     assert len(doc["phases"][-1]["actions"][0]["keys"]) == 12  # whole list in JSON
     assert doc == snapshot(extension_class=JSONSnapshotExtension)
 
@@ -54,4 +55,18 @@ def test_targeting_warning(full_plan: Plan, snapshot: SnapshotAssertion) -> None
     plan = plan_of(*full_plan.actions[2:3], targets=("scaling",))
     text = render_text(build_document(plan))
     assert "Resource targeting is in effect" in text and "NOT applied" in text
+    assert text == snapshot
+
+
+def test_connections_header(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
+    paths = (
+        ConnectionPath(source=Source.LITEMAAS_DB, kind=PathKind.KUBERNETES, host="litellm-postgres", port=5432,
+                       pod="litellm-postgres-0", reason="auto: litellm-postgres:5432 does not resolve"),
+        ConnectionPath(source=Source.LITELLM_API, kind=PathKind.DIRECT, host="litellm.apps.example.com", port=443),
+    )
+    doc = build_document(full_plan.model_copy(update={"connections": paths}))
+    text = render_text(doc)
+    assert text.startswith("Connections:\n  LiteMaaS DB: port-forward pod/litellm-postgres-0:5432\n"
+                           "  LiteLLM API: direct litellm.apps.example.com:443\n\n")
+    assert json.loads(render_json(doc))["connections"][0]["pod"] == "litellm-postgres-0"
     assert text == snapshot
