@@ -1,7 +1,8 @@
 """The sandbox daemon: one background process serving a whole LiteMaaS deployment on 127.0.0.1.
 
 Usage: `python -m litemaas_state.sandbox.daemon --dir DIR [--pod-ready-s S] [--progress-deadline-s N]
-[--layout separate|shared] [--secrets-file FILE] [--no-data-plane] [--port N] [--plain-http]`. Normally started by
+[--layout separate|shared] [--secrets-file FILE] [--no-data-plane] [--in-cluster-urls] [--port N]
+[--plain-http]`. Normally started by
 `manage.up`, which detaches it and waits for `DIR/ready`.
 
 Order of start: the data plane (`litemaas_state.sandbox.dataplane`, if that module exists and
@@ -10,9 +11,16 @@ the seeded world (`world.seed`) and the Deployment controller, primed so the wor
 Files written in DIR: `daemon.pid`, `secrets.json` (0600, for tests that scan outputs for secrets),
 `tls/` (the throw-away CA and server certificate), `kubeconfig` (0600; cluster/user/context `sandbox`,
 namespace `litellm-rhpds`, server `https://127.0.0.1:PORT` with the CA inline, bearer token), `env`
-(0600, `export NAME='value'` lines: LITELLM_MASTER_KEY always; with the data plane also
-LITEMAAS_DATABASE_URL, LITELLM_DATABASE_URL, LITELLM_URL, REDIS_URL), `data/` (the data plane's
-work directory), and last `ready` (holding the API URL). The log goes to stderr, which `manage.up` sends to
+(0600, `export NAME='value'` lines: KUBECONFIG and LITEMAAS_SANDBOX_DIR always; unless
+`--in-cluster-urls`, also LITELLM_MASTER_KEY and, with the data plane, LITEMAAS_DATABASE_URL,
+LITELLM_DATABASE_URL, LITELLM_URL, REDIS_URL), `data/` (the data plane's work directory), and last
+`ready` (holding the API URL). While serving, the API appends DIR/audit.jsonl and reads DIR/tokens.json
+(restricted tokens, rbac.py; written by `manage.restricted_kubeconfig`).
+
+`--in-cluster-urls`: Secret litemaas-db carries the URLs rhpds writes
+(`postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable`) and Route `litellm` keeps its
+in-cluster host (`litellm.apps.sandbox.example.com`, which does not resolve here), so a client reaches
+the data plane only through pods/portforward and pods/exec (streams.py). The log goes to stderr, which `manage.up` sends to
 `DIR/daemon.log`.
 
 SIGTERM or SIGINT: stop the controller, the API server and the data plane (its child processes), remove
@@ -41,7 +49,8 @@ from typing import Any
 import yaml
 
 from litemaas_state.sandbox import controller as controller_mod
-from litemaas_state.sandbox import kubeapi, world
+from litemaas_state.sandbox import kubeapi, streams, world
+from litemaas_state.sandbox.postgres import PG_BIN
 from litemaas_state.sandbox.secrets import SandboxSecrets
 
 log = logging.getLogger("litemaas_state.sandbox.daemon")
@@ -94,6 +103,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-data-plane", action="store_true", help="serve the Kubernetes API only")
     p.add_argument("--port", type=int, default=0, help="API port (0: a free one)")
     p.add_argument(
+        "--in-cluster-urls",
+        action="store_true",
+        help="Secrets name litellm-postgres:5432 as rhpds writes them; the env file has no direct URL",
+    )
+    p.add_argument(
         "--plain-http", action="store_true", help="serve http (kubectl then sends no token: expect 401s)"
     )
     return p.parse_args(argv)
@@ -132,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             SandboxSecrets.from_file(args.secrets_file) if args.secrets_file else SandboxSecrets.generate()
         )
         write_private(sandbox_dir / "secrets.json", json.dumps(dataclasses.asdict(secrets), indent=2) + "\n")
-        env: dict[str, str] = {"LITELLM_MASTER_KEY": secrets.master_key}
+        env: dict[str, str] = {}
+        if not args.in_cluster_urls:
+            env["LITELLM_MASTER_KEY"] = secrets.master_key
         endpoints = None
+        runtime = None
         probes = {}
         module = None if args.no_data_plane else _load_data_plane()
         if module is None:
@@ -143,19 +160,32 @@ def main(argv: list[str] | None = None) -> int:
             data_dir.mkdir(mode=0o755, exist_ok=True)
             log.info("starting the data plane (layout %s)", args.layout)
             data_plane = module.start_data_plane(data_dir, secrets, args.layout)
-            endpoints = world.WorldEndpoints(
-                litemaas_database_url=data_plane.litemaas_database_url,
-                litellm_database_url=data_plane.litellm_database_url,
-                litellm_host=data_plane.litellm_host,
-            )
+            if args.in_cluster_urls:
+                endpoints = world.in_cluster_urls(
+                    secrets, data_plane.litemaas_database, data_plane.litellm_database
+                )
+            else:
+                endpoints = world.WorldEndpoints(
+                    litemaas_database_url=data_plane.litemaas_database_url,
+                    litellm_database_url=data_plane.litellm_database_url,
+                    litellm_host=data_plane.litellm_host,
+                )
+                env.update(
+                    {
+                        "LITEMAAS_DATABASE_URL": data_plane.litemaas_database_url,
+                        "LITELLM_DATABASE_URL": data_plane.litellm_database_url,
+                        "LITELLM_URL": data_plane.litellm_url,
+                        "REDIS_URL": data_plane.redis_url,
+                    }
+                )
             probes["litellm-redis"] = data_plane.redis_ping
-            env.update(
-                {
-                    "LITEMAAS_DATABASE_URL": data_plane.litemaas_database_url,
-                    "LITELLM_DATABASE_URL": data_plane.litellm_database_url,
-                    "LITELLM_URL": data_plane.litellm_url,
-                    "REDIS_URL": data_plane.redis_url,
-                }
+            runtime = streams.PodRuntime(
+                postgres_port=data_plane.postgres_port,
+                postgres_password=secrets.db_password,
+                redis_port=data_plane.redis_port,
+                redis_password=secrets.redis_password,
+                litellm_port=int(data_plane.litellm_host.rsplit(":", 1)[1]),
+                pg_bin=PG_BIN,
             )
             if stop.is_set():
                 return 0
@@ -174,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         ctrl.prime()
         token = pysecrets.token_urlsafe(32)
         tls = None if args.plain_http else kubeapi.generate_tls(sandbox_dir / "tls")
-        server = kubeapi.KubeApiServer(store, token, port=args.port, tls=tls)
+        server = kubeapi.KubeApiServer(
+            store, token, port=args.port, tls=tls, runtime=runtime, state_dir=sandbox_dir
+        )
         server.start()
         ctrl.start()
         log.info("Kubernetes API serving on %s", server.url)
@@ -186,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 sort_keys=False,
             ),
         )
+        env["KUBECONFIG"] = str(sandbox_dir / "kubeconfig")
+        env["LITEMAAS_SANDBOX_DIR"] = str(sandbox_dir)
         write_private(sandbox_dir / "env", "".join(f"export {k}={shell_quote(v)}\n" for k, v in env.items()))
         (sandbox_dir / "ready").write_text(f"{server.url}\n")
         log.info("sandbox ready in %s", sandbox_dir)

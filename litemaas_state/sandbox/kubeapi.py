@@ -51,7 +51,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import hmac
 import json
 import logging
 import math
@@ -73,6 +72,9 @@ import jsonpatch
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.websockets import WebSocket
+
+from litemaas_state.sandbox import endpoints, rbac, streams
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +191,18 @@ RESOURCES: tuple[Resource, ...] = (
         generation=True,
     ),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", "lease"),
+    Resource("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", short_names=("sa",)),
+    Resource("", "v1", "endpoints", "Endpoints", "endpoints", short_names=("ep",)),
+    Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", "endpointslice"),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", "role"),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", "rolebinding"),
     Resource(
         "route.openshift.io", "v1", "routes", "Route", "route", categories=("all",), subresources=("status",)
     ),
 )
+
+COMPUTED = frozenset({"/endpoints", "discovery.k8s.io/endpointslices"})  # derived on read (endpoints.py)
+STREAMING = ("exec", "portforward")  # pods/* WebSocket subresources (streams.py)
 
 BY_PATH: dict[tuple[str, str, str], Resource] = {(r.group, r.version, r.plural): r for r in RESOURCES}
 BY_KIND: dict[str, Resource] = {r.kind: r for r in RESOURCES}
@@ -1294,6 +1304,17 @@ def _api_resource(res: Resource) -> list[Obj]:
                 "verbs": ["get", "patch", "update"],
             }
         )
+    if res.key == "/pods":
+        for sub, kind in (("exec", "PodExecOptions"), ("portforward", "PodPortForwardOptions")):
+            out.append(
+                {
+                    "name": f"pods/{sub}",
+                    "singularName": "",
+                    "namespaced": True,
+                    "kind": kind,
+                    "verbs": ["create", "get"],
+                }
+            )
     if "scale" in res.subresources:
         out.append(
             {
@@ -1375,14 +1396,30 @@ def to_scale(obj: Obj) -> Obj:
 
 
 class KubeApi:
-    """The request dispatcher: auth, routing, verbs. One instance per server."""
+    """The request dispatcher: auth, RBAC, audit, routing, verbs. One instance per server.
+
+    runtime: where pods' port-forwards and execs reach (streams.PodRuntime); None → every port is
+    refused and every command is not found. state_dir: where DIR/tokens.json is read and
+    DIR/audit.jsonl written (rbac.py); None → admin token only, no audit log.
+    """
 
     WATCH_POLL_S = 0.05
 
-    def __init__(self, store: Store, token: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        token: str,
+        *,
+        runtime: streams.PodRuntime | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
         self.store = store
         self.token = token
         self.stopping = False
+        self.runtime = runtime or streams.PodRuntime()
+        self.faults = streams.FaultRegistry()
+        self.auth = rbac.Authenticator(token, state_dir / "tokens.json" if state_dir else None)
+        self.audit = rbac.AuditLog(state_dir / "audit.jsonl" if state_dir else None)
 
     def app(self) -> FastAPI:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -1393,19 +1430,156 @@ class KubeApi:
         async def dispatch(request: Request, path: str) -> Response:
             return await self.handle(request)
 
+        @app.websocket("/{path:path}")
+        async def upgrade(websocket: WebSocket, path: str) -> None:
+            await self.handle_websocket(websocket)
+
         return app
 
+    def _authorize(self, user: rbac.User, info: rbac.RequestInfo) -> None:
+        """Raise the apiserver's 403 unless RBAC allows `info` for `user`."""
+        if user.admin or not info.is_resource:
+            return
+        roles: list[Obj] = []
+        bindings: list[Obj] = []
+        if info.namespace:
+            roles, _ = self.store.select(resource("Role"), info.namespace)
+            bindings, _ = self.store.select(resource("RoleBinding"), info.namespace)
+        if not rbac.authorize(user, info, roles, bindings):
+            message, details = rbac.forbidden_status(user, info)
+            raise ApiError(403, "Forbidden", message, details)
+
     async def handle(self, request: Request) -> Response:
-        auth = request.headers.get("authorization", "")
-        if not hmac.compare_digest(auth.encode(), f"Bearer {self.token}".encode()):
+        path = request.url.path.rstrip("/") or "/"
+        info = rbac.request_info(request.method, path, dict(request.query_params))
+        user = self.auth.authenticate(request.headers.get("authorization", ""))
+        if user is None:
+            self.audit.record(None, info, 401)
             return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
         try:
-            return await self._route(request)
+            if path.startswith("/sandbox/"):
+                response = await self._sandbox(request, path, user)
+            else:
+                self._authorize(user, info)
+                response = await self._route(request)
         except ApiError as exc:
-            return _json(exc.status(), exc.code)
+            response = _json(exc.status(), exc.code)
         except Exception as exc:  # a bug in the sandbox: answer like an apiserver would, and log it
             log.exception("internal error on %s %s", request.method, request.url.path)
-            return _json(ApiError(500, "InternalError", f"Internal error occurred: {exc}").status(), 500)
+            response = _json(ApiError(500, "InternalError", f"Internal error occurred: {exc}").status(), 500)
+        self.audit.record(user, info, response.status_code)
+        return response
+
+    async def _sandbox(self, request: Request, path: str, user: rbac.User) -> Response:
+        """`/sandbox/v1/faults` (admin token only): GET → open streams; POST {"action", "after_bytes"}."""
+        if not user.admin:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'forbidden: User "{user.name}" cannot {request.method.lower()} path "{path}"',
+            )
+        if path != "/sandbox/v1/faults":
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if request.method == "GET":
+            return _json({"open": self.faults.counts()})
+        if request.method != "POST":
+            raise self._not_allowed(request.method)
+        body = await self._body(request)
+        after = body.get("after_bytes")
+        if after is not None and (not isinstance(after, int) or after < 0):
+            raise bad_request("after_bytes must be a non-negative integer")
+        try:
+            return _json(self.faults.apply(str(body.get("action")), after))
+        except ValueError as exc:
+            raise bad_request(str(exc)) from exc
+
+    async def handle_websocket(self, ws: WebSocket) -> None:
+        """pods/{name}/exec and pods/{name}/portforward upgrades (streams.py); anything else is refused."""
+        path = ws.url.path.rstrip("/")
+        info = rbac.request_info("GET", path, dict(ws.query_params), websocket=True)
+        user = self.auth.authenticate(ws.headers.get("authorization", ""))
+        if user is None:
+            self.audit.record(None, info, 401)
+            await ws.send_denial_response(_json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401))
+            return
+        try:
+            self._authorize(user, info)
+            if not (
+                info.is_resource
+                and info.api_group == ""
+                and info.api_version == "v1"
+                and info.resource == "pods"
+                and info.name
+                and info.subresource in STREAMING
+            ):
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            pod = self.store.get(resource("Pod"), info.namespace, info.name)
+            if not (pod.get("spec") or {}).get("nodeName"):
+                raise bad_request(f"pod {info.name} does not have a host assigned")
+            q = ws.query_params
+            if info.subresource == "portforward":
+                ports = self._ports(q.getlist("ports") + q.getlist("port"))
+                if (pod.get("status") or {}).get("phase") != "Running":
+                    raise ApiError(500, "InternalError", f'pod not found ("{info.name}_{info.namespace}")')
+                served = streams.PORTFORWARD_PROTOCOLS
+            else:
+                container = self._exec_container(pod, q.get("container"))
+                states = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
+                if "running" not in ((states.get(container) or {}).get("state") or {}):
+                    raise ApiError(500, "InternalError", f'container not found ("{container}")')
+                command = q.getlist("command")
+                if not command:
+                    raise bad_request("you must specify at least 1 command")
+                served = streams.EXEC_PROTOCOLS
+            protocol = streams.choose_protocol(streams.offered_protocols(ws), served)
+            if protocol is None or (protocol == "" and info.subresource == "exec"):
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f"unable to upgrade: requested protocol(s) are not supported: "
+                    f"{streams.offered_protocols(ws)}; supports {list(served)}",
+                )
+        except ApiError as exc:
+            self.audit.record(user, info, exc.code)
+            await ws.send_denial_response(_json(exc.status(), exc.code))
+            return
+        self.audit.record(user, info, 101)
+        if info.subresource == "portforward":
+            await streams.serve_portforward(ws, protocol, pod, ports, self.runtime, self.faults)
+        else:
+            opts = {k: q.get(k, "") in ("1", "true", "True") for k in ("stdin", "stdout", "stderr", "tty")}
+            await streams.serve_exec(ws, protocol, pod, command, opts, self.runtime, self.faults)
+
+    @staticmethod
+    def _ports(values: list[str]) -> list[int]:
+        ports: list[int] = []
+        for value in values:
+            for text in value.split(","):
+                try:
+                    port = int(text)
+                except ValueError as exc:
+                    raise bad_request(f"unable to parse {text!r} as a port: invalid syntax") from exc
+                if not 0 < port < 65536:
+                    raise bad_request(f"port {port} must be > 0 and < 65536")
+                ports.append(port)
+        if not ports:
+            raise bad_request('query parameter "port" is required')
+        return ports
+
+    @staticmethod
+    def _exec_container(pod: Obj, wanted: str | None) -> str:
+        """The container an exec runs in (apiserver ExecLocation: required when the pod has several)."""
+        names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+        name = pod["metadata"]["name"]
+        if not wanted:
+            if len(names) == 1:
+                return names[0]
+            raise bad_request(
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+            )
+        if wanted not in names:
+            raise bad_request(f"container {wanted} is not valid for pod {name}")
+        return wanted
 
     async def _route(self, request: Request) -> Response:
         path = request.url.path.rstrip("/") or "/"
@@ -1444,6 +1618,10 @@ class KubeApi:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) >= 2 else None
         sub = rest[2] if len(rest) == 3 else None
+        if res.key == "/pods" and sub in STREAMING:
+            raise bad_request("Upgrade request required")
+        if res.key in COMPUTED:
+            return self._computed(request, res, namespace, name)
         if sub is not None and sub not in res.subresources:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         ns = namespace or ""
@@ -1526,6 +1704,38 @@ class KubeApi:
                 }
             )
         raise self._not_allowed(method)
+
+    def _computed(self, request: Request, res: Resource, namespace: str | None, name: str | None) -> Response:
+        """GET/list of Endpoints or EndpointSlices, derived from Services and Pods (endpoints.py)."""
+        if request.method != "GET":
+            raise self._not_allowed(request.method)
+        q = request.query_params
+        services, rv = self.store.select(resource("Service"), namespace)
+        pods, _ = self.store.select(resource("Pod"), namespace)
+        make = endpoints.endpoints_for if res.kind == "Endpoints" else endpoints.endpoint_slice_for
+        objs = [make(svc, pods, rv) for svc in services]
+        if name is not None:
+            found = next((o for o in objs if o["metadata"]["name"] == name), None)
+            if found is None:
+                raise not_found(res, name)
+            return _json(found)
+        lreqs = parse_label_selector(q.get("labelSelector", ""))
+        freqs = parse_field_selector(q.get("fieldSelector", ""))
+        items = [
+            o
+            for o in objs
+            if labels_match(o["metadata"].get("labels") or {}, lreqs) and fields_match(o, freqs)
+        ]
+        if "as=Table" in request.headers.get("accept", ""):
+            return _json(to_table(res, items, rv))
+        return _json(
+            {
+                "kind": f"{res.kind}List",
+                "apiVersion": res.api_version,
+                "metadata": {"resourceVersion": str(rv)},
+                "items": [_strip_list_item(i) for i in items],
+            }
+        )
 
     @staticmethod
     def _not_allowed(method: str) -> ApiError:
@@ -1733,9 +1943,17 @@ class KubeApiServer:
     """
 
     def __init__(
-        self, store: Store, token: str, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None = None
+        self,
+        store: Store,
+        token: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: TlsFiles | None = None,
+        runtime: streams.PodRuntime | None = None,
+        state_dir: Path | None = None,
     ) -> None:
-        self.api = KubeApi(store, token)
+        self.api = KubeApi(store, token, runtime=runtime, state_dir=state_dir)
         self.tls = tls
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -1747,6 +1965,8 @@ class KubeApiServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
+            ws="websockets-sansio",
+            ws_per_message_deflate=False,
             ssl_certfile=str(tls.server_cert) if tls else None,
             ssl_keyfile=str(tls.server_key) if tls else None,
         )

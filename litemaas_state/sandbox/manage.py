@@ -8,6 +8,10 @@ secret value:
     set -a; . 'DIR/env'; set +a
     export LITEMAAS_SANDBOX_DIR='DIR'
 
+`restricted_kubeconfig(DIR, role)` (or `SandboxOptions(restricted_role=…)`) adds a second token whose
+requests the API authorizes against the given Role, and writes DIR/kubeconfig-restricted for it.
+`SandboxOptions(direct_urls=False)` starts the realistic variant: in-cluster URLs only (see daemon.py).
+
 `down` sends SIGTERM, waits, and removes DIR; it is idempotent.
 
 DIR defaults to `$LITEMAAS_SANDBOX_DIR`, else `/tmp/litemaas-sandbox-<uid>`: under /tmp and mode 0755,
@@ -18,6 +22,8 @@ Boundary: imports no product code. Errors are `SandboxError` (a RuntimeError) wi
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 import signal
@@ -26,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 _MARKERS = ("daemon.pid", "daemon.log", "kubeconfig")
 
@@ -45,6 +51,12 @@ class SandboxOptions:
     secrets_file: JSON object of known secret values (SandboxSecrets field names); None → random.
     data_plane: start PostgreSQL/Redis/LiteLLM API too (if `sandbox/dataplane.py` exists); False → kube API only.
     startup_timeout_s: how long `up` waits for DIR/ready.
+    direct_urls: True → Secrets, Route and DIR/env carry 127.0.0.1 URLs that dial the data plane directly;
+        False → the in-cluster URLs rhpds writes (`…@litellm-postgres:5432/…`), a Route host that does not
+        resolve here, and DIR/env exporting only KUBECONFIG and LITEMAAS_SANDBOX_DIR: the data plane is
+        reachable only through pods/portforward and pods/exec.
+    restricted_role: a Role (path to a YAML file, or the object as a dict) → after start,
+        `restricted_kubeconfig` writes DIR/kubeconfig-restricted for ServiceAccount `ci` bound to it.
     """
 
     pod_ready_s: float = 1.0
@@ -53,6 +65,8 @@ class SandboxOptions:
     secrets_file: Path | None = None
     data_plane: bool = True
     startup_timeout_s: float = 120.0
+    direct_urls: bool = True
+    restricted_role: Path | dict[str, Any] | None = None
 
 
 def default_dir() -> Path:
@@ -162,6 +176,8 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
         cmd += ["--secrets-file", str(Path(options.secrets_file).absolute())]
     if not options.data_plane:
         cmd.append("--no-data-plane")
+    if not options.direct_urls:
+        cmd.append("--in-cluster-urls")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(d / "daemon.log", "ab") as log_file:
         proc = subprocess.Popen(
@@ -191,7 +207,110 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
                 f"log tail ({d / 'daemon.log'}):\n{_log_tail(d)}"
             )
         time.sleep(0.05)
+    if options.restricted_role is not None:
+        restricted_kubeconfig(d, options.restricted_role)
     return shell_lines(d)
+
+
+def _load_role(role: Path | dict[str, Any]) -> dict[str, Any]:
+    import yaml
+
+    if isinstance(role, dict):
+        return copy.deepcopy(role)
+    try:
+        loaded = yaml.safe_load(Path(role).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SandboxError(f"cannot read the Role {role}: {exc}") from exc
+    if not isinstance(loaded, dict) or loaded.get("kind") != "Role":
+        raise SandboxError(f"{role} does not hold a Role (rbac.authorization.k8s.io/v1)")
+    return loaded
+
+
+def restricted_kubeconfig(
+    sandbox_dir: Path | None,
+    role: Path | dict[str, Any],
+    *,
+    service_account: str = "ci",
+    filename: str = "kubeconfig-restricted",
+) -> Path:
+    """Give a running sandbox a second, restricted token and write a kubeconfig that uses it.
+
+    Creates (or replaces) ServiceAccount `service_account`, the Role (its `metadata.name`, default
+    `service_account`) and RoleBinding `service_account` → that Role in namespace litellm-rhpds through
+    the admin API, maps a new random token to user `system:serviceaccount:litellm-rhpds:<sa>` in
+    DIR/tokens.json (0600), and writes DIR/<filename> (0600): the admin kubeconfig with that token.
+    The API server then authorizes that token's requests by RBAC (rbac.py) and answers denials with
+    the apiserver's 403 Status. Calling it again with another Role replaces the Role's rules.
+
+    Returns: the kubeconfig path. Raises SandboxError if the sandbox does not run, the Role is not a Role,
+    or the API refuses a write (the Status message is included).
+    """
+    import secrets as pysecrets
+    import ssl
+
+    import httpx
+    import yaml
+
+    d = (sandbox_dir or default_dir()).absolute()
+    if not is_running(d):
+        raise SandboxError(f"no sandbox is running in {d}")
+    namespace = "litellm-rhpds"
+    body = _load_role(role)
+    body.setdefault("apiVersion", "rbac.authorization.k8s.io/v1")
+    meta = body.setdefault("metadata", {})
+    meta.setdefault("name", service_account)
+    meta["namespace"] = namespace
+    for key in ("resourceVersion", "uid", "creationTimestamp"):
+        meta.pop(key, None)
+    admin = yaml.safe_load((d / "kubeconfig").read_text())
+    server = admin["clusters"][0]["cluster"]["server"]
+    headers = {"Authorization": f"Bearer {admin['users'][0]['user']['token']}"}
+    ca = d / "tls" / "ca.crt"
+    objects = [
+        (
+            f"/api/v1/namespaces/{namespace}/serviceaccounts",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": service_account}},
+        ),
+        (f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles", body),
+        (
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": service_account},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": meta["name"]},
+                "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+            },
+        ),
+    ]
+    with httpx.Client(base_url=server, headers=headers, verify=ssl.create_default_context(cafile=str(ca)) if ca.exists() else False) as client:
+        for path, obj in objects:
+            answer = client.post(path, json=obj)
+            if answer.status_code == 409:
+                answer = client.put(f"{path}/{obj['metadata']['name']}", json=obj)
+            if answer.status_code >= 300:
+                raise SandboxError(f"the sandbox API refused {path}: {answer.json().get('message')}")
+    token = pysecrets.token_urlsafe(32)
+    tokens_path = d / "tokens.json"
+    try:
+        tokens = json.loads(tokens_path.read_text())
+    except (OSError, ValueError):
+        tokens = {}
+    tokens[token] = {"user": f"system:serviceaccount:{namespace}:{service_account}"}
+    _write_private(tokens_path, json.dumps(tokens, indent=2) + "\n")
+    config = copy.deepcopy(admin)
+    config["users"][0]["user"] = {"token": token}
+    out = d / filename
+    _write_private(out, yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def down(sandbox_dir: Path | None = None, timeout_s: float = 20.0) -> None:

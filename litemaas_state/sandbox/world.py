@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from litemaas_state.sandbox import kubeapi
 from litemaas_state.sandbox.kubeapi import Obj, Store
@@ -61,6 +62,18 @@ def in_cluster_endpoints(secrets: SandboxSecrets, layout: str) -> WorldEndpoints
     return WorldEndpoints(
         litemaas_database_url=f"{base}/{litemaas_db}?sslmode=disable",
         litellm_database_url=f"{base}/litellm?sslmode=disable",
+    )
+
+
+def in_cluster_urls(secrets: SandboxSecrets, litemaas_db: str, litellm_db: str) -> WorldEndpoints:
+    """Secret litemaas-db URLs in the rhpds form for the data plane's database names (no Route host: in-cluster).
+
+    `postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable` (litemaas-facts §1.1).
+    """
+    base = f"postgresql://litellm:{quote(secrets.db_password, safe='')}@litellm-postgres:5432"
+    return WorldEndpoints(
+        litemaas_database_url=f"{base}/{litemaas_db}?sslmode=disable",
+        litellm_database_url=f"{base}/{litellm_db}?sslmode=disable",
     )
 
 

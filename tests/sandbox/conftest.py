@@ -17,5 +17,3 @@ def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
         yield sandbox
     finally:
         sandbox_launcher.stop(sandbox)
-
-
