@@ -83,7 +83,7 @@ def _collect(state: StateFile, conns: Connections, deps: Deps) -> dict[str, Any]
     ping: tuple[bool | None, str] | None = None
     ping_error: str | None = redis_error
     if redis_url:
-        ping, ping_error = _try(lambda: redis_reader.ping(redis_url))
+        ping, ping_error = _try(lambda: redis_reader.ping(redis_url, discovered=conns.discovery.redis_discovered))
     elif not redis_error:
         ping = (None, "no REDIS_URL")
     report["redis"] = {"pods_ready": ready, "pods_total": total,

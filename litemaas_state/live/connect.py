@@ -189,8 +189,15 @@ class Discovery:
             if self.kube is None:
                 raise ConfigError(f"a port-forward to service/{service} needs a Kubernetes connection; "
                                   f"{alternative}")
-            pod = self.kube.ready_pod(service, port, alternative)
-            tunnel = PortForwardTunnel(self.kube.conn, pod.name, pod.port, alternative=alternative).start()
+            kube = self.kube
+            pod = kube.ready_pod(service, port, alternative)
+
+            def repick() -> tuple[str, int]:
+                fresh = kube.ready_pod(service, port, alternative)
+                return fresh.name, fresh.port
+
+            tunnel = PortForwardTunnel(kube.conn, pod.name, pod.port, alternative=alternative,
+                                       repick=repick).start()
             self._stack.callback(tunnel.close)
             self._tunnels[key] = (tunnel, pod)
         return self._tunnels[key]
@@ -248,7 +255,7 @@ class Discovery:
         env = names.ENV_LITEMAAS_DATABASE_URL if info.role == "litemaas" else names.ENV_LITELLM_DATABASE_URL
         alternative = f"set {env} to a URL reachable from here (--connect direct)"
         tunnel, pod = self._forward(service_of(info.host), info.port, alternative)
-        self._paths[source] = ConnectionPath(source=source, kind=kind, host=info.host, port=info.port,
+        self._paths[source] = ConnectionPath(source=source, kind=kind, host=info.host, port=pod.port,
                                              pod=pod.name, reason=reason)
         params = conninfo_to_dict(target.url)
         params.update(host="127.0.0.1", port=str(tunnel.local_port))
@@ -291,8 +298,8 @@ class Discovery:
             return url
         tunnel, pod = self._forward(names.LITELLM_SERVICE, names.LITELLM_PORT,
                                     f"set {names.ENV_LITELLM_URL} to a URL reachable from here")
-        self._paths[Source.LITELLM_API] = ConnectionPath(source=Source.LITELLM_API, kind=kind, host=host, port=port,
-                                                         pod=pod.name, reason=reason)
+        self._paths[Source.LITELLM_API] = ConnectionPath(source=Source.LITELLM_API, kind=kind, host=host,
+                                                         port=pod.port, pod=pod.name, reason=reason)
         return urlunsplit(("http", f"127.0.0.1:{tunnel.local_port}", parts.path.rstrip("/"), "", ""))
 
     def master_key(self) -> str | None:
@@ -305,6 +312,11 @@ class Discovery:
             self._cache["master_key"] = key
         value: str | None = self._cache["master_key"]
         return value
+
+    @property
+    def redis_discovered(self) -> bool:
+        """Whether the Redis URL was built from the cluster rather than given (REDIS_URL / --redis-url)."""
+        return self._pick(self.flags.redis_url, names.ENV_REDIS_URL) is None
 
     def redis_url(self) -> str | None:
         """A Redis URL dialable from here for a PING: REDIS_URL / --redis-url, else Service litellm-redis
@@ -343,7 +355,7 @@ class Discovery:
         if kind == PathKind.KUBERNETES:
             alternative = f"set {names.ENV_REDIS_URL} to a URL reachable from here"
             tunnel, pod = self._forward(service_of(host), port, alternative)
-            self._paths[Source.REDIS] = ConnectionPath(source=Source.REDIS, kind=kind, host=host, port=port,
+            self._paths[Source.REDIS] = ConnectionPath(source=Source.REDIS, kind=kind, host=host, port=pod.port,
                                                        pod=pod.name, reason=reason)
             parts = urlsplit(url)
             netloc = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""

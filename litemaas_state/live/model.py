@@ -130,7 +130,7 @@ class ConnectionPath(_Frozen):
     """The path one source took, chosen once per run and shown in plan, status and apply headers.
 
     ``host``/``port``: the address as discovered (e.g. ``litellm-postgres:5432``; never credentials).
-    ``pod``: the Ready pod the port-forward goes to (kubernetes only); ``port`` is the Service port.
+    ``pod``: the Ready pod the port-forward goes to (kubernetes only); ``port`` is then the pod's port.
     ``reason``: why this path (``--connect direct``, ``auto: litellm-postgres does not resolve here``).
     """
 

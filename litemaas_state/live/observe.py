@@ -48,7 +48,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
     ready, total = kube.pods_ready(names.SELECTOR[Component.REDIS])
     try:
         redis_url = discovery.redis_url()
-        ping = redis_reader.ping(redis_url)[0] if redis_url else None
+        ping = redis_reader.ping(redis_url, discovered=discovery.redis_discovered)[0] if redis_url else None
     except Forbidden:
         raise
     except ObserveError:

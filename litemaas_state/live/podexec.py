@@ -3,8 +3,9 @@
 The official client's WebSocket exec (``kubernetes.stream.stream`` on ``pods/{name}/exec``, subprotocols
 ``v5.channel.k8s.io`` / ``v4.channel.k8s.io``): channel 1 is stdout, 2 stderr, 3 the final ``Status``
 (``Success``, or ``Failure`` with reason ``NonZeroExitCode`` and the exit code in
-``details.causes[reason=ExitCode]``). stdout goes to a callback as it arrives, never held in memory; a
-stream that ends without a Status was cut off.
+``details.causes[reason=ExitCode]``). stdout goes to a callback as it arrives, never held in memory (the
+client is built with ``capture_all=False``, so it keeps no copy either); a stream that ends without a
+Status was cut off.
 
 Source: kubernetes-client/python ``kubernetes/stream/ws_client.py`` (WSClient, ``returncode``);
 kubernetes ``staging/src/k8s.io/apimachinery/pkg/util/remotecommand/constants.go`` and
@@ -13,10 +14,12 @@ kubernetes ``staging/src/k8s.io/apimachinery/pkg/util/remotecommand/constants.go
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -67,13 +70,24 @@ def exec_stream(conn: KubeConnection, pod: str, container: str, command: list[st
         Forbidden: the token may not ``create pods/exec`` (HTTP 403); ``alternative`` is named.
         ObserveError: the API server refused the exec otherwise (pod gone: 404) or cannot be reached.
     """
-    from kubernetes.stream import stream  # lazy: the WebSocket stack is only needed here
+    from kubernetes.stream import stream, ws_client  # lazy: the WebSocket stack is only needed here
     from websocket import WebSocketException
 
-    core = k8s.CoreV1Api(conn.api)
+    def uncaptured(configuration: Any, _method: str, url: str, **kwargs: Any) -> Any:
+        # ws_client.websocket_call, but with capture_all=False: the client then keeps no copy of stdout
+        try:
+            return ws_client.WSClient(configuration, ws_client.get_websocket_url(url), kwargs.get("headers"),
+                                      capture_all=False, binary=True)
+        except Exception as exc:  # as websocket_call does: the caller sees an ApiException
+            raise ApiException(status=0, reason=str(exc)) from None
+
+    open_exec = functools.partial(stream.func, uncaptured, None)  # stream() = partial(_, websocket_call, None)
     try:
-        ws = stream(core.connect_get_namespaced_pod_exec, pod, conn.namespace, command=command, container=container,
-                    stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False, binary=True)
+        # a client of its own: kubernetes.stream swaps the client's call_api while it dials
+        with k8s.ApiClient(conn.api.configuration) as api:
+            ws = open_exec(k8s.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, conn.namespace, command=command,
+                           container=container, stdin=False, stdout=True, stderr=True, tty=False,
+                           _preload_content=False, binary=True)
     except ApiException as exc:
         status, message = handshake_status(exc)
         if status == 403:
@@ -84,30 +98,38 @@ def exec_stream(conn: KubeConnection, pod: str, container: str, command: list[st
                            f"({str(exc.reason or '')[:120]})") from None
     stderr = b""
     status_text = b""
+
+    def drain() -> bool:
+        """Hand on whatever the client has buffered; True if anything was there. (Reading one channel may
+        pull frames of the others into the client's buffers, so this runs once more after the close.)"""
+        nonlocal stderr, status_text
+        got = False
+        out = ws.read_channel(STDOUT)
+        if out:
+            on_stdout(out)
+            got = True
+        err = ws.read_channel(STDERR)
+        if err:
+            stderr = (stderr + err)[-STDERR_KEPT:]
+            got = True
+        st = ws.read_channel(ERROR)
+        if st:
+            status_text += st
+            got = True
+        return got
+
     last = time.monotonic()
     try:
         while ws.is_open():
             ws.update(timeout=1.0)
-            got = False
-            out = ws.read_channel(STDOUT)
-            if out:
-                on_stdout(out)
-                got = True
-            err = ws.read_channel(STDERR)
-            if err:
-                stderr = (stderr + err)[-STDERR_KEPT:]
-                got = True
-            st = ws.read_channel(ERROR)
-            if st:
-                status_text += st
-                got = True
-            ws.read_all()  # drop the client's own copy of stdout/stderr: a dump is never held in memory
             now = time.monotonic()
-            if got:
+            if drain():
                 last = now
             elif now - last > read_timeout_s:
                 return ExecResult(None, stderr.decode(errors="replace"),
                                   f"no output for {read_timeout_s:.0f} s; closed the exec stream")
+        while drain():  # the client no longer reads the socket once closed: only its buffers are left
+            pass
     except (WebSocketException, OSError) as exc:
         return ExecResult(None, stderr.decode(errors="replace"), f"the exec stream broke ({type(exc).__name__})")
     finally:

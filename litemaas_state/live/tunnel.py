@@ -12,6 +12,9 @@ A tunnel never hangs its client:
 * a request that gets no byte back for ``read_timeout_s`` closes it too (a silently dead connection);
 * ``last_error`` keeps why, for the client's error message.
 
+A pod that goes away (a rollout replaces the litellm pods) is replaced by a fresh Ready pod of the same
+Service for the next connection (``repick``).
+
 Source: kubernetes-client/python ``kubernetes/stream/ws_client.py`` (``PortForward``, ``portforward_call``);
 kube-apiserver ``pkg/kubelet/cri/streaming/portforward/websocket.go`` (the framing).
 """
@@ -22,12 +25,13 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from litemaas_state.errors import ObserveError
+from litemaas_state.errors import Forbidden, ObserveError
 from litemaas_state.live.kube import KubeConnection, forbidden, handshake_status
 
 CHUNK = 1 << 16
@@ -44,9 +48,12 @@ def open_portforward(conn: KubeConnection, pod: str, port: int, alternative: str
     """
     from kubernetes.stream import portforward  # lazy: the WebSocket stack is only needed here
 
-    core = k8s.CoreV1Api(conn.api)
+    # A client of its own: kubernetes.stream swaps the client's call_api while it dials, which would race
+    # with reads on a shared client and with other tunnels' threads.
     try:
-        return portforward(core.connect_get_namespaced_pod_portforward, pod, conn.namespace, ports=str(port))
+        with k8s.ApiClient(conn.api.configuration) as api:
+            return portforward(k8s.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, conn.namespace,
+                               ports=str(port))
     except ApiException as exc:
         status, message = handshake_status(exc)
         if status == 403:
@@ -66,8 +73,9 @@ class PortForwardTunnel:
     """
 
     def __init__(self, conn: KubeConnection, pod: str, port: int, *, alternative: str,
-                 read_timeout_s: float = READ_TIMEOUT_S) -> None:
+                 read_timeout_s: float = READ_TIMEOUT_S, repick: Callable[[], tuple[str, int]] | None = None) -> None:
         self.conn = conn
+        self.repick = repick
         self.pod = pod
         self.port = port
         self.alternative = alternative
@@ -110,12 +118,12 @@ class PortForwardTunnel:
         """Stop listening and cut every forward (idempotent)."""
         self._closed.set()
         if self._listener is not None:
-            self._listener.close()
+            _close(self._listener)  # shutdown wakes the accept() of the listener thread at once
         with self._lock:
             for s in list(self._open):
                 _close(s)
         for t in self._threads:
-            t.join(timeout=2.0)
+            t.join(timeout=1.0)
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
@@ -138,13 +146,14 @@ class PortForwardTunnel:
         forward = None
         try:
             try:
-                forward = open_portforward(self.conn, self.pod, self.port, self.alternative)
+                forward = self._dial()
+                remote = forward.socket(self.port)
+                remote.setblocking(True)
+                self._relay(client, remote, forward)
             except ObserveError as exc:
                 self.last_error = str(exc)
-                return
-            remote = forward.socket(self.port)
-            remote.setblocking(True)
-            self._relay(client, remote, forward)
+            except Exception as exc:  # a thread must never print a traceback (unscrubbed) or die silently
+                self.last_error = f"the port-forward to pod/{self.pod}:{self.port} failed ({type(exc).__name__})"
         finally:
             with self._lock:
                 self._open.discard(client)
@@ -154,6 +163,19 @@ class PortForwardTunnel:
                     forward.close()
                 except OSError:
                     pass
+
+    def _dial(self) -> Any:
+        """A forward to the current pod; when that fails (the pod was replaced, e.g. by a rollout) and
+        ``repick`` is set, to the Ready pod it names instead, as a new ``kubectl port-forward svc/…`` would."""
+        try:
+            return open_portforward(self.conn, self.pod, self.port, self.alternative)
+        except Forbidden:
+            raise
+        except ObserveError:
+            if self.repick is None:
+                raise
+            self.pod, self.port = self.repick()
+            return open_portforward(self.conn, self.pod, self.port, self.alternative)
 
     def _relay(self, client: socket.socket, remote: Any, forward: Any) -> None:
         """Pipe bytes both ways until either side closes; a request unanswered for read_timeout_s ends it."""
