@@ -4,7 +4,10 @@ Transport: https with a throw-away CA (`generate_tls`, CA inline in the kubeconf
 sends a kubeconfig's token only to https servers (client-go clientcmd: "only try to read the auth
 information if we are secure"); over plain http every kubectl request would be anonymous and get 401.
 `KubeApiServer(tls=None)` still serves plain http (daemon `--plain-http`) for clients that need it.
-Auth: `Authorization: Bearer <token>` on every path; a missing or wrong token gets a 401 Status.
+Auth: `Authorization: Bearer <token>` on every path; a missing or wrong token gets a 401 Status. The
+admin token may do anything; further tokens (DIR/tokens.json) are authorized by RBAC against the
+stored Roles/RoleBindings and denied with the apiserver's 403 Status; every request is appended to
+DIR/audit.jsonl (rbac.py).
 
 Role: serve what `kubectl` (v1.32) and the official `kubernetes` Python client need to observe and
 change a LiteMaaS deployment: discovery, CRUD + list/watch on a fixed set of resources, the three
@@ -26,9 +29,13 @@ tests rather than a long-running daemon. We would have kept its HTTP plumbing an
 handler that matters. We use FastAPI (starlette) + uvicorn, already our dependencies, with one
 catch-all route and our own dispatcher.
 
-What is served (see `RESOURCES`): core/v1 namespaces, pods, secrets, services, configmaps;
-apps/v1 deployments (+/scale, +/status), replicasets, statefulsets; autoscaling/v2
-horizontalpodautoscalers; coordination.k8s.io/v1 leases; route.openshift.io/v1 routes.
+What is served (see `RESOURCES`): core/v1 namespaces, pods (+/exec and /portforward over WebSocket,
+streams.py), secrets, services, configmaps, serviceaccounts, endpoints (computed, read-only,
+endpoints.py); apps/v1 deployments (+/scale, +/status), replicasets, statefulsets; autoscaling/v2
+horizontalpodautoscalers; coordination.k8s.io/v1 leases; route.openshift.io/v1 routes;
+discovery.k8s.io/v1 endpointslices (computed, read-only); rbac.authorization.k8s.io/v1 roles,
+rolebindings. Sandbox-only: `GET|POST /sandbox/v1/faults` (admin token; streams.FaultRegistry:
+drop port-forwards, kill or drop execs, optionally after N bytes).
 Watch: `?watch=true` streams newline-delimited `{"type": ADDED|MODIFIED|DELETED, "object": ...}` for
 events after `resourceVersion` (none or "0": synthetic ADDED for current objects first;
 `sendInitialEvents=true`: the same, then a BOOKMARK with `k8s.io/initial-events-end`), honours
@@ -40,7 +47,8 @@ on the main resource `status` is ignored (use `/status`); a spec change bumps `m
 Not served: server-side apply (`application/apply-patch+yaml` → 415), protobuf (always JSON),
 aggregated discovery (kubectl falls back to the legacy documents when the answer is plain
 `application/json`), OpenAPI (404; kubectl get/set image/scale/rollout do not need it),
-`limit`/`continue` paging (everything in one page), events.
+`limit`/`continue` paging (everything in one page), events, watch of the computed endpoints,
+ClusterRoles, SPDY upgrades (kubectl's own port-forward tunnels SPDY/3.1 inside WebSocket: refused).
 
 Sources: Kubernetes API concepts (watch, resourceVersion semantics, Status), kubectl behaviour in
 anchors.md §4.2-§4.4, and the apiserver's message wording for NotFound/Conflict/Invalid.

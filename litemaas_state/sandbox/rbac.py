@@ -17,9 +17,9 @@ Cluster-scoped resource requests (e.g. namespaces) are denied (no ClusterRoles a
 Non-resource paths (/api, /apis, /version, /healthz) are allowed to every authenticated user, as the
 `system:discovery` ClusterRole does. A denial is the apiserver's 403 Status (responsewriters.Forbidden).
 
-Audit: one JSON object per request in DIR/audit.jsonl: `{"time", "user", "verb", "apiGroup",
-"resource", "subresource", "namespace", "name", "code"}` (non-resource requests: `"path"` instead of
-the resource fields).
+Audit: one JSON object per request in DIR/audit.jsonl, always the same keys: `{"time", "user",
+"verb", "apiGroup", "resource", "subresource", "namespace", "name", "path", "code"}` (user null: no
+valid token; resource "": a non-resource path such as /api; code 101: a WebSocket upgrade accepted).
 
 Boundary: imports no product code.
 """
@@ -29,7 +29,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,18 +239,15 @@ class AuditLog:
             return
         entry: Obj = {"time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         entry["user"] = user.name if user else None
-        data = asdict(info)
-        if info.is_resource:
-            entry.update(
-                verb=info.verb,
-                apiGroup=info.api_group,
-                resource=info.resource,
-                subresource=data["subresource"],
-                namespace=info.namespace,
-                name=info.name,
-            )
-        else:
-            entry.update(verb=info.verb, path=info.path)
+        entry.update(
+            verb=info.verb,
+            apiGroup=info.api_group,
+            resource=info.resource,
+            subresource=info.subresource,
+            namespace=info.namespace,
+            name=info.name,
+            path=info.path,
+        )
         entry["code"] = code
         line = json.dumps(entry) + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as fh:

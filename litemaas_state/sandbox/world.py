@@ -13,6 +13,8 @@ Data-plane endpoints (real PostgreSQL, Redis and LiteLLM admin API on 127.0.0.1)
 them the Secrets carry the URLs that reach the local servers and the API Route's `spec.host` is the
 LiteLLM `host:port` with no `tls` (so clients use http); without them, the URLs have the in-cluster
 form of litemaas-facts §1 (`postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable`).
+With the data plane and `daemon --in-cluster-urls`, `in_cluster_urls` gives that form for the data
+plane's database names, and clients reach the servers through pods/portforward or pods/exec only.
 """
 
 from __future__ import annotations

@@ -315,3 +315,36 @@ def test_audit_log_records_streams(sb: Sandbox) -> None:
     upgrades = [x for x in lines if x.get("subresource") in ("exec", "portforward") and x["code"] == 101]
     assert {x["subresource"] for x in upgrades} == {"exec", "portforward"}
     assert all(x["verb"] == "create" and x["resource"] == "pods" for x in upgrades)
+
+
+def test_exec_v4_protocol_frames(sb: Sandbox) -> None:
+    """A raw v4.channel.k8s.io client: channel-prefixed binary frames, then a metav1.Status on channel 3."""
+    import ssl
+
+    import websocket
+    import yaml
+
+    cfg = yaml.safe_load(sb.kubeconfig.read_text())
+    server = cfg["clusters"][0]["cluster"]["server"].replace("https://", "wss://")
+    ws = websocket.WebSocket(sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(sb.dir / "tls" / "ca.crt")})
+    ws.connect(
+        f"{server}/api/v1/namespaces/{NS}/pods/{PG_POD}/exec?command=psql&command=-tAc&command=select+nope"
+        "&stdout=true&stderr=true",
+        header=[f"Authorization: Bearer {cfg['users'][0]['user']['token']}"],
+        subprotocols=["v4.channel.k8s.io"],
+    )
+    assert ws.subprotocol == "v4.channel.k8s.io"
+    frames: dict[int, bytes] = {}
+    while True:
+        opcode, data = ws.recv_data(control_frame=False)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            break
+        frames[data[0]] = frames.get(data[0], b"") + data[1:]
+    assert b'column "nope" does not exist' in frames[2] and 1 not in frames
+    assert json.loads(frames[3]) == {
+        "metadata": {},
+        "status": "Failure",
+        "message": "command terminated with non-zero exit code: command 'psql -tAc select nope' exited with 1",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
+    }
