@@ -13,7 +13,7 @@ Files written in DIR: `daemon.pid`, `secrets.json` (0600, for tests that scan ou
 namespace `litellm-rhpds`, server `https://127.0.0.1:PORT` with the CA inline, bearer token), `env`
 (0600, `export NAME='value'` lines: KUBECONFIG and LITEMAAS_SANDBOX_DIR always; unless
 `--in-cluster-urls`, also LITELLM_MASTER_KEY and, with the data plane, LITEMAAS_DATABASE_URL,
-LITELLM_DATABASE_URL, LITELLM_URL, REDIS_URL), `data/` (the data plane's work directory), and last
+LITELLM_DATABASE_URL, LITELLM_URL, REDIS_URL), `data/` (the data plane's work directory),
 `direct-env` (0600, the same form: the data plane's 127.0.0.1 URLs and the master key whatever
 `--in-cluster-urls` says, for tests and benchmarks that seed or inspect the data plane directly; the
 tool never reads it), and last `ready` (holding the API URL). While serving, the API appends DIR/audit.jsonl and reads DIR/tokens.json
