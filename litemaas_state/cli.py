@@ -207,9 +207,11 @@ def sandbox() -> None:
 @click.option("--layout", type=click.Choice(["separate", "shared"]), default="separate", show_default=True,
               help="LiteMaaS and LiteLLM in two databases, or sharing one.")
 @click.option("--secrets-file", type=_existing_file, default=None, help="JSON with known secret values.")
-def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None) -> None:
+@click.option("--direct-urls", is_flag=True, help="Hand out 127.0.0.1 data-plane URLs (default: in-cluster "
+              "hosts only, as a real cluster; the tool then uses port-forwards and exec).")
+def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, direct_urls: bool) -> None:
     """Start the sandbox in the background; print export lines for eval."""
-    _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False))
+    _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False), direct_urls)
 
 
 @sandbox.command("down")
