@@ -48,7 +48,8 @@ Not served: server-side apply (`application/apply-patch+yaml` → 415), protobuf
 aggregated discovery (kubectl falls back to the legacy documents when the answer is plain
 `application/json`), OpenAPI (404; kubectl get/set image/scale/rollout do not need it),
 `limit`/`continue` paging (everything in one page), events, watch of the computed endpoints,
-ClusterRoles, SPDY upgrades (kubectl's own port-forward tunnels SPDY/3.1 inside WebSocket: refused).
+ClusterRoles, plain SPDY upgrades (kubectl's port-forward is served when it tunnels SPDY/3.1 inside
+a WebSocket, spdy.py, as kubectl 1.31+ does by default).
 
 Sources: Kubernetes API concepts (watch, resourceVersion semantics, Status), kubectl behaviour in
 anchors.md §4.2-§4.4, and the apiserver's message wording for NotFound/Conflict/Invalid.
@@ -82,7 +83,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 
-from litemaas_state.sandbox import endpoints, rbac, streams
+from litemaas_state.sandbox import endpoints, rbac, spdy, streams
 
 log = logging.getLogger(__name__)
 
@@ -1525,11 +1526,12 @@ class KubeApi:
             if not (pod.get("spec") or {}).get("nodeName"):
                 raise bad_request(f"pod {info.name} does not have a host assigned")
             q = ws.query_params
+            tunnelled = spdy.PROTOCOL in streams.offered_protocols(ws)
             if info.subresource == "portforward":
-                ports = self._ports(q.getlist("ports") + q.getlist("port"))
+                ports = [] if tunnelled else self._ports(q.getlist("ports") + q.getlist("port"))
                 if (pod.get("status") or {}).get("phase") != "Running":
                     raise ApiError(500, "InternalError", f'pod not found ("{info.name}_{info.namespace}")')
-                served = streams.PORTFORWARD_PROTOCOLS
+                served: tuple[str, ...] = (spdy.PROTOCOL, *streams.PORTFORWARD_PROTOCOLS)
             else:
                 container = self._exec_container(pod, q.get("container"))
                 states = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or []}
@@ -1552,7 +1554,9 @@ class KubeApi:
             await ws.send_denial_response(_json(exc.status(), exc.code))
             return
         self.audit.record(user, info, 101)
-        if info.subresource == "portforward":
+        if info.subresource == "portforward" and protocol == spdy.PROTOCOL:
+            await spdy.serve_spdy_portforward(ws, pod, self.runtime, self.faults)
+        elif info.subresource == "portforward":
             await streams.serve_portforward(ws, protocol, pod, ports, self.runtime, self.faults)
         else:
             opts = {k: q.get(k, "") in ("1", "true", "True") for k in ("stdin", "stdout", "stderr", "tty")}
@@ -1973,7 +1977,7 @@ class KubeApiServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=1,
-            ws="websockets-sansio",
+            ws="wsproto",
             ws_per_message_deflate=False,
             ssl_certfile=str(tls.server_cert) if tls else None,
             ssl_keyfile=str(tls.server_key) if tls else None,

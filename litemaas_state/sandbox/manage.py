@@ -11,6 +11,7 @@ secret value:
 `restricted_kubeconfig(DIR, role)` (or `SandboxOptions(restricted_role=…)`) adds a second token whose
 requests the API authorizes against the given Role, and writes DIR/kubeconfig-restricted for it.
 `SandboxOptions(direct_urls=False)` starts the realistic variant: in-cluster URLs only (see daemon.py).
+`inject_fault(DIR, action)` drops port-forwards or kills execs (for tests of tunnel and pg_dump faults).
 
 `down` sends SIGTERM, waits, and removes DIR; it is idempotent.
 
@@ -303,6 +304,38 @@ def restricted_kubeconfig(
     out = d / filename
     _write_private(out, yaml.safe_dump(config, sort_keys=False))
     return out
+
+
+def inject_fault(sandbox_dir: Path | None, action: str, after_bytes: int | None = None) -> dict[str, Any]:
+    """Cut the running sandbox's streams: POST /sandbox/v1/faults with the admin token (streams.py).
+
+    action: `drop-port-forwards` (every open tunnel's WebSocket closes), `kill-execs` (SIGKILL: the exec
+    ends with exit code 137), `drop-execs` (the exec WebSocket closes without a status), `clear` (disarm).
+    after_bytes: also arm the fault for streams opened later, cutting each once it has sent that many
+    bytes to its client. Returns the answer (`{"affected": N}`). Raises SandboxError if the API refuses.
+    """
+    import ssl
+
+    import httpx
+    import yaml
+
+    d = (sandbox_dir or default_dir()).absolute()
+    admin = yaml.safe_load((d / "kubeconfig").read_text())
+    ca = d / "tls" / "ca.crt"
+    body: dict[str, Any] = {"action": action}
+    if after_bytes is not None:
+        body["after_bytes"] = after_bytes
+    answer = httpx.post(
+        admin["clusters"][0]["cluster"]["server"] + "/sandbox/v1/faults",
+        json=body,
+        headers={"Authorization": f"Bearer {admin['users'][0]['user']['token']}"},
+        verify=ssl.create_default_context(cafile=str(ca)) if ca.exists() else False,
+        timeout=10,
+    )
+    if answer.status_code != 200:
+        raise SandboxError(f"the sandbox refused the fault {action!r}: {answer.json().get('message')}")
+    result: dict[str, Any] = answer.json()
+    return result
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -12,7 +12,15 @@ a port with no server behind it sends `error forwarding port P to pod NAME, uid 
 refused` on its error channel and its data stream ends. The connection closes when every port's
 stream has ended (upstream EOF, client close, or a fault). The pod → server map (`PodRuntime.upstream`):
 app=litellm-postgres port 5432 → the sandbox PostgreSQL, app=litellm port 4000 → the LiteLLM admin API
-emulator, app=litellm-redis port 6379 → redis-server; anything else is refused.
+emulator, app=litellm-redis port 6379 → redis-server; anything else is refused. As on a cluster, a
+Running pod forwards even when it is not Ready; a pod that is not Running answers the upgrade with the
+kubelet's 500 `pod not found ("<name>_<namespace>")`, an exec into a container that is not running
+with 500 `container not found ("<container>")`, and a missing pod with the apiserver's 404 Status.
+
+kubectl's own port-forward tunnels SPDY/3.1 in the WebSocket (subprotocol `SPDY/3.1+portforward.k8s.io`,
+no `ports` query): served by spdy.py with the same pod → server map. kubectl 1.32 tries that only with
+KUBECTL_PORT_FORWARD_WEBSOCKETS=true; otherwise it sends a plain SPDY upgrade (POST), which this server
+answers with 400 "Upgrade request required", so `kubectl port-forward` fails at once.
 
 Exec (`GET .../pods/{name}/exec?command=..&stdin=&stdout=&stderr=&tty=&container=`): the kubelet's
 remotecommand WebSocket protocol (kubernetes/kubernetes pkg/kubelet/cri/streaming/remotecommand and
@@ -69,7 +77,12 @@ _IMAGE_BIN_DIRS = ("/usr/local/bin", "/usr/bin", "/bin")
 
 
 def offered_protocols(ws: WebSocket) -> list[str]:
-    """The subprotocols of the client's `Sec-WebSocket-Protocol` header(s), in order."""
+    """The subprotocols of the client's `Sec-WebSocket-Protocol` header(s), in order.
+
+    The ASGI scope's `subprotocols` (uvicorn's wsproto protocol moves the header there), else the header.
+    """
+    if ws.scope.get("subprotocols"):
+        return [str(p).strip() for p in ws.scope["subprotocols"]]
     raw = ",".join(v for k, v in ws.headers.items() if k == "sec-websocket-protocol")
     return [p.strip() for p in raw.split(",") if p.strip()]
 
@@ -274,30 +287,31 @@ async def serve_portforward(
     session = _Session("portforward", asyncio.get_running_loop(), cut)
     faults.open(session)
     try:
+        # Dial every port before reading client frames: bytes the client sends early wait in the
+        # WebSocket instead of arriving before there is an upstream to take them.
+        readers: dict[int, asyncio.StreamReader] = {}
+        refusals: dict[int, str] = {}
+        for i, port in enumerate(ports):
+            target = runtime.upstream(pod, port)
+            try:
+                if target is None:
+                    raise ConnectionRefusedError
+                readers[i], writers[i] = await asyncio.open_connection(*target)
+            except OSError:
+                refusals[i] = (
+                    f"error forwarding port {port} to pod {name}, uid {uid}: failed to connect to "
+                    f'localhost:{port} inside namespace "{uid}", IPv4: dial tcp4 127.0.0.1:{port}: connect: '
+                    f"connection refused IPv6 dial tcp6 [::1]:{port}: connect: connection refused"
+                )
         for i, port in enumerate(ports):
             await send(bytes((2 * i,)) + _port_bytes(port))
             await send(bytes((2 * i + 1,)) + _port_bytes(port))
 
-        async def pipe_out(i: int, port: int) -> None:
-            target = runtime.upstream(pod, port)
-            try:
-                if target is None:
-                    raise ConnectionRefusedError(f"dial tcp4 127.0.0.1:{port}: connect: connection refused")
-                reader, writer = await asyncio.open_connection(*target)
-            except OSError as exc:
-                detail = (
-                    str(exc)
-                    if isinstance(exc, ConnectionRefusedError) and str(exc)
-                    else (f"dial tcp4 127.0.0.1:{port}: connect: connection refused")
-                )
-                msg = (
-                    f"error forwarding port {port} to pod {name}, uid {uid}: failed to connect to "
-                    f'localhost:{port} inside namespace "{uid}", IPv4: {detail} IPv6 dial tcp6 [::1]:{port}: '
-                    "connect: connection refused"
-                )
-                await send(bytes((2 * i + 1,)) + msg.encode())
+        async def pipe_out(i: int) -> None:
+            if i in refusals:
+                await send(bytes((2 * i + 1,)) + refusals[i].encode())
                 return
-            writers[i] = writer
+            reader = readers[i]
             channel = bytes((2 * i,))
             while not closed.is_set():
                 try:
@@ -325,7 +339,7 @@ async def serve_portforward(
                     writer.write(data[1:])
                     await writer.drain()
 
-        tasks = [asyncio.create_task(pipe_out(i, p)) for i, p in enumerate(ports)]
+        tasks = [asyncio.create_task(pipe_out(i)) for i in range(len(ports))]
         inbound = asyncio.create_task(pipe_in())
         outbound: asyncio.Future[list[None]] = asyncio.gather(*tasks)
         waited: set[asyncio.Future[Any]] = {inbound, outbound}
@@ -403,7 +417,6 @@ async def serve_exec(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
-        start_new_session=True,
     )
     dropped = asyncio.Event()
 

@@ -17,3 +17,5 @@ def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
         yield sandbox
     finally:
         sandbox_launcher.stop(sandbox)
+
+

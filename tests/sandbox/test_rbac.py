@@ -185,7 +185,18 @@ def test_audit_log_has_one_line_per_request(kube: Sandbox, ci: client.ApiClient)
     with pytest.raises(ApiException):
         client.CoreV1Api(ci).delete_namespaced_pod("litellm-postgres-0", NS)
     lines = audit_lines(kube)
-    keys = {"time", "user", "verb", "apiGroup", "resource", "subresource", "namespace", "name", "path", "code"}
+    keys = {
+        "time",
+        "user",
+        "verb",
+        "apiGroup",
+        "resource",
+        "subresource",
+        "namespace",
+        "name",
+        "path",
+        "code",
+    }
     mine = [x for x in lines if x["user"] == CI]
     assert all(set(x) == keys for x in mine)
     assert {k: mine[-2][k] for k in keys - {"time", "path"}} == {

@@ -326,7 +326,9 @@ def test_exec_v4_protocol_frames(sb: Sandbox) -> None:
 
     cfg = yaml.safe_load(sb.kubeconfig.read_text())
     server = cfg["clusters"][0]["cluster"]["server"].replace("https://", "wss://")
-    ws = websocket.WebSocket(sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(sb.dir / "tls" / "ca.crt")})
+    ws = websocket.WebSocket(
+        sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": str(sb.dir / "tls" / "ca.crt")}
+    )
     ws.connect(
         f"{server}/api/v1/namespaces/{NS}/pods/{PG_POD}/exec?command=psql&command=-tAc&command=select+nope"
         "&stdout=true&stderr=true",
@@ -348,3 +350,68 @@ def test_exec_v4_protocol_frames(sb: Sandbox) -> None:
         "reason": "NonZeroExitCode",
         "details": {"causes": [{"reason": "ExitCode", "message": "1"}]},
     }
+
+
+@needs_kubectl
+def test_kubectl_port_forward_over_websocket(sb: Sandbox) -> None:
+    """kubectl's own port-forward: SPDY/3.1 tunnelled in a WebSocket (KEP-4006; opt-in in kubectl 1.32)."""
+    proc = subprocess.Popen(
+        ["kubectl", "port-forward", f"pod/{PG_POD}", ":5432", "--address", "127.0.0.1"],
+        env={**sb.process_env(), "KUBECTL_PORT_FORWARD_WEBSOCKETS": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:NNNNN -> 5432"
+        assert line.startswith("Forwarding from 127.0.0.1:"), line + proc.stderr.read()  # type: ignore[union-attr]
+        port = int(line.split(":")[1].split()[0])
+        for db in ("litemaas_db", "litellm"):
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=port,
+                user="litellm",
+                password=sb.secrets()["db_password"],
+                dbname=db,
+                sslmode="disable",
+                connect_timeout=5,
+            ) as conn:
+                assert conn.execute("select current_database()").fetchone() == (db,)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_armed_tunnel_fault_cuts_a_query_mid_stream(sb: Sandbox, core: client.CoreV1Api) -> None:
+    conn = pg_connect(sb, core)
+    fault(sb, "drop-port-forwards", after_bytes=100_000)
+    try:
+        with pytest.raises(psycopg.OperationalError):
+            conn.execute("select repeat('x', 1000) from generate_series(1, 5000)").fetchall()
+    finally:
+        fault(sb, "clear")
+        conn.close()
+    with pg_connect(sb, core) as fresh:  # disarmed: new tunnels work again
+        assert len(fresh.execute("select repeat('x', 1000) from generate_series(1, 500)").fetchall()) == 500
+
+
+def test_dropped_exec_ends_without_a_status(sb: Sandbox, core: client.CoreV1Api) -> None:
+    fault(sb, "drop-execs", after_bytes=50_000)
+    try:
+        resp = stream(
+            core.connect_get_namespaced_pod_exec,
+            PG_POD,
+            NS,
+            command=["pg_dump", "-U", "litellm", "litemaas_db"],
+            stdin=False,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            _preload_content=False,
+        )
+        resp.run_forever(timeout=20)
+    finally:
+        fault(sb, "clear")
+    assert not resp.is_open()
+    assert resp.read_channel(3) == ""

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
+from litemaas_state.sandbox import manage
 from tests.conftest import Sandbox
 
 
@@ -64,14 +65,7 @@ def admin(sandbox: Sandbox) -> httpx.Client:
 
 
 def fault(sandbox: Sandbox, action: str, after_bytes: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"action": action}
-    if after_bytes is not None:
-        body["after_bytes"] = after_bytes
-    with admin(sandbox) as c:
-        r = c.post("/sandbox/v1/faults", json=body)
-        assert r.status_code == 200, r.text
-        answer: dict[str, Any] = r.json()
-        return answer
+    return manage.inject_fault(sandbox.dir, action, after_bytes)
 
 
 def open_streams(sandbox: Sandbox) -> dict[str, int]:
