@@ -138,7 +138,8 @@ def test_restricted_token_gets_one_403_line_and_exec_falls_back_to_a_local_pg_du
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("Error: kubernetes: create pods/portforward is forbidden (HTTP 403): ")
     assert 'cannot create resource "pods/portforward"' in lines[0]
-    assert 'needs "create" on "pods/portforward"' in lines[0] and "set LITE" in lines[0]
+    assert 'needs "create" on "pods/portforward"' in lines[0]
+    assert "; or set REDIS_URL to a URL reachable from here" in lines[0]  # Redis is the first source read
 
 
 def _interactive(sb: Sandbox, args: list[str], before_yes: Callable[[], None]) -> tuple[int, str]:
