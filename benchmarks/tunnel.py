@@ -87,7 +87,7 @@ def main() -> None:
     sandbox = d / "sbx"
     manage.up(sandbox, manage.SandboxOptions(pod_ready_s=0.15, progress_deadline_s=3, direct_urls=False))
     try:
-        base = [line for line in manage.shell_lines(sandbox)]
+        base = manage.shell_lines(sandbox)
         tunnel_env = {**os.environ, **shell_env(base)}
         for var in ("LITEMAAS_DATABASE_URL", "LITELLM_DATABASE_URL", "LITELLM_URL", "LITELLM_MASTER_KEY", "REDIS_URL"):
             tunnel_env.pop(var, None)
@@ -111,8 +111,7 @@ def main() -> None:
 
         with psycopg.connect(direct["LITEMAAS_DATABASE_URL"]) as conn:
             conn.execute(GROW, (args.dump_mb * 1000,))
-        os.environ["KUBECONFIG"] = tunnel_env["KUBECONFIG"]
-        kube = connect_kube("litellm-rhpds")
+        kube = connect_kube("litellm-rhpds", kubeconfig=tunnel_env["KUBECONFIG"])
         with Discovery(DataPlaneFlags(connect="kubernetes"), KubeReader(kube), environ={}) as tunnels, \
                 Discovery(DataPlaneFlags(litemaas_database_url=direct["LITEMAAS_DATABASE_URL"], connect="direct"),
                           None, environ={}) as straight:

@@ -34,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from litemaas_state.errors import Forbidden, ObserveError
 from litemaas_state.live.kube import KubeConnection, forbidden, handshake_status
 
-CHUNK = 1 << 16
+CHUNK = 1 << 18
 READ_TIMEOUT_S = 120.0
 POLL_S = 0.5
 
@@ -135,6 +135,8 @@ class PortForwardTunnel:
             except OSError:
                 return
             client.settimeout(None)
+            # no Nagle: a small reply would otherwise wait for the client's delayed ACK (~40 ms a request)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             t = threading.Thread(target=self._serve, args=(client,), daemon=True,
                                  name=f"port-forward conn pod/{self.pod}:{self.port}")
             t.start()

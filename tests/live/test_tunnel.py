@@ -67,8 +67,8 @@ def test_a_tunnel_cut_mid_query_is_a_prompt_error(realistic: Sandbox, discovery:
     litemaas_db.read_users(db)  # the tunnel works
     fault(realistic, "drop-port-forwards", after_bytes=3000)  # past the handshake, inside the result
     start = time.monotonic()
-    with pytest.raises(ObserveError) as err:
-        litemaas_db.read_api_keys(db)
+    with pytest.raises(ObserveError) as err, litemaas_db.connection(db) as conn:
+        conn.execute("SELECT repeat('x', 1000) FROM generate_series(1, 100000)").fetchall()  # ~100 MB
     assert time.monotonic() - start < 10
     assert "port-forward" in str(err.value) and "litellm-postgres-0" in str(err.value)
     fault(realistic, "clear")
