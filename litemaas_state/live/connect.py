@@ -61,14 +61,14 @@ def choose_path(mode: ConnectMode, mode_origin: str, in_cluster: bool, host: str
                 probe: Any = reachable) -> tuple[PathKind, str]:
     """(path, reason) for one source at ``host:port``.
 
-    ``direct``/``kubernetes`` modes are obeyed. ``auto``: direct when running in the cluster (in-cluster
-    service-account configuration) or when ``probe(host, port)`` succeeds (resolves and answers within
-    ``PROBE_TIMEOUT_S``), else kubernetes.
+    ``direct``/``kubernetes`` modes are obeyed (reason: ``mode_origin``, e.g. ``--connect direct``).
+    ``auto``: direct when running in the cluster (in-cluster service-account configuration) or when
+    ``probe(host, port)`` succeeds (resolves and answers within ``PROBE_TIMEOUT_S``), else kubernetes.
     """
     if mode == ConnectMode.DIRECT:
-        return PathKind.DIRECT, f"{mode_origin} direct"
+        return PathKind.DIRECT, mode_origin
     if mode == ConnectMode.KUBERNETES:
-        return PathKind.KUBERNETES, f"{mode_origin} kubernetes"
+        return PathKind.KUBERNETES, mode_origin
     if in_cluster:
         return PathKind.DIRECT, "auto: running inside the cluster"
     if probe(host, port):
@@ -146,13 +146,13 @@ class Discovery:
         self._tunnels: dict[tuple[str, int], tuple[Any, PodPort]] = {}
         self._stack = ExitStack()
         raw = flags.connect or self.environ.get(names.ENV_CONNECT) or ConnectMode.AUTO.value
-        origin = "--connect" if flags.connect else (f"{names.ENV_CONNECT}=" if self.environ.get(names.ENV_CONNECT)
-                                                   else "--connect")
+        where = "--connect" if flags.connect else names.ENV_CONNECT if self.environ.get(names.ENV_CONNECT) else ""
         try:
             self.mode = ConnectMode(raw.strip().lower())
         except ValueError:
-            raise ConfigError(f"{origin.rstrip('=')} {raw!r} is not one of auto, direct, kubernetes") from None
-        self.mode_origin = origin
+            raise ConfigError(f"{where} {raw!r} is not one of auto, direct, kubernetes") from None
+        #: why a forced mode was chosen, for ConnectionPath.reason (``--connect direct``)
+        self.mode_origin = f"{where} {self.mode.value}" if where == "--connect" else f"{where}={self.mode.value}"
 
     def __enter__(self) -> Discovery:
         return self

@@ -55,6 +55,9 @@ def test_mode_from_flag_then_environment() -> None:
     assert Discovery(DataPlaneFlags(connect="direct"), None, environ={"LITEMAAS_STATE_CONNECT": "kubernetes"}).mode \
         == ConnectMode.DIRECT
     assert Discovery(DataPlaneFlags(), None, environ={}).mode == ConnectMode.AUTO
+    assert Discovery(DataPlaneFlags(connect="direct"), None, environ={}).mode_origin == "--connect direct"
+    assert Discovery(DataPlaneFlags(), None, environ={"LITEMAAS_STATE_CONNECT": "Kubernetes"}).mode_origin \
+        == "LITEMAAS_STATE_CONNECT=kubernetes"
     with pytest.raises(ConfigError, match="LITEMAAS_STATE_CONNECT 'tunnel' is not one of auto, direct, kubernetes"):
         Discovery(DataPlaneFlags(), None, environ={"LITEMAAS_STATE_CONNECT": "tunnel"})
 
@@ -66,6 +69,7 @@ def test_direct_database_keeps_its_url_and_records_the_path() -> None:
     assert db is not None and db.url == url and db.pod is None
     (path,) = d.paths()
     assert (path.kind, path.host, path.port, path.pod) == (PathKind.DIRECT, "127.0.0.1", 5432, None)
+    assert path.reason == "--connect direct"
 
 
 def test_service_of_takes_the_first_label() -> None:
