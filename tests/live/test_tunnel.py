@@ -4,7 +4,9 @@ naming the port-forward, a stale pod is replaced, and exec streams a whole dump 
 
 from __future__ import annotations
 
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +22,7 @@ from litemaas_state.live.connect import DataPlaneFlags, Discovery
 from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube
 from litemaas_state.live.model import PathKind
 from litemaas_state.live.podexec import exec_stream
+from litemaas_state.live.tunnel import PortForwardTunnel
 from tests.conftest import FAST, Sandbox
 
 pytestmark = pytest.mark.slow
@@ -95,3 +98,48 @@ def test_exec_streams_a_whole_dump_and_its_exit_status(kube: KubeConnection) -> 
                          ["pg_dump", "--no-password", "--username", "litellm", "--dbname", "no_such_db"],
                          chunks.append, alternative="-")
     assert failed.exit_code not in (0, None) and "no_such_db" in failed.stderr
+
+
+class _Forward:
+    """What PortForward offers the relay besides its socket: the error channel's text."""
+
+    def error(self, port: int) -> str | None:
+        return "error forwarding port 5432 to pod litellm-postgres-0: connection refused" if port == 1 else None
+
+
+def _relay_once(read_timeout_s: float, port: int, answer: Callable[[Any], object]) -> tuple[float, str | None, bytes]:
+    """Run the tunnel's relay between two real socket pairs (client side, pod side) for one request."""
+    tunnel = PortForwardTunnel(None, "litellm-postgres-0", port, alternative="-",  # type: ignore[arg-type]
+                               read_timeout_s=read_timeout_s)
+    client, ours = socket.socketpair()
+    remote, pod = socket.socketpair()
+    start = time.monotonic()
+    t = threading.Thread(target=tunnel._relay, args=(ours, remote, _Forward()), daemon=True)
+    t.start()
+    client.sendall(b"startup")
+    assert pod.recv(100) == b"startup"
+    answer(pod)
+    t.join(timeout=10)
+    took = time.monotonic() - start
+    ours.close()
+    client.settimeout(2)
+    got = b""
+    try:
+        while chunk := client.recv(100):
+            got += chunk
+    except OSError:
+        pass
+    return took, tunnel.last_error, got
+
+
+def test_a_request_without_answer_ends_the_relay_after_the_read_timeout() -> None:
+    took, error, _ = _relay_once(0.6, 5432, lambda pod: None)  # the pod side never answers
+    assert 0.5 < took < 3
+    assert error == "the port-forward to pod/litellm-postgres-0:5432 got no answer for 1 s; closed it"
+
+
+def test_a_closed_forward_ends_the_relay_with_its_error_channel_text() -> None:
+    took, error, got = _relay_once(30, 1, lambda pod: (pod.sendall(b"partial"), pod.close()))
+    assert took < 3 and got == b"partial"
+    assert error == ("the port-forward to pod/litellm-postgres-0:1 closed: error forwarding port 5432 to pod "
+                     "litellm-postgres-0: connection refused")
