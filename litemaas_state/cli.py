@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,13 @@ def sandbox_down(directory: Path | None) -> None:
     _run(sandbox_cmd.run_down, directory, _deps(False))
 
 
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    """A background thread (a port-forward's proxy in ``kubernetes.stream``) that dies prints one scrubbed
+    line, never a traceback; its connection's client then sees the closed socket and reports it."""
+    name = args.thread.name if args.thread is not None else "a background thread"
+    click.echo(scrub(f"Warning: {name} failed: {args.exc_type.__name__}: {str(args.exc_value)[:200]}"), err=True)
+
+
 def main() -> None:
     """Entry point. Usage errors (bad flag, missing file) exit 1, not click's 2: with
     --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
@@ -230,6 +238,7 @@ def main() -> None:
         raise KeyboardInterrupt  # a cancelled CI job: unwind, release the lock, report what was done
 
     signal.signal(signal.SIGTERM, _terminate)
+    threading.excepthook = _thread_failed
     try:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
     except click.exceptions.UsageError as exc:
