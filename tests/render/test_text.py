@@ -11,6 +11,7 @@ from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import ConnectionPath, PathKind, Source
 from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
+from litemaas_state.render.markdown import render_markdown
 from litemaas_state.render.text import render_json, render_text
 from tests.render.conftest import plan_of
 
@@ -69,4 +70,6 @@ def test_connections_header(full_plan: Plan, snapshot: SnapshotAssertion) -> Non
     assert text.startswith("Connections:\n  LiteMaaS DB: port-forward pod/litellm-postgres-0:5432\n"
                            "  LiteLLM API: direct litellm.apps.example.com:443\n\n")
     assert json.loads(render_json(doc))["connections"][0]["pod"] == "litellm-postgres-0"
+    assert ("Connections: LiteMaaS DB: port-forward pod/litellm-postgres-0:5432 · LiteLLM API: direct "
+            "litellm.apps.example.com:443") in render_markdown(doc)
     assert text == snapshot
