@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,12 @@ def _connect_options(f: Any) -> Any:
                      "the Route to service litellm)."),
         click.option("--litellm-master-key", default=None, help="LiteLLM master key (default: "
                      "$LITELLM_MASTER_KEY, else litellm-secret). Prefer the variable: flags show in ps."),
-        click.option("--redis-url", default=None, help="Redis URL for a PING (default: $REDIS_URL)."),
+        click.option("--redis-url", default=None, help="Redis URL for a PING (default: $REDIS_URL, else "
+                     "service litellm-redis)."),
+        click.option("--connect", "connect_mode", type=click.Choice(["auto", "direct", "kubernetes"]), default=None,
+                     help="How to reach the databases, LiteLLM API and Redis: direct, or kubernetes (a port-forward "
+                     "through the API server). auto (default; $LITEMAAS_STATE_CONNECT): direct in-cluster or when "
+                     "the host answers within 1 s, else kubernetes."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -103,7 +109,7 @@ def _connect(kw: dict[str, Any]) -> ConnectOptions:
         data_plane=DataPlaneFlags(
             litemaas_database_url=kw.pop("litemaas_database_url"), litellm_database_url=kw.pop("litellm_database_url"),
             litellm_url=kw.pop("litellm_url"), litellm_master_key=kw.pop("litellm_master_key"),
-            redis_url=kw.pop("redis_url"),
+            redis_url=kw.pop("redis_url"), connect=kw.pop("connect_mode"),
         ),
     )
 
@@ -234,11 +240,13 @@ def sandbox() -> None:
 @click.option("--layout", type=click.Choice(["separate", "shared"]), default="separate", show_default=True,
               help="LiteMaaS and LiteLLM in two databases, or sharing one.")
 @click.option("--secrets-file", type=_existing_file, default=None, help="JSON with known secret values.")
-def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None) -> None:
+@click.option("--direct-urls", is_flag=True, help="Hand out 127.0.0.1 data-plane URLs (default: in-cluster "
+              "hosts only, as a real cluster; the tool then uses port-forwards and exec).")
+def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, direct_urls: bool) -> None:
     """Start the sandbox in the background; print export lines for eval."""
     from litemaas_state.commands import sandbox as sandbox_cmd
 
-    _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False))
+    _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False), direct_urls)
 
 
 @sandbox.command("down")
@@ -251,6 +259,13 @@ def sandbox_down(directory: Path | None) -> None:
     _run(sandbox_cmd.run_down, directory, _deps(False))
 
 
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    """A background thread (a port-forward's proxy in ``kubernetes.stream``) that dies prints one scrubbed
+    line, never a traceback; its connection's client then sees the closed socket and reports it."""
+    name = args.thread.name if args.thread is not None else "a background thread"
+    _say(f"Warning: {name} failed: {args.exc_type.__name__}: {str(args.exc_value)[:200]}")
+
+
 def main() -> None:
     """Entry point. Usage errors (bad flag, missing file) exit 1, not click's 2: with
     --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
@@ -261,6 +276,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)  # the terminal went away: the same orderly stop
+    threading.excepthook = _thread_failed
     try:
         code = cli.main(prog_name="litemaas-state", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # `litemaas-state` alone: its help, not an error

@@ -6,6 +6,7 @@
      ├── StateFileError          the state file is unreadable or invalid (carries Diagnostics)
      ├── ConfigError             a flag, environment variable or discovery step is missing or wrong
      ├── ObserveError            reading the world failed (source, address)
+     │    └── Forbidden          the API server answered 403 (verb, resource)
      ├── PlanError               the plan cannot be made or is not applyable
      └── ApplyError              a write failed; later actions were not run
           ├── PreconditionFailed a saved plan's live value no longer holds
@@ -107,6 +108,16 @@ class ObserveError(LitemaasStateError):
         self.source = source
         self.address = address
         super().__init__(f"{source}{' ' + address if address else ''}: {message}")
+
+
+class Forbidden(ObserveError):
+    """The API server refused a request (HTTP 403): ``verb`` on ``resource`` (e.g. ``create``
+    ``pods/portforward``). The message names both and the alternative that avoids the need."""
+
+    def __init__(self, verb: str, resource: str, message: str, address: str | None = None) -> None:
+        self.verb = verb
+        self.resource = resource
+        super().__init__("kubernetes", message, address)
 
 
 class PlanError(LitemaasStateError):

@@ -29,6 +29,13 @@ BACKEND_SECRET = "backend-secret"
 
 #: Service the LiteLLM API Route points to; the Route is found by its target, never by name (§1, Routes).
 LITELLM_SERVICE = "litellm"
+LITELLM_PORT = 4000
+
+#: Redis: its Service and port (what LiteLLM's and the backend's REDIS_HOST/REDIS_PORT name, §1), and the
+#: variable the rhel9/redis-7 image takes its password from (sclorg/redis-container README).
+REDIS_SERVICE = "litellm-redis"
+REDIS_PORT = 6379
+ENV_REDIS_PASSWORD = "REDIS_PASSWORD"
 
 #: Environment variable names on the Deployments (litemaas-facts.md §2).
 ENV_DATABASE_URL = "DATABASE_URL"
@@ -45,6 +52,8 @@ ENV_LITELLM_DATABASE_URL = "LITELLM_DATABASE_URL"
 ENV_LITELLM_URL = "LITELLM_URL"
 ENV_LITELLM_MASTER_KEY = "LITELLM_MASTER_KEY"
 ENV_REDIS_URL = "REDIS_URL"
+#: How each data-plane source is reached: auto | direct | kubernetes (flag --connect).
+ENV_CONNECT = "LITEMAAS_STATE_CONNECT"
 
 #: LiteMaaS roles (litemaas-facts.md §3.1; spelling `admin-readonly`).
 ROLE_ADMIN = "admin"

@@ -19,7 +19,7 @@ from litemaas_state.apply import keys as key_writes
 from litemaas_state.apply.kube import KubeWriter
 from litemaas_state.apply.model import ApplyEvent, EventKind, Reporter
 from litemaas_state.apply.runner import Executor
-from litemaas_state.errors import ApplyError, BackupFailed, ConfigError, RolloutFailed
+from litemaas_state.errors import ApplyError, BackupFailed, ConfigError, Forbidden, RolloutFailed
 from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget, Discovery
 from litemaas_state.plan.backup import prefix_of
@@ -132,8 +132,17 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
             backup_writes.check_destination(dest)
             for stale in backup_writes.remove_stale_partials(dest.parent, prefix):
                 _info(report, action, f"removed {stale}, an unfinished dump of an interrupted backup")
-            _info(report, action, f"pg_dump {target.database} → {dest}")
-            size = backup_writes.dump_database(db, dest)
+            if db.pod is not None:
+                _info(report, action, f"pg_dump {target.database} by exec in pod/{db.pod.name} → {dest}")
+                try:
+                    size = backup_writes.dump_database_exec(kube.conn, db, dest)
+                except Forbidden as exc:
+                    _info(report, action, f"exec is forbidden ({exc.verb} {exc.resource}); falling back to a "
+                                          f"local pg_dump over the port-forward to pod/{db.pod.name} → {dest}")
+                    size = backup_writes.dump_database(db, dest)
+            else:
+                _info(report, action, f"pg_dump {target.database} (local pg_dump, direct) → {dest}")
+                size = backup_writes.dump_database(db, dest)
             written.append(str(dest))
             ctx.backups.append(str(dest))
             _info(report, action, f"verified {dest} ({size} bytes uncompressed, completion trailer present)")

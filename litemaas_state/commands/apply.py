@@ -45,7 +45,7 @@ from litemaas_state.plan.model import Action, Plan
 from litemaas_state.redact import scrub
 from litemaas_state.render.document import build_document
 from litemaas_state.render.escape import terminal
-from litemaas_state.render.text import render_errors, render_text
+from litemaas_state.render.text import connection_lines, render_errors, render_text
 
 
 @dataclass(frozen=True)
@@ -79,17 +79,16 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
     out = deps.output
     if opts.plan_file is not None:
         saved = read_plan(opts.plan_file)
-        conns = connect_namespace(saved.namespace, saved.context, opts.connect)
-        if saved.server and conns.kube.server.rstrip("/") != saved.server.rstrip("/"):
-            raise ConfigError(f"the saved plan was made against {saved.server} (context {saved.context}); this "
-                              f"apply would talk to {conns.kube.server} (context {conns.kube.context}). Nothing "
-                              "was changed.")
-        with ApplyLock(conns.kube, saved.environment) as lock:
-            return _apply_saved(saved, conns, opts, out, deps.now(), lock)
+        with connect_namespace(saved.namespace, saved.context, opts.connect) as conns:
+            if saved.server and conns.kube.server.rstrip("/") != saved.server.rstrip("/"):
+                raise ConfigError(f"the saved plan was made against {saved.server} (context {saved.context}); "
+                                  f"this apply would talk to {conns.kube.server} (context {conns.kube.context}). "
+                                  "Nothing was changed.")
+            with ApplyLock(conns.kube, saved.environment) as lock:
+                return _apply_saved(saved, conns, opts, out, deps.now(), lock)
     assert opts.state_file is not None
     state = read_state(opts.state_file)
-    conns = connect(state, opts.connect)
-    with ApplyLock(conns.kube, state.desired.metadata.name) as lock:
+    with connect(state, opts.connect) as conns, ApplyLock(conns.kube, state.desired.metadata.name) as lock:
         _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
         doc = build_document(plan)
         out.echo(render_text(doc, color=out.color, errors=False), nl=False)
@@ -142,6 +141,8 @@ def _apply_saved(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output
         out.echo("\nThe saved plan is stale: nothing was changed.", err=True)
         return ExitCode.ERROR
     problems = _still_asked_for(plan, conns, now)
+    for line in connection_lines(conns.discovery.paths()):
+        out.echo(line)
     if problems:
         for s in problems:
             out.echo(f"Error: {error_text(s)}", err=True)

@@ -38,10 +38,17 @@ class ConnectOptions:
 
 @dataclass(frozen=True)
 class Connections:
-    """The Kubernetes connection and the data-plane discovery for one environment."""
+    """The Kubernetes connection and the data-plane discovery for one environment. A context manager:
+    leaving it closes every port-forward the run opened."""
 
     kube: KubeConnection
     discovery: Discovery
+
+    def __enter__(self) -> Connections:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discovery.close()
 
 
 def connect_namespace(namespace: str, context: str | None, opts: ConnectOptions) -> Connections:
@@ -60,7 +67,8 @@ def observe_and_plan(state: StateFile, conns: Connections, now: datetime,
     plan = make_plan(state.desired, live, now=now, state_file=str(state.path), state_digest=state.digest,
                      targets=targets)
     return live, plan.model_copy(update={"context": conns.kube.context, "server": conns.kube.server,
-                                         "diagnostics": plan.diagnostics + weak_secret_warnings()})
+                                         "diagnostics": plan.diagnostics + weak_secret_warnings(),
+                                         "connections": conns.discovery.paths()})
 
 
 def weak_secret_warnings() -> tuple[Diagnostic, ...]:

@@ -54,8 +54,8 @@ def check(path: Path, opts: DriftOptions, deps: Deps) -> EnvResult:
                          error="\n".join(diagnostic_text(d) for d in exc.diagnostics))
     env = state.desired.metadata.name
     try:
-        conns = connect(state, opts.connect)
-        _, plan = observe_and_plan(state, conns, deps.now())
+        with connect(state, opts.connect) as conns:
+            _, plan = observe_and_plan(state, conns, deps.now())
     except LitemaasStateError as exc:
         return EnvResult(state_file=str(path), environment=env, verdict="error", error=error_text(exc))
     doc = build_document(plan)

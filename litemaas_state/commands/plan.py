@@ -30,9 +30,9 @@ class PlanOptions:
 def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
     state = read_state(opts.state_file)
-    conns = connect(state, opts.connect)
-    live, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
-    del live  # the key population is not needed once planned: free it before rendering (peak memory)
+    with connect(state, opts.connect) as conns:
+        live, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
+        del live  # the key population is not needed once planned: free it before rendering (peak memory)
     doc = build_document(plan)
     if opts.out is not None and not plan.errored:
         write_plan(plan, opts.out, state.text)

@@ -1,9 +1,9 @@
 """`litemaas-state sandbox up|down`: start or stop the local stand-in deployment (litemaas_state.sandbox).
 
 ``up`` prints shell lines for ``eval``: ``export KUBECONFIG=…`` and a line that sources the sandbox's env
-file (which holds the connection variables, secrets included, in a 0600 file), so no secret value is
-ever printed. ``up`` needs the optional extra ``litemaas-state[sandbox]`` (fastapi, uvicorn, jsonpatch,
-wsproto) and says so in one line when it is missing; ``down`` needs only the standard library.
+file (0600; with ``--direct-urls`` it holds the connection variables, secrets included), so no secret
+value is ever printed. ``up`` needs the optional extra ``litemaas-state[sandbox]`` (fastapi, uvicorn,
+jsonpatch, wsproto) and says so in one line when it is missing; ``down`` needs only the standard library.
 """
 
 from __future__ import annotations
@@ -35,13 +35,18 @@ def require_sandbox_extra() -> None:
         raise ConfigError(SANDBOX_EXTRA_MISSING) from None
 
 
-def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, deps: Deps) -> ExitCode:
+def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, deps: Deps,
+           direct_urls: bool = False) -> ExitCode:
+    """Start the sandbox. By default it is as a real cluster: Secrets name in-cluster hosts only and the env
+    file exports only KUBECONFIG, so the tool reaches the data plane through port-forwards and exec;
+    ``direct_urls`` hands out 127.0.0.1 URLs (and the master key) instead."""
     require_sandbox_extra()
     from litemaas_state.sandbox import manage
 
     timing = {"pod_ready_s": 0.15, "progress_deadline_s": 3} if fast else {}
     options = manage.SandboxOptions(layout="shared" if layout == "shared" else "separate",
-                                    secrets_file=secrets_file, **timing)  # type: ignore[arg-type]
+                                    secrets_file=secrets_file, direct_urls=direct_urls,
+                                    **timing)  # type: ignore[arg-type]
     try:
         lines = manage.up(directory, options)
     except (RuntimeError, OSError, TimeoutError) as exc:

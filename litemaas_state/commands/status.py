@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from litemaas_state import names
-from litemaas_state.commands.common import ConnectOptions, Deps, connect, read_state
+from litemaas_state.commands.common import Connections, ConnectOptions, Deps, StateFile, connect, read_state
 from litemaas_state.errors import ExitCode, LitemaasStateError
 from litemaas_state.live import litellm_api, litemaas_db, tokens
 from litemaas_state.live import redis as redis_reader
@@ -29,9 +29,10 @@ from litemaas_state.live.model import LiveState
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.plan.keys import protected_user_ids, prune_rule
 from litemaas_state.render.escape import terminal
+from litemaas_state.render.text import connection_line
 from litemaas_state.spec.model import KeyRetention
 
-STATUS_FORMAT_VERSION = "1.1"  # 1.1: failed_rollouts
+STATUS_FORMAT_VERSION = "1.2"  # 1.1: failed_rollouts; 1.2: connection_lines
 T = TypeVar("T")
 
 
@@ -50,9 +51,16 @@ def _try(fn: Callable[[], T]) -> tuple[T | None, str | None]:
 
 
 def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
-    """The status report as a JSON-able dict (format_version 1.0)."""
+    """The status report as a JSON-able dict (format_version 1.1: ``connections`` added)."""
     state = read_state(opts.state_file)
-    conns = connect(state, opts.connect)
+    with connect(state, opts.connect) as conns:
+        report = _collect(state, conns, deps)
+        report["connections"] = [c.model_dump(mode="json") for c in conns.discovery.paths()]
+        report["connection_lines"] = [connection_line(c) for c in conns.discovery.paths()]
+    return report
+
+
+def _collect(state: StateFile, conns: Connections, deps: Deps) -> dict[str, Any]:
     kube = KubeReader(conns.kube)
     now = deps.now()
     report: dict[str, Any] = {"format_version": STATUS_FORMAT_VERSION, "environment": state.desired.metadata.name,
@@ -77,14 +85,20 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
     report["failed_rollouts"] = sorted(n for n, d in deployments.items() if d["rollout"] == RolloutPhase.FAILED.value)
 
     ready, total = kube.pods_ready(names.SELECTOR[names.Component.REDIS])
-    redis_url = conns.discovery.redis_url()
-    ping, ping_error = _try(lambda: redis_reader.ping(redis_url)) if redis_url else ((None, "no REDIS_URL"), None)
+    redis_url, redis_error = _try(conns.discovery.redis_url)
+    ping: tuple[bool | None, str] | None = None
+    ping_error: str | None = redis_error
+    if redis_url:
+        ping, ping_error = _try(lambda: redis_reader.ping(redis_url, discovered=conns.discovery.redis_discovered))
+    elif not redis_error:
+        ping = (None, "no REDIS_URL")
     report["redis"] = {"pods_ready": ready, "pods_total": total,
                        "ping": ping[0] if ping else None, "detail": ping_error or (ping[1] if ping else None)}
     report["redis"]["ready"] = ready > 0 and report["redis"]["ping"] is not False
 
     policy = state.desired.key_retention or KeyRetention()
-    url, key = conns.discovery.litellm_url(), conns.discovery.master_key()
+    url, url_error = _try(conns.discovery.litellm_url)
+    key = conns.discovery.master_key()
     if url:
         def health() -> tuple[bool, bool, str]:
             with litellm_api.make_client(url, key or "") as client:  # health needs no key
@@ -94,11 +108,11 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
         alive, ready_, detail = got_health if got_health else (False, False, err or "")
         report["litellm"] = {"alive": alive, "ready": ready_, "detail": detail}
     else:
-        report["litellm"] = {"alive": None, "ready": None, "detail": "LiteLLM URL unknown"}
+        report["litellm"] = {"alive": None, "ready": None, "detail": url_error or "LiteLLM URL unknown"}
     report["keys"] = None
     report["keys_error"] = None
-    db = conns.discovery.database("litemaas")
-    users, users_error = _try(lambda: litemaas_db.read_users(db)) if db is not None else (None, "unknown")
+    db, db_error = _try(lambda: conns.discovery.database("litemaas"))
+    users, users_error = _try(lambda: litemaas_db.read_users(db)) if db is not None else (None, db_error or "unknown")
     protected, _ = protected_user_ids(policy, LiveState(observed_at=now, namespace=conns.kube.namespace,
                                                         users=users))
     if url and key:
@@ -127,7 +141,7 @@ def collect(opts: StatusOptions, deps: Deps) -> dict[str, Any]:
     else:
         report["admins"] = None
         report["active_subscriptions"] = None
-        report["litemaas_db_error"] = "LiteMaaS database unknown"
+        report["litemaas_db_error"] = db_error or "LiteMaaS database unknown"
     return report
 
 
@@ -150,6 +164,8 @@ def run(opts: StatusOptions, deps: Deps) -> ExitCode:
         return click.style(text, fg="red", bold=True) if out.color else text
 
     out.echo(f"Environment {t(report['environment'])} (namespace {t(report['namespace'])})\n")
+    if report["connection_lines"]:
+        out.echo("Connections:\n" + "".join(f"  {t(line)}\n" for line in report["connection_lines"]))
     out.echo(f"{'DEPLOYMENT':<18} {'READY':>7} {'REV':>4}  {'ROLLOUT':<9} IMAGE")
     for name, d in report["deployments"].items():
         rollout = "paused" if d.get("paused") else d["rollout"]

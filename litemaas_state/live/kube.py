@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from litemaas_state import names
-from litemaas_state.errors import ConfigError, ObserveError
+from litemaas_state.errors import ConfigError, Forbidden, ObserveError
 from litemaas_state.live.model import Condition, ContainerImage, HorizontalPodAutoscaler, Workload
 
 T = TypeVar("T")
@@ -38,6 +39,7 @@ class KubeConnection:
     namespace: str
     server: str
     context: str | None
+    in_cluster: bool = False
 
 
 def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | None = None) -> KubeConnection:
@@ -51,11 +53,13 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
         ConfigError: no usable configuration, or the named context does not exist.
     """
     cfg = k8s.Configuration()
+    in_cluster = False
     try:
         k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
     except (ConfigException, FileNotFoundError, OSError) as exc:
         try:
             k8s_config.load_incluster_config(client_configuration=cfg)
+            in_cluster = True
         except ConfigException:
             raise ConfigError(
                 f"no Kubernetes configuration: {str(exc).rstrip('.')}. Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
@@ -69,16 +73,36 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
             effective = (active or {}).get("name")
         except (ConfigException, FileNotFoundError, OSError, TypeError):
             effective = None  # in-cluster
-    return KubeConnection(api=k8s.ApiClient(cfg), namespace=namespace, server=str(cfg.host), context=effective)
+    return KubeConnection(api=k8s.ApiClient(cfg), namespace=namespace, server=str(cfg.host), context=effective,
+                          in_cluster=in_cluster)
+
+
+def forbidden(verb: str, resource: str, message: str, alternative: str | None = None) -> Forbidden:
+    """The one-line error for an HTTP 403: the verb and resource the token lacks, the API server's own
+    reason (``User "…" cannot create resource "pods/portforward" …``) and how to do without."""
+    text = f"{verb} {resource} is forbidden (HTTP 403): {message.strip() or 'no reason given'}. The token " \
+           f"needs \"{verb}\" on \"{resource}\" (README: RBAC)"
+    if alternative:
+        text += f"; or {alternative}"
+    return Forbidden(verb, resource, text)
 
 
 @contextmanager
-def kube_errors(what: str, address: str | None = None) -> Iterator[None]:
-    """Translate client exceptions into ObserveError naming ``what`` (no response bodies)."""
+def kube_errors(what: str, address: str | None = None, *, verb: str | None = None, resource: str | None = None,
+                alternative: str | None = None) -> Iterator[None]:
+    """Translate client exceptions into ObserveError naming ``what`` (no response bodies).
+
+    A 403 becomes ``Forbidden`` naming ``verb`` on ``resource`` (default: the first two words of ``what``)
+    and ``alternative`` (e.g. ``set LITEMAAS_DATABASE_URL``).
+    """
     try:
         yield
     except ApiException as exc:
         reason = _status_message(exc)
+        if exc.status == 403:
+            words = what.split()
+            raise forbidden(verb or words[0], resource or (words[1].split("/")[0] if len(words) > 1 else "?"),
+                            reason, alternative) from None
         raise ObserveError("kubernetes", f"{what}: HTTP {exc.status} {reason}", address) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ObserveError("kubernetes", f"{what}: cannot reach the API server ({type(exc).__name__})",
@@ -96,11 +120,72 @@ def _status_message(exc: ApiException) -> str:
     return str(exc.reason or "")[:256]
 
 
+_HANDSHAKE = re.compile(r"Handshake status (\d+)")
+
+
+def handshake_status(exc: ApiException) -> tuple[int, str]:
+    """(HTTP status, Status message) of a refused WebSocket upgrade (``kubernetes.stream`` wraps the
+    websocket-client error as ``ApiException(status=0, reason="Handshake status 403 Forbidden -+-+- headers
+    -+-+- body")``); (0, "") when the failure was not an HTTP answer (e.g. connection refused)."""
+    text = str(exc.reason or "")
+    m = _HANDSHAKE.search(text)
+    if not m:
+        return 0, ""
+    body = text.rsplit(" -+-+- ", 1)[-1] if " -+-+- " in text else ""
+    try:
+        data = json.loads(body)
+        message = str(data.get("message", "")) if isinstance(data, dict) else ""
+    except ValueError:
+        message = ""
+    return int(m.group(1)), message[:256]
+
+
 def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> RawObject:
     """Call a client method with ``_preload_content=False`` and parse the raw JSON body."""
     resp = call(*args, _preload_content=False, **kwargs)
     data: RawObject = json.loads(resp.data)
     return data
+
+
+@dataclass(frozen=True)
+class PodPort:
+    """A Ready pod behind a Service and the pod port a Service port maps to (its ``targetPort``).
+
+    ``container``: the container exposing that port (exec runs there)."""
+
+    name: str
+    container: str
+    port: int
+
+
+def _ready(pod: RawObject) -> bool:
+    status = pod.get("status") or {}
+    if (pod.get("metadata") or {}).get("deletionTimestamp") or status.get("phase") != "Running":
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _not_ready_reason(pod: RawObject) -> str:
+    status = pod.get("status") or {}
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return "it is terminating"
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Ready" and c.get("status") != "True":
+            why = c.get("reason") or c.get("message") or ""
+            return f"Ready={c.get('status')}" + (f" ({str(why)[:120]})" if why else "")
+    return f"phase {status.get('phase') or 'unknown'}"
+
+
+def _container_for_port(pod: RawObject, target: Any) -> tuple[str, int] | None:
+    """(container, port number) in ``pod`` for a Service ``targetPort`` (a number or a port name)."""
+    containers = (pod.get("spec") or {}).get("containers") or []
+    for c in containers:
+        for p in c.get("ports") or []:
+            if target in (p.get("name"), p.get("containerPort")) or str(target) == str(p.get("containerPort")):
+                return c.get("name", ""), int(p["containerPort"])
+    if isinstance(target, int) or str(target).isdigit():
+        return (containers[0].get("name", "") if containers else ""), int(target)
+    return None
 
 
 class KubeReader:
@@ -172,6 +257,71 @@ class KubeReader:
                    for c in (p.get("status") or {}).get("conditions", []))
         )
         return ready, len(items)
+
+    def ready_pod(self, service: str, port: int, alternative: str) -> PodPort:
+        """A Ready pod behind Service ``service`` and the pod port its port ``port`` maps to, as
+        ``kubectl port-forward service/NAME`` picks one: the Service's selector, else its EndpointSlices.
+        The first Ready pod by name is chosen, so every run picks the same one.
+
+        Raises:
+            ObserveError: the Service does not exist, has no port ``port``, has no endpoints (no pod
+                behind it), or no pod behind it is Ready — each naming ``alternative``.
+            Forbidden: a needed read is refused (get services, list pods, list endpointslices).
+        Source: kubectl ``port-forward`` (``k8s.io/kubectl/pkg/cmd/portforward``: AttachablePodForObject,
+            translateServicePortToTargetPort).
+        """
+        with kube_errors(f"get services/{service}", alternative=alternative):
+            try:
+                svc = read_json(self.core.read_namespaced_service, service, self.conn.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise ObserveError("kubernetes", f"service/{service} does not exist in namespace "
+                                       f"{self.conn.namespace}; {alternative}") from None
+                raise
+        spec = svc.get("spec") or {}
+        sport = next((p for p in spec.get("ports") or [] if int(p.get("port", 0)) == port), None)
+        if sport is None:
+            raise ObserveError("kubernetes", f"service/{service} has no port {port}; {alternative}")
+        target = sport.get("targetPort", port)
+        selector = spec.get("selector") or {}
+        if selector:
+            label = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            with kube_errors(f"list pods -l {label}", verb="list", resource="pods", alternative=alternative):
+                pods = read_json(self.core.list_namespaced_pod, self.conn.namespace, label_selector=label)
+            items = sorted(pods.get("items", []), key=lambda p: p["metadata"]["name"])
+            where = f"its selector {label}"
+        else:
+            with kube_errors(f"list endpointslices -l kubernetes.io/service-name={service}", verb="list",
+                             resource="endpointslices.discovery.k8s.io", alternative=alternative):
+                slices = read_json(k8s.DiscoveryV1Api(self.conn.api).list_namespaced_endpoint_slice,
+                                   self.conn.namespace, label_selector=f"kubernetes.io/service-name={service}")
+            pod_names = sorted({str((e.get("targetRef") or {}).get("name")) for s in slices.get("items", [])
+                                for e in s.get("endpoints") or []
+                                if (e.get("targetRef") or {}).get("kind") == "Pod"
+                                and (e.get("targetRef") or {}).get("name")})
+            items = []
+            for name in pod_names:
+                with kube_errors(f"get pods/{name}", alternative=alternative):
+                    try:
+                        items.append(read_json(self.core.read_namespaced_pod, name, self.conn.namespace))
+                    except ApiException as exc:
+                        if exc.status != 404:
+                            raise
+            where = "its EndpointSlices"
+        if not items:
+            raise ObserveError("kubernetes", f"service/{service} has no endpoints: no pod matches {where}; "
+                               f"{alternative}")
+        ready = [p for p in items if _ready(p)]
+        if not ready:
+            first = items[0]
+            raise ObserveError("kubernetes", f"pod/{first['metadata']['name']} behind service/{service} is not "
+                               f"Ready ({_not_ready_reason(first)}); {alternative}")
+        pod = ready[0]
+        found = _container_for_port(pod, target)
+        if found is None:
+            raise ObserveError("kubernetes", f"pod/{pod['metadata']['name']} has no port named {target!r} "
+                               f"(service/{service} targetPort); {alternative}")
+        return PodPort(name=pod["metadata"]["name"], container=found[0], port=found[1])
 
     def raw_deployment(self, name: str) -> RawObject | None:
         """The Deployment as raw JSON (camelCase), or None on 404."""

@@ -25,6 +25,14 @@ SELECT_API_KEYS = (
 SELECT_TABLE_EXISTS = "SELECT to_regclass(%s) IS NOT NULL"
 SHOW_SERVER_VERSION = "SHOW server_version_num"
 CONNECT_TIMEOUT_S = 5
+#: Server-side cap per statement, so a query never waits longer than the tunnel's read timeout.
+STATEMENT_TIMEOUT_MS = 100_000
+
+
+def tunnel_note(db: DatabaseTarget) -> str:
+    """`` (the port-forward to pod/…:5432 closed: …)`` when the database's tunnel recorded a failure."""
+    error = getattr(db.tunnel, "last_error", None)
+    return f" ({error})" if error else ""
 
 
 def reason(exc: BaseException) -> str:
@@ -40,13 +48,18 @@ def reason(exc: BaseException) -> str:
 
 
 def open_connection(db: DatabaseTarget, *, autocommit: bool = True) -> psycopg.Connection:
-    """Open a connection the caller closes; failures become ObserveError naming the database (never the URL)."""
+    """Open a connection the caller closes; failures become ObserveError naming the database (never the URL).
+    Over a port-forward, statements get a server-side timeout (a dropped tunnel is an error, not a hang)."""
+    extra: dict[str, Any] = {}
+    if db.tunnel is not None:
+        extra["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
     try:
         return psycopg.connect(db.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
-                               application_name="litemaas-state")
+                               application_name="litemaas-state", **extra)
     except psycopg.Error as exc:
+        via = f" via port-forward pod/{db.pod.name}:{db.pod.port}" if db.pod is not None else ""
         raise ObserveError(f"{db.info.role}-db", f"cannot connect to {db.info.host}:{db.info.port}/"
-                           f"{db.info.database} ({db.info.source}): {reason(exc)}") from None
+                           f"{db.info.database} ({db.info.source}){via}: {reason(exc)}{tunnel_note(db)}") from None
 
 
 @contextmanager
@@ -56,6 +69,12 @@ def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psyco
     try:
         with conn:
             yield conn
+    except psycopg.OperationalError as exc:
+        if db.tunnel is not None and (conn.closed or conn.broken):
+            raise ObserveError(f"{db.info.role}-db", f"the connection to {db.info.database} through the "
+                               f"port-forward to pod/{db.pod.name if db.pod else '?'} broke: {reason(exc)}"
+                               f"{tunnel_note(db)}") from None
+        raise
     finally:
         conn.close()
 

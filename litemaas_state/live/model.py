@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,6 +128,39 @@ class ApiKeyRow:
     owner_email: str | None = None
 
 
+class Source(StrEnum):
+    """A data-plane source the tool talks to (its display name is the value)."""
+
+    LITEMAAS_DB = "LiteMaaS DB"
+    LITELLM_DB = "LiteLLM DB"
+    LITELLM_API = "LiteLLM API"
+    REDIS = "Redis"
+
+
+class PathKind(StrEnum):
+    """How a source is reached: ``direct`` (dialled from here) or ``kubernetes`` (a port-forward through the
+    API server, as ``kubectl port-forward`` does)."""
+
+    DIRECT = "direct"
+    KUBERNETES = "kubernetes"
+
+
+class ConnectionPath(_Frozen):
+    """The path one source took, chosen once per run and shown in plan, status and apply headers.
+
+    ``host``/``port``: the address as discovered (e.g. ``litellm-postgres:5432``; never credentials).
+    ``pod``: the Ready pod the port-forward goes to (kubernetes only); ``port`` is then the pod's port.
+    ``reason``: why this path (``--connect direct``, ``auto: litellm-postgres does not resolve here``).
+    """
+
+    source: Source
+    kind: PathKind
+    host: str
+    port: int
+    pod: str | None = None
+    reason: str = ""
+
+
 class DatabaseInfo(_Frozen):
     """A database the tool reads: which role it plays, where it is; never the password.
 
@@ -140,6 +174,8 @@ class DatabaseInfo(_Frozen):
     port: int
     server_version_num: int = 0
     source: str = ""
+    exec_pod: str | None = Field(None, description="The database pod where pg_dump can run by exec "
+                                 "(kubernetes path); None = a local pg_dump dumps it.")
 
     @property
     def identity(self) -> tuple[str, int, str]:
@@ -168,7 +204,7 @@ class LiveState(_Frozen):
     ``workloads`` maps Deployment name → Workload for the managed Deployments that exist; ``missing``
     names managed Deployments that returned 404. Data-plane fields are None when not observed (the state
     file does not manage that phase). ``pg_dump_version_num``: the local pg_dump's version (e.g. 150020),
-    0 when not found.
+    0 when not found or not needed. ``connections``: the path each data-plane source took.
     """
 
     observed_at: datetime
@@ -183,6 +219,7 @@ class LiveState(_Frozen):
     databases: tuple[DatabaseInfo, ...] = ()
     redis: RedisStatus | None = None
     pg_dump_version_num: int = 0
+    connections: tuple[ConnectionPath, ...] = ()
 
     @property
     def shared_database(self) -> bool:

@@ -3,7 +3,9 @@
 Reads only what the state file manages: the Deployments and HPAs always; Redis readiness; the LiteMaaS
 users when ``admins`` is set; the LiteLLM keys (from LiteLLM's database when ``live.tokens.check_trust``
 shows it is the one LiteLLM serves, else /key/list; and the LiteMaaS api_keys rows when syncing) when
-``key_retention`` is set; database server versions and the local pg_dump when a backup may be needed.
+``key_retention`` is set; database server versions and the local pg_dump when a backup may be needed
+(the local pg_dump only for databases reached directly: on the kubernetes path pg_dump runs in the pod).
+``connections`` records the path each source took.
 ``now`` is passed in so the whole pipeline sees one clock reading. ``everything=True`` (status) reads all.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from litemaas_state import names
-from litemaas_state.errors import ConfigError
+from litemaas_state.errors import ConfigError, Forbidden, ObserveError
 from litemaas_state.live import litellm_api, litemaas_db, pgdump, tokens
 from litemaas_state.live import redis as redis_reader
 from litemaas_state.live.connect import Discovery
@@ -45,9 +47,14 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
             workloads[component.value] = w
 
     ready, total = kube.pods_ready(names.SELECTOR[Component.REDIS])
-    redis_url = discovery.redis_url()
-    redis = RedisStatus(pods_ready=ready, pods_total=total,
-                        ping=redis_reader.ping(redis_url)[0] if redis_url else None)
+    try:
+        redis_url = discovery.redis_url()
+        ping = redis_reader.ping(redis_url, discovered=discovery.redis_discovered)[0] if redis_url else None
+    except Forbidden:
+        raise
+    except ObserveError:
+        ping = False  # no Ready pod to forward to: Redis is not ready
+    redis = RedisStatus(pods_ready=ready, pods_total=total, ping=ping)
 
     databases: list[DatabaseInfo] = []
     need_versions = everything or backup_may_be_needed(desired)
@@ -91,5 +98,8 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
         api_key_rows=rows,
         databases=tuple(databases),
         redis=redis,
-        pg_dump_version_num=pgdump.pg_dump_version_num() if need_versions else 0,
+        # pg_dump runs in the pod by exec on the kubernetes path: the local one matters only for the others
+        pg_dump_version_num=pgdump.pg_dump_version_num()
+        if need_versions and any(d.exec_pod is None for d in databases) else 0,
+        connections=discovery.paths(),
     )

@@ -12,8 +12,11 @@ import redis
 from litemaas_state.errors import ConfigError
 
 
-def ping(url: str, timeout_s: float = 2.0) -> tuple[bool, str]:
+def ping(url: str, timeout_s: float = 2.0, *, discovered: bool = False) -> tuple[bool, str]:
     """(answered, detail). True when the server answers PING.
+
+    ``discovered``: the URL was not given but built from the cluster (Service litellm-redis, the redis
+    Deployment's REDIS_PASSWORD if any); then a NOAUTH answer still proves the server is up (readiness only).
 
     Raises:
         ConfigError: REDIS_URL cannot be parsed, or the server rejects its credentials.
@@ -25,9 +28,13 @@ def ping(url: str, timeout_s: float = 2.0) -> tuple[bool, str]:
     try:
         return bool(client.ping()), "PONG"
     except redis.AuthenticationError:
+        if discovered:
+            return True, "answered (authentication needed: set REDIS_URL to PING)"
         raise ConfigError("Redis rejected the credentials in REDIS_URL / --redis-url (authentication failed)") \
             from None
     except redis.ResponseError as exc:
+        if discovered and ("NOAUTH" in str(exc) or "WRONGPASS" in str(exc)):
+            return True, "answered (NOAUTH: the password is not in the redis Deployment; set REDIS_URL to PING)"
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
             raise ConfigError("Redis needs a password that REDIS_URL / --redis-url does not give") from None
         return False, f"PING answered an error ({str(exc)[:80]})"

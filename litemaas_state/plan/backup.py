@@ -143,8 +143,10 @@ def plan_backup(
     Returns:
         (actions, diagnostics): at most one BackupAction (id and address ``backup/<env>``, phase backup;
         the protected image actions require it, see ``guard``). Diagnostics: ERROR when no database is known
-        (no action then), when pg_dump was not found, or when it is an older major than a server (the
-        action is kept so the plan shows it); WARNING when only one of the two database roles is known.
+        (no action then), when a database without an ``exec_pod`` needs a local pg_dump that was not found
+        or is an older major than its server (the action is kept so the plan shows it); WARNING when only
+        one of the two database roles is known. A database with ``exec_pod`` is dumped by the pod's own
+        pg_dump, so no local version applies.
     Raises:
         Nothing: findings are Diagnostics.
     Source: litemaas-facts.md §2 (LiteLLM's migration can drop LiteMaaS tables; both databases; shared
@@ -184,7 +186,8 @@ def plan_backup(
                     detail="Only the databases the observers found are dumped (litemaas-facts.md §2).",
                 )
             )
-    if live.pg_dump_version_num <= 0:
+    local = [(role, d) for role, d in dbs if d.exec_pod is None]
+    if local and live.pg_dump_version_num <= 0:
         diags.append(
             Diagnostic(
                 severity=Severity.ERROR,
@@ -193,10 +196,10 @@ def plan_backup(
                 "change",
             )
         )
-    else:
+    elif local:
         client = server_major(live.pg_dump_version_num)
         newest = max(
-            (server_major(d.server_version_num) for _, d in dbs if d.server_version_num > 0), default=0
+            (server_major(d.server_version_num) for _, d in local if d.server_version_num > 0), default=0
         )
         if newest > client:
             diags.append(
@@ -228,7 +231,9 @@ def plan_backup(
         keep=policy.keep,
         changes=(Change(field="files", before=None, after=files),),
         reason=f"the image of {which} changes; LiteLLM migrates its schema at start (facts §2)",
-        notes=(f"runs immediately before {which}, which runs only if every dump is verified",
-               f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}"),
+        notes=(f"runs before {which}, which runs only if every dump is verified",
+               f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}",
+               *(f"pg_dump {d.database} runs in pod/{d.exec_pod} by exec (a local pg_dump over the port-forward "
+                 "if exec is forbidden)" for _, d in dbs if d.exec_pod)),
     )
     return [action], diags

@@ -33,10 +33,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from litemaas_state.errors import Diagnostic, Severity
-from litemaas_state.live.model import KeySource
+from litemaas_state.live.model import ConnectionPath, KeySource
 
 #: Saved-plan format. 2.0: ``requires`` on every action, ``wait_rollout`` actions; 1.x plans are refused.
-#: 2.1: delete actions count the LiteMaaS rows they revoke (``litemaas_rows``), plans record ``key_source``.
+#: 2.1: delete actions count the LiteMaaS rows they revoke (``litemaas_rows``), plans record ``key_source``
+#: and the ``connections`` each data-plane source took.
 FORMAT_VERSION = "2.1"
 
 #: An action's ``id`` (``images/litellm``, ``backup/<env>``), as referenced by ``requires``.
@@ -197,7 +198,8 @@ class Plan(_Frozen):
     """A whole plan: ordered actions and diagnostics. Also the saved-plan file format.
 
     ``targets``: the ``--target`` filters in effect (empty = everything). ``state_digest``: sha256 of the
-    state file text the plan was made from.
+    state file text the plan was made from. ``connections``: how each data-plane source was reached
+    (``live.connections``; format 1.2).
     """
 
     format_version: str = FORMAT_VERSION
@@ -213,6 +215,7 @@ class Plan(_Frozen):
     diagnostics: tuple[Diagnostic, ...] = ()
     targets: tuple[str, ...] = ()
     key_source: KeySource | None = Field(None, description="Where the virtual keys were read (keys phase).")
+    connections: tuple[ConnectionPath, ...] = Field((), description="The path each data-plane source took.")
 
     @property
     def errored(self) -> bool:

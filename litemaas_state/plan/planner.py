@@ -131,6 +131,7 @@ def make_plan(
         diagnostics=tuple(diags),
         targets=tuple(targets),
         key_source=live.key_source if desired.key_retention is not None else None,
+        connections=live.connections,
     )
 
 

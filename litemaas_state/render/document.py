@@ -7,7 +7,8 @@ or a URL with credentials.
 
 ``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes. 2.0: actions
 carry ``requires`` and ``required_by``, ``order`` states the apply order and why, and ``wait_rollout``
-actions exist. 2.1: ``key_source`` (where the virtual keys were read) and ``rows_revoked`` counts.
+actions exist. 2.1: ``key_source`` (where the virtual keys were read), ``rows_revoked`` counts and
+``connections`` (the path each data-plane source took; never a credential).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import ConnectionPath
 from litemaas_state.plan.model import (
     PHASE_ORDER,
     Action,
@@ -117,6 +119,7 @@ class PlanDocument(_Doc):
     targets: tuple[str, ...] = ()
     order: str = ""
     key_source: KeySourceDoc | None = None
+    connections: tuple[ConnectionPath, ...] = ()
 
 
 def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
@@ -209,7 +212,7 @@ def build_document(plan: Plan) -> PlanDocument:
         applyable=plan.applyable,
         summary=Summary(add=add, change=change, destroy=destroy, actions=len(plan.actions), by_phase=by_phase,
                         rows_revoked=rows_revoked),
-        phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets,
+        phases=tuple(phases), diagnostics=plan.diagnostics, targets=plan.targets, connections=plan.connections,
         order=describe_order() if any(len(p.actions) > 1 for p in phases if p.phase == "images") else "",
         key_source=KeySourceDoc(origin=source.origin, detail=source.detail, count=source.count) if source else None,
     )

@@ -48,6 +48,7 @@ from litemaas_state.render.document import (
     RowDoc,
 )
 from litemaas_state.render.symbols import HEADER, LEGEND, SYMBOL
+from litemaas_state.render.text import connection_line
 
 GITHUB_COMMENT_LIMIT = 65536
 #: Rows shown per list at most, even when more would fit (a reviewer reads a sample; --json has all).
@@ -363,6 +364,8 @@ def render_markdown(doc: PlanDocument, *, title: str | None = None, limit: int =
     Source: anchors.md §3 (Atlantis PR comments, tfaction's one issue per target), §1.1 (summary counts).
     """
     parts: list[_Part] = [_marker(doc.environment), _verdict(doc, title), "", _meta(doc)]
+    if doc.connections:
+        parts += ["", "Connections: " + " · ".join(_esc(connection_line(c), 200) for c in doc.connections)]
     if doc.verdict == "no_changes":
         parts += ["", "No changes. The deployment matches the state file."]
     parts += _diagnostics(doc)

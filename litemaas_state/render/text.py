@@ -18,6 +18,7 @@ import click
 from pydantic import TypeAdapter
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import ConnectionPath, PathKind
 from litemaas_state.render.document import ActionDoc, KeyDoc, PlanDocument, RowDoc
 from litemaas_state.render.escape import TERMINAL_MAX, cut, terminal
 from litemaas_state.render.symbols import COLOR, HEADER, LEGEND, SYMBOL
@@ -83,6 +84,20 @@ def render_action(a: ActionDoc, color: bool) -> list[str]:
     return lines
 
 
+def connection_line(c: ConnectionPath) -> str:
+    """``LiteMaaS DB: port-forward pod/litellm-postgres-0:5432`` or ``LiteMaaS DB: direct litellm-postgres:5432``."""
+    if c.kind == PathKind.KUBERNETES:
+        return f"{c.source.value}: port-forward pod/{c.pod}:{c.port}"
+    return f"{c.source.value}: direct {c.host}:{c.port}"
+
+
+def connection_lines(connections: tuple[ConnectionPath, ...]) -> list[str]:
+    """The header block naming each source's path; [] when no data-plane source was used."""
+    if not connections:
+        return []
+    return ["Connections:", *(f"  {connection_line(c)}" for c in connections), ""]
+
+
 def render_diagnostic(d: Diagnostic, color: bool) -> list[str]:
     label = {Severity.ERROR: "Error", Severity.WARNING: "Warning", Severity.NOTE: "Note"}[d.severity]
     fg = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}[d.severity]
@@ -144,11 +159,11 @@ def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True) 
     Raises:
         Nothing.
     """
-    out: list[str] = []
+    out: list[str] = connection_lines(doc.connections)
     if doc.key_source is not None:
         ks = doc.key_source
         where = "LiteLLM's database" if ks.origin == "litellm-db" else "GET /key/list"
-        out.append(_style(f"Virtual keys: {ks.count} read from {where} ({ks.detail}).", color, dim=True))
+        out.append(_style(f"Virtual keys: {ks.count} read from {where} ({terminal(ks.detail)}).", color, dim=True))
         out.append("")
     if doc.targets:
         out += render_diagnostic(Diagnostic(

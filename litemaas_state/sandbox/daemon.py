@@ -13,8 +13,10 @@ Files written in DIR: `daemon.pid`, `secrets.json` (0600, for tests that scan ou
 namespace `litellm-rhpds`, server `https://127.0.0.1:PORT` with the CA inline, bearer token), `env`
 (0600, `export NAME='value'` lines: KUBECONFIG and LITEMAAS_SANDBOX_DIR always; unless
 `--in-cluster-urls`, also LITELLM_MASTER_KEY and, with the data plane, LITEMAAS_DATABASE_URL,
-LITELLM_DATABASE_URL, LITELLM_URL, REDIS_URL), `data/` (the data plane's work directory), and last
-`ready` (holding the API URL). While serving, the API appends DIR/audit.jsonl and reads DIR/tokens.json
+LITELLM_DATABASE_URL, LITELLM_URL, REDIS_URL), `data/` (the data plane's work directory),
+`direct-env` (0600, the same form: the data plane's 127.0.0.1 URLs and the master key whatever
+`--in-cluster-urls` says, for tests and benchmarks that seed or inspect the data plane directly; the
+tool never reads it), and last `ready` (holding the API URL). While serving, the API appends DIR/audit.jsonl and reads DIR/tokens.json
 (restricted tokens, rbac.py; written by `manage.restricted_kubeconfig`).
 
 `--in-cluster-urls`: Secret litemaas-db carries the URLs rhpds writes
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_private(sandbox_dir / "secrets.json", json.dumps(dataclasses.asdict(secrets), indent=2) + "\n")
         env: dict[str, str] = {}
+        direct: dict[str, str] = {"LITELLM_MASTER_KEY": secrets.master_key}
         if not args.in_cluster_urls:
             env["LITELLM_MASTER_KEY"] = secrets.master_key
         endpoints = None
@@ -168,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
                         "REDIS_URL": data_plane.redis_url,
                     }
                 )
+            direct.update(
+                {
+                    "LITEMAAS_DATABASE_URL": data_plane.litemaas_database_url,
+                    "LITELLM_DATABASE_URL": data_plane.litellm_database_url,
+                    "LITELLM_URL": data_plane.litellm_url,
+                    "REDIS_URL": data_plane.redis_url,
+                }
+            )
             probes["litellm-redis"] = data_plane.redis_ping
             runtime = streams.PodRuntime(
                 postgres_port=data_plane.postgres_port,
@@ -211,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         env["KUBECONFIG"] = str(sandbox_dir / "kubeconfig")
         env["LITEMAAS_SANDBOX_DIR"] = str(sandbox_dir)
         write_private(sandbox_dir / "env", "".join(f"export {k}={shell_quote(v)}\n" for k, v in env.items()))
+        # the data plane's own addresses, for tests and benchmarks that seed or inspect it behind the tool's back
+        write_private(
+            sandbox_dir / "direct-env", "".join(f"export {k}={shell_quote(v)}\n" for k, v in direct.items())
+        )
         (sandbox_dir / "ready").write_text(f"{server.url}\n")
         log.info("sandbox ready in %s", sandbox_dir)
         while not stop.wait(0.5):

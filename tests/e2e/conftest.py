@@ -1,5 +1,11 @@
 """End-to-end fixtures: a real sandbox (Kubernetes API over HTTP, PostgreSQL, Redis, LiteLLM API) and the
-real CLI in a subprocess, as a user runs it."""
+real CLI in a subprocess, as a user runs it.
+
+By default the sandbox is the realistic one (`direct_urls=False`): its Secrets name only in-cluster hosts
+(`litellm-postgres:5432`), the env file exports only KUBECONFIG, and the tool reaches the data plane
+through pods/portforward and pods/exec, as from a laptop or CI runner against a real cluster.
+`Sandbox.direct` holds the data plane's own addresses (DIR/direct-env) for the tests' seeding and
+inspection behind the tool's back; it is never given to the tool unless a test says so."""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ STATE = ROOT / "state" / "litellm-rhpds.yaml"
 class Sandbox:
     dir: Path
     env: dict[str, str]
+    direct: dict[str, str]
 
     def state_copy(self) -> str:
         """The shipped state file copied into the sandbox directory: its backups (resolved against the
@@ -42,9 +49,9 @@ class Sandbox:
         return proc
 
 
-def parse_env(sandbox_dir: Path) -> dict[str, str]:
-    """The variables `eval "$(litemaas-state sandbox up)"` would set, read with a real shell."""
-    lines = manage.shell_lines(sandbox_dir)
+def parse_env(sandbox_dir: Path, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The variables `eval "$(litemaas-state sandbox up)"` would set (plus lines `extra`), read with a real shell."""
+    lines = [*manage.shell_lines(sandbox_dir), *extra]
     script = "\n".join(lines) + "\nenv -0"
     out = subprocess.run(["bash", "-c", script], capture_output=True, env={"PATH": os.environ["PATH"]},
                          check=True).stdout
@@ -60,11 +67,11 @@ def make_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
     def start(**options: object) -> Sandbox:
         d = Path(f"/tmp/lms-e2e-{os.getpid()}-{len(started)}")
-        settings = {"pod_ready_s": 0.15, "progress_deadline_s": 3, **options}
+        settings = {"pod_ready_s": 0.15, "progress_deadline_s": 3, "direct_urls": False, **options}
         opts = manage.SandboxOptions(**settings)  # type: ignore[arg-type]
         manage.up(d, opts)
         started.append(d)
-        return Sandbox(dir=d, env=parse_env(d))
+        return Sandbox(dir=d, env=parse_env(d), direct=parse_env(d, (f"set -a; . '{d}/direct-env'; set +a",)))
 
     yield start
     for d in started:

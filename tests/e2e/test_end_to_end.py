@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import STATE, Sandbox, secrets_file
+from tests.e2e.conftest import STATE, Sandbox, parse_env, secrets_file
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +34,12 @@ def write(sb: Sandbox, body: str, name: str = "s.yaml") -> str:
 
 
 def tokens(sb: Sandbox) -> set[str]:
-    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
         return {r[0] for r in conn.execute('SELECT token FROM "LiteLLM_VerificationToken"')}
 
 
 def api_keys(sb: Sandbox) -> list[tuple[str, str | None, bool, str | None, str | None]]:
-    with psycopg.connect(sb.env["LITEMAAS_DATABASE_URL"]) as conn:
+    with psycopg.connect(sb.direct["LITEMAAS_DATABASE_URL"]) as conn:
         return conn.execute("SELECT key_hash, litellm_key_alias, is_active, sync_status, sync_error FROM api_keys").fetchall()
 
 
@@ -81,7 +81,7 @@ def test_plan_apply_plan_converges(make_sandbox) -> None:
             assert rows[key_hash][2] is False and rows[key_hash][3] == "error"
             assert "litemaas-state" in (rows[key_hash][4] or "")
     aliases = set()
-    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
         aliases = {r[0] for r in conn.execute('SELECT key_alias FROM "LiteLLM_VerificationToken"') if r[0]}
     rotated = [r for r in rows.values() if r[2] and r[0] in after_tokens and r[1] and r[1] not in aliases]
     assert rotated, "the rotated LiteMaaS key (stale alias, fresh key_hash) must stay active"
@@ -126,15 +126,21 @@ def test_broken_image_stops_apply_and_later_steps_are_not_done(make_sandbox) -> 
 
 
 def test_status_survives_an_unreachable_litellm_and_a_bad_redis_password_is_a_config_error(make_sandbox) -> None:
-    sb = make_sandbox()
-    proc = sb.cli("status", str(STATE), extra_env={"LITELLM_URL": "http://127.0.0.1:9"}, check=0)
+    # the direct path: the sandbox hands out 127.0.0.1 URLs and --connect direct forbids port-forwards
+    sb = make_sandbox(direct_urls=True)
+    sb.env = parse_env(sb.dir)
+    proc = sb.cli("status", str(STATE), extra_env={"LITELLM_URL": "http://127.0.0.1:9", "LITEMAAS_STATE_CONNECT": "direct"},
+                  check=0)
+    assert "LiteLLM API: direct 127.0.0.1:9" in proc.stdout and "LiteMaaS DB: direct 127.0.0.1:" in proc.stdout
     assert "LiteLLM:  NOT ALIVE" in proc.stdout and "Connection refused" in proc.stdout
     assert "DEPLOYMENT" in proc.stdout and "Admins:   3" in proc.stdout
-    bad = sb.env["REDIS_URL"].replace("redis://:", "redis://:WRONG")
+    bad = sb.direct["REDIS_URL"].replace("redis://:", "redis://:WRONG")
     proc = sb.cli("plan", str(STATE), extra_env={"REDIS_URL": bad}, check=1)
     assert "Redis rejected the credentials" in proc.stderr
     proc = sb.cli("plan", str(STATE), extra_env={"LITELLM_MASTER_KEY": "sk-WrongWrongWrongWrong"}, check=1)
     assert "HTTP 401" in proc.stderr and "sk-" not in proc.stderr
+    proc = sb.cli("plan", str(STATE), "--connect", "direct", check=0)
+    assert "Redis: direct 127.0.0.1:" in proc.stdout and "port-forward" not in proc.stdout
 
 
 def test_rollback_of_a_broken_litellm_image_names_the_backup(make_sandbox) -> None:
@@ -176,7 +182,7 @@ def test_saved_plan_refused_when_stale_and_unrelated_change_does_not_block(make_
     plan_file = str(sb.dir / "p.plan")
     sb.cli("plan", state, "--out", plan_file, check=0)
     saved = Path(plan_file).read_text()
-    assert sb.env["LITELLM_MASTER_KEY"] not in saved and "postgresql://" not in saved
+    assert sb.direct["LITELLM_MASTER_KEY"] not in saved and "postgresql://" not in saved
     kube = {"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}
     subprocess.run(["kubectl", "scale", "deploy/litellm", "--replicas=2"], env=kube, check=True, capture_output=True)
     proc = sb.cli("apply", "--plan", plan_file, check=1)
@@ -239,8 +245,8 @@ def test_litellm_failing_midway_through_pruning_then_rerun_converges(make_sandbo
   delete_expired: true
   max_deletions: 500
 """)
-    headers = {"Authorization": f"Bearer {sb.env['LITELLM_MASTER_KEY']}"}
-    r = httpx.post(sb.env["LITELLM_URL"] + "/sandbox/faults", headers=headers,
+    headers = {"Authorization": f"Bearer {sb.direct['LITELLM_MASTER_KEY']}"}
+    r = httpx.post(sb.direct["LITELLM_URL"] + "/sandbox/faults", headers=headers,
                    json={"key_delete_fail_after": 1, "key_delete_status": 500, "key_delete_message": "db down"})
     assert r.status_code == 200, r.text
     proc = sb.cli("apply", state, "--auto-approve", check=1)
@@ -249,7 +255,7 @@ def test_litellm_failing_midway_through_pruning_then_rerun_converges(make_sandbo
     for key_hash, _alias, active, _, err in api_keys(sb):
         if key_hash in live:
             assert active or "litemaas-state" not in (err or ""), "no row revoked for a key that still exists"
-    httpx.delete(sb.env["LITELLM_URL"] + "/sandbox/faults", headers=headers)
+    httpx.delete(sb.direct["LITELLM_URL"] + "/sandbox/faults", headers=headers)
     sb.cli("apply", state, "--auto-approve", check=0)
     sb.cli("plan", state, "--detailed-exitcode", check=0)
 
@@ -288,7 +294,7 @@ def test_saved_plan_refused_when_a_planned_key_was_extended(make_sandbox) -> Non
     sb.cli("plan", state, "--out", plan_file, check=0)
     saved = json.loads(Path(plan_file).read_text())
     token = saved["actions"][0]["keys"][0]["token_hash"]
-    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
         conn.execute('UPDATE "LiteLLM_VerificationToken" SET expires = expires + interval \'400 days\' '
                      "WHERE token = %s", (token,))
     before = tokens(sb)
@@ -303,7 +309,7 @@ def test_edited_saved_plans_are_refused(make_sandbox) -> None:
     plan_file = sb.dir / "orig.plan"
     sb.cli("plan", state, "--out", str(plan_file), check=0)
     original = json.loads(plan_file.read_text())
-    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
         live_key = conn.execute('SELECT token, expires FROM "LiteLLM_VerificationToken" WHERE expires > now() '
                                 "LIMIT 1").fetchone()
     before = tokens(sb)

@@ -197,6 +197,27 @@ def test_pg_dump_compared_with_the_newest_server() -> None:
     ]
 
 
+@pytest.mark.parametrize("pg_dump", [0, 150004])
+def test_dump_by_exec_needs_no_local_pg_dump(pg_dump: int) -> None:
+    """On the kubernetes path pg_dump runs in the database pod (the server's own version): no local
+    pg_dump, or an older one, is no error; the plan says where pg_dump runs."""
+    in_pod = {"exec_pod": "litellm-postgres-0"}
+    dbs = (LITEMAAS.model_copy(update=in_pod), LITELLM_OWN.model_copy(update=in_pod))
+    actions, diags = plan_backup(desired(), live(databases=dbs, pg_dump_version_num=pg_dump), [set_image("litellm")],
+                                 NOW)
+    assert diags == []
+    (a,) = actions
+    assert any("runs in pod/litellm-postgres-0 by exec" in n for n in a.notes)
+
+
+def test_local_pg_dump_still_checked_for_a_direct_database() -> None:
+    dbs = (LITEMAAS.model_copy(update={"exec_pod": "litellm-postgres-0"}), LITELLM_OWN)
+    _, diags = plan_backup(desired(), live(databases=dbs, pg_dump_version_num=0), [set_image("litellm")], NOW)
+    assert [d.summary for d in diags] == [
+        "pg_dump was not found: install the PostgreSQL client to back up before the image change"
+    ]
+
+
 # --- make_plan wiring ------------------------------------------------------------------------------
 
 

@@ -8,8 +8,10 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import ConnectionPath, PathKind, Source
 from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
+from litemaas_state.render.markdown import render_markdown
 from litemaas_state.render.text import iter_json, render_json, render_text
 from tests.render.conftest import plan_of
 
@@ -82,3 +84,17 @@ def test_the_key_source_is_in_the_header(full_plan: Plan) -> None:
     md = render_markdown(doc)
     assert "8 virtual keys read from <code>key-list</code>" in md and "<b>x</b>" not in md
     assert json.loads(render_json(doc))["key_source"]["origin"] == "key-list"
+def test_connections_header(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
+    paths = (
+        ConnectionPath(source=Source.LITEMAAS_DB, kind=PathKind.KUBERNETES, host="litellm-postgres", port=5432,
+                       pod="litellm-postgres-0", reason="auto: litellm-postgres:5432 does not resolve"),
+        ConnectionPath(source=Source.LITELLM_API, kind=PathKind.DIRECT, host="litellm.apps.example.com", port=443),
+    )
+    doc = build_document(full_plan.model_copy(update={"connections": paths}))
+    text = render_text(doc)
+    assert text.startswith("Connections:\n  LiteMaaS DB: port-forward pod/litellm-postgres-0:5432\n"
+                           "  LiteLLM API: direct litellm.apps.example.com:443\n\n")
+    assert json.loads(render_json(doc))["connections"][0]["pod"] == "litellm-postgres-0"
+    assert ("Connections: LiteMaaS DB: port-forward pod/litellm-postgres-0:5432 · LiteLLM API: direct "
+            "litellm.apps.example.com:443") in render_markdown(doc)
+    assert text == snapshot
