@@ -92,18 +92,18 @@ def test_plan_and_apply_over_port_forwards_with_backups_by_exec(make_sandbox) ->
     sb = make_sandbox()
     assert set(sb.env) == {"KUBECONFIG", "LITEMAAS_SANDBOX_DIR"}  # nothing but the kubeconfig
     env = no_pg_dump_env(sb)
-    plan = sb.cli("plan", str(STATE), "--detailed-exitcode", extra_env=env, check=2)
+    plan = sb.cli("plan", sb.state_copy(), "--detailed-exitcode", extra_env=env, check=2)
     assert plan.stdout.startswith("Connections:\n  LiteMaaS DB: port-forward pod/litellm-postgres-0:5432\n"
                                   "  LiteLLM DB: port-forward pod/litellm-postgres-0:5432\n"
                                   "  LiteLLM API: port-forward pod/litellm-")
     assert "  Redis: port-forward pod/litellm-redis-" in plan.stdout
     assert "pg_dump litemaas_db runs in pod/litellm-postgres-0 by exec" in plan.stdout
     assert "pg_dump was not found" not in plan.stdout and plan.stderr == ""
-    doc = json.loads(sb.cli("plan", str(STATE), "--json", extra_env=env, check=0).stdout)
+    doc = json.loads(sb.cli("plan", sb.state_copy(), "--json", extra_env=env, check=0).stdout)
     assert {c["source"]: c["kind"] for c in doc["connections"]} == {
         "LiteMaaS DB": "kubernetes", "LiteLLM DB": "kubernetes", "LiteLLM API": "kubernetes", "Redis": "kubernetes"}
 
-    applied = sb.cli("apply", str(STATE), "--auto-approve", extra_env=env, check=0)
+    applied = sb.cli("apply", sb.state_copy(), "--auto-approve", extra_env=env, check=0)
     assert "LiteMaaS DB: port-forward pod/litellm-postgres-0:5432" in applied.stdout
     assert "pg_dump litemaas_db by exec in pod/litellm-postgres-0" in applied.stdout
     dumps = sorted((sb.dir / "backups").glob("*.sql.gz"))
@@ -112,11 +112,11 @@ def test_plan_and_apply_over_port_forwards_with_backups_by_exec(make_sandbox) ->
         assert TRAILER in gzip.decompress(dump.read_bytes())[-4096:]
     assert "Apply complete!" in applied.stdout and "deleted" in applied.stdout
     assert "admin" in roles(sb, "sean.o'brien@example.com")
-    sb.cli("plan", str(STATE), "--detailed-exitcode", extra_env=env, check=0)
+    sb.cli("plan", sb.state_copy(), "--detailed-exitcode", extra_env=env, check=0)
 
     streams = {(a["resource"], a["subresource"]) for a in audit(sb) if a["code"] < 400}
     assert ("pods", "portforward") in streams and ("pods", "exec") in streams
-    status = sb.cli("status", str(STATE), extra_env=env, check=0)
+    status = sb.cli("status", sb.state_copy(), extra_env=env, check=0)
     assert "Connections:\n  LiteMaaS DB: port-forward pod/litellm-postgres-0:5432" in status.stdout
     assert "Admins:   4" in status.stdout and "Redis:    ready" in status.stdout
 
@@ -124,7 +124,7 @@ def test_plan_and_apply_over_port_forwards_with_backups_by_exec(make_sandbox) ->
 def test_restricted_token_gets_one_403_line_and_exec_falls_back_to_a_local_pg_dump(make_sandbox) -> None:
     sb = make_sandbox(restricted_role=role(PORTFORWARD))  # no pods/exec
     restricted = {"KUBECONFIG": str(sb.dir / "kubeconfig-restricted")}
-    applied = sb.cli("apply", str(STATE), "--auto-approve", "--target", "backup", extra_env=restricted, check=0)
+    applied = sb.cli("apply", sb.state_copy(), "--auto-approve", "--target", "backup", extra_env=restricted, check=0)
     assert ("exec is forbidden (create pods/exec); falling back to a local pg_dump over the port-forward to "
             "pod/litellm-postgres-0") in applied.stdout
     dumps = sorted((sb.dir / "backups").glob("*.sql.gz"))
