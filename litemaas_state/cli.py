@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # Each command imports what it needs when it runs: `--help`, `validate` and `schema` load no client
 # (kubernetes, psycopg, httpx) and no sandbox (tests/cli/test_startup.py).
 ERROR_EXIT = 1  # errors.ExitCode.ERROR, without importing pydantic for --help
+INTERRUPTED_EXIT = 130  # errors.ExitCode.INTERRUPTED (tests/cli/test_exit_codes.py holds them equal)
 
 _existing_file = click.Path(path_type=Path, dir_okay=False)
 
@@ -49,8 +50,9 @@ def _deps(color: bool | None) -> Deps:
 def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
     """Run a command function and exit with its code; errors become a message and exit 1, never a traceback."""
     from litemaas_state.commands.base import diagnostic_text, error_text
-    from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
+    from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError, cause_chain
 
+    debug = bool(os.environ.get("LITEMAAS_STATE_DEBUG"))
     try:
         code = fn(*args, **kwargs)
     except StateFileError as exc:
@@ -59,13 +61,15 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
         sys.exit(ExitCode.ERROR)
     except LitemaasStateError as exc:
         _say(f"Error: {error_text(exc)}")
+        for cause in cause_chain(exc) if debug else ():  # the library errors behind it, scrubbed as above
+            _say(f"  caused by {cause}")
         sys.exit(ExitCode.ERROR)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except Exception as exc:  # unexpected: say so, scrubbed; the traceback only on request
         _say(f"Error: unexpected internal error: {type(exc).__name__}: {error_text(exc)}")
-        if os.environ.get("LITEMAAS_STATE_DEBUG"):
+        if debug:
             _say(traceback.format_exc())
         else:
             click.echo("(set LITEMAAS_STATE_DEBUG=1 for a traceback)", err=True)
@@ -290,7 +294,7 @@ def main() -> None:
         sys.exit(ERROR_EXIT)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED_EXIT)
     except click.exceptions.ClickException as exc:
         _say(f"Error: {_one_line(exc.format_message())}")
         sys.exit(ERROR_EXIT)

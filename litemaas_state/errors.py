@@ -5,18 +5,21 @@
     LitemaasStateError
      ├── StateFileError          the state file is unreadable or invalid (carries Diagnostics)
      ├── ConfigError             a flag, environment variable or discovery step is missing or wrong
-     ├── ObserveError            reading the world failed (source, address)
+     ├── ObserveError            reading the world failed (source, address, status)
+     │    ├── KubeApiError       the API server answered an HTTP error (status, reason)
      │    └── Forbidden          the API server answered 403 (verb, resource)
-     ├── PlanError               the plan cannot be made or is not applyable
-     └── ApplyError              a write failed; later actions were not run
+     └── ApplyError              a write failed; later actions were not run (status)
           ├── PreconditionFailed a saved plan's live value no longer holds
           ├── RolloutFailed      a rollout exceeded its deadline or timed out
           ├── BackupFailed       a database dump failed or could not be verified
           └── LockHeld           another apply holds the environment's lock
 
 Library exceptions (``ApiException``, ``psycopg.Error``, ``httpx.HTTPError``, ``redis.RedisError``) are
-caught only at the ``live/`` and ``apply/`` boundaries and re-raised from these, with messages that never
-contain a secret (style.md §6.4 #6). Findings that do not stop the tool are ``Diagnostic`` values.
+caught only at the ``live/`` and ``apply/`` boundaries and re-raised from these (``raise … from exc``: the
+library exception is the ``__cause__``), with messages that never contain a secret or a response body.
+Kubernetes ``ApiException`` s are translated in one place, ``live/kube.py`` ``api_error``. ``cause_chain``
+gives the causes as lines the CLI shows with ``LITEMAAS_STATE_DEBUG=1`` (scrubbed there). Findings that do
+not stop the tool are ``Diagnostic`` values.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class ExitCode(IntEnum):
     OK = 0
     ERROR = 1
     CHANGES = 2
+    INTERRUPTED = 130
+    """SIGINT, SIGTERM or SIGHUP stopped the run: 128 + SIGINT (2), as a shell reports a process killed by
+    Ctrl-C (bash(1), EXIT STATUS)."""
 
 
 class Severity(StrEnum):
@@ -102,30 +108,67 @@ class ConfigError(LitemaasStateError):
 
 
 class ObserveError(LitemaasStateError):
-    """Reading live state failed. ``source`` is e.g. "kubernetes", "litellm-api", "litemaas-db"."""
+    """Reading live state failed. ``source`` is e.g. "kubernetes", "litellm-api", "litemaas-db";
+    ``address`` the object or endpoint when known; ``status`` the HTTP status of the answer when the
+    source answered one (None otherwise: unreachable, refused connection, a database error)."""
 
-    def __init__(self, source: str, message: str, address: str | None = None) -> None:
+    def __init__(self, source: str, message: str, address: str | None = None, *, status: int | None = None) -> None:
         self.source = source
         self.address = address
+        self.status = status
         super().__init__(f"{source}{' ' + address if address else ''}: {message}")
+
+
+class KubeApiError(ObserveError):
+    """The Kubernetes API server answered an HTTP error other than 403 (which is ``Forbidden``).
+
+    ``status``: the HTTP status (404 not found, 409 conflict, 422 invalid, 5xx server error; 0 when the
+    WebSocket upgrade failed without an HTTP answer); ``reason``: the Status ``reason`` (``NotFound``,
+    ``Conflict``, ``Invalid``, ``InternalError`` …) or the HTTP reason phrase, never the response body.
+    Source: Kubernetes API conventions, "HTTP Status codes" and ``metav1.StatusReason``
+    (kubernetes/community contributors/devel/sig-architecture/api-conventions.md).
+    """
+
+    def __init__(self, message: str, *, status: int, reason: str, address: str | None = None) -> None:
+        self.reason = reason
+        super().__init__("kubernetes", message, address, status=status)
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def invalid(self) -> bool:
+        return self.status == 422
+
+    @property
+    def server_error(self) -> bool:
+        return self.status is not None and self.status >= 500
 
 
 class Forbidden(ObserveError):
     """The API server refused a request (HTTP 403): ``verb`` on ``resource`` (e.g. ``create``
-    ``pods/portforward``). The message names both and the alternative that avoids the need."""
+    ``pods/portforward``). The message names both and the alternative that avoids the need;
+    ``status`` is 403."""
 
     def __init__(self, verb: str, resource: str, message: str, address: str | None = None) -> None:
         self.verb = verb
         self.resource = resource
-        super().__init__("kubernetes", message, address)
-
-
-class PlanError(LitemaasStateError):
-    """The plan could not be made."""
+        super().__init__("kubernetes", message, address, status=403)
 
 
 class ApplyError(LitemaasStateError):
-    """A write failed; ``done`` and ``not_done`` list action addresses for the report."""
+    """A write failed. apply/runner.py stops there: the action is reported failed and every later one
+    not run (``ApplyResult``). ``status`` is the HTTP status when the failed write got an HTTP answer
+    (e.g. 409 when the object changed, 422 when it was refused as invalid), else None."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class PreconditionFailed(ApplyError):
@@ -142,3 +185,25 @@ class BackupFailed(ApplyError):
 
 class LockHeld(ApplyError):
     """Another apply holds this environment's lock."""
+
+
+def cause_chain(exc: BaseException, limit: int = 8) -> list[str]:
+    """The causes of ``exc`` (``__cause__``, else an implicit ``__context__``), outermost first, one line
+    each: ``TypeName: message`` (first line, at most 300 characters). An exception that has ``status``
+    and ``body`` attributes (``kubernetes`` ``ApiException``) shows only its status and reason, never its
+    body. Not scrubbed: the caller prints them through ``redact.scrub``.
+    """
+    out: list[str] = []
+    seen = {id(exc)}
+    cur = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    while cur is not None and id(cur) not in seen and len(out) < limit:
+        seen.add(id(cur))
+        if hasattr(cur, "status") and hasattr(cur, "body"):
+            reason = str(getattr(cur, "reason", "") or "").split(" -+-+- ")[0]  # a WebSocket's: headers, body
+            text = f"HTTP {getattr(cur, 'status', '?')} {reason[:120]}".rstrip()
+        else:
+            lines = str(cur).strip().splitlines()
+            text = lines[0][:300] if lines else ""
+        out.append(f"{type(cur).__name__}: {text}" if text else type(cur).__name__)
+        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
+    return out

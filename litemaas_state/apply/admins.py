@@ -40,4 +40,4 @@ def set_roles(db: DatabaseTarget, user_id: str, before: list[str], after: list[s
                                         Jsonb({"source": "litemaas-state", "reason": reason})))
     except psycopg.Error as exc:
         raise ApplyError(f"updating roles of user {user_id} failed: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:200]}") from None
+                         f"{str(exc).splitlines()[0][:200]}") from exc

@@ -127,7 +127,7 @@ def verify_dump(path: Path) -> int:
                 size += len(chunk)
                 tail = (tail + chunk)[-4096:]
     except (OSError, EOFError, zlib.error) as exc:
-        raise BackupFailed(f"{path}: the gzip stream is not whole ({type(exc).__name__})") from None
+        raise BackupFailed(f"{path}: the gzip stream is not whole ({type(exc).__name__})") from exc
     if TRAILER not in tail:
         raise BackupFailed(f"{path}: pg_dump's completion trailer is missing (the dump is incomplete)")
     return size
@@ -156,7 +156,7 @@ class _Dump:
             self.tmp.rename(self.dest)
             return size
         except OSError as exc:
-            raise BackupFailed(f"cannot write {self.dest}: {exc.strerror or exc}") from None
+            raise BackupFailed(f"cannot write {self.dest}: {exc.strerror or exc}") from exc
         finally:
             try:
                 self.tmp.unlink(missing_ok=True)

@@ -89,7 +89,7 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
             if ctx.backups:
                 note = ("; the image is rolled back but LiteLLM's schema migration is not: the database backup "
                         "taken before the change is " + ", ".join(ctx.backups))
-            raise RolloutFailed(f"{exc}; rolled back to revision {revision}{note}") from None
+            raise RolloutFailed(f"{exc}; rolled back to revision {revision}{note}") from exc
 
     def set_image(action: Action, report: Reporter) -> str:
         assert isinstance(action, SetImageAction)

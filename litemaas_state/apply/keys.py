@@ -90,7 +90,7 @@ def revoke_rows_by_hash(db: DatabaseTarget, key_hashes: list[str], sync_error: s
         with connection(db) as c:
             return c.execute(REVOKE_BY_HASH, (sync_error, key_hashes)).rowcount
     except psycopg.Error as exc:
-        raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from None
+        raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from exc
 
 
 def revoke_rows_by_id(db: DatabaseTarget, rows: list[tuple[str, str]], sync_error: str, live_tokens: set[str]) -> int:
@@ -101,7 +101,7 @@ def revoke_rows_by_id(db: DatabaseTarget, rows: list[tuple[str, str]], sync_erro
             return conn.execute(REVOKE_BY_ID, (sync_error, [r[0] for r in rows], [r[1] for r in rows],
                                                sorted(live_tokens))).rowcount
     except psycopg.Error as exc:
-        raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from None
+        raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from exc
 
 
 @dataclass
@@ -151,7 +151,7 @@ class KeyPruner:
         try:
             resp = self.client.post(litellm_api.KEY_DELETE, json={"keys": tokens})
         except httpx.HTTPError as exc:
-            raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {litellm_api.transport_reason(exc)}") from None
+            raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {litellm_api.transport_reason(exc)}") from exc
         if resp.status_code == 404 or resp.status_code == 200:
             return
         raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {litellm_api.error_text(resp)}")

@@ -108,7 +108,7 @@ class KubeWriter:
                 current = self.read(name)
             except ApplyError as exc:  # one failed read is not a failed rollout: retry until the deadline
                 if elapsed > w.timeout_s:
-                    raise RolloutFailed(f"{address}: cannot read the Deployment: {exc}") from None
+                    raise RolloutFailed(f"{address}: cannot read the Deployment: {exc}") from exc
                 if str(exc) != last:
                     report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action_id, address=address,
                                       message=f"read failed, retrying: {exc}", elapsed_s=elapsed))
@@ -179,9 +179,11 @@ class KubeWriter:
 
 @contextmanager
 def _apply_errors(what: str) -> Iterator[None]:
-    """Client exceptions → ApplyError naming the operation (the Status message only, no bodies)."""
+    """Client exceptions → ApplyError naming the operation, translated once by live/kube.py
+    ``kube_errors`` (the Status message only, no bodies); ``status`` keeps the HTTP status (None when the
+    API server was not reached) and the ObserveError, chained to the client exception, is the cause."""
     try:
         with kube_errors(what):
             yield
     except ObserveError as exc:
-        raise ApplyError(str(exc)) from None
+        raise ApplyError(str(exc), status=exc.status) from exc

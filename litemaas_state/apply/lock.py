@@ -29,7 +29,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from litemaas_state.errors import ApplyError, ConfigError, LockHeld, ObserveError
-from litemaas_state.live.kube import KubeConnection, kube_errors, read_json
+from litemaas_state.live.kube import KubeConnection, api_error, kube_errors, read_json
 from litemaas_state.timestamps import parse_utc
 
 LEASE_PREFIX = "litemaas-state-"
@@ -47,8 +47,8 @@ def _lock_seconds(default: int) -> int:
         return default
     try:
         value = int(raw)
-    except ValueError:
-        raise ConfigError(f"LITEMAAS_STATE_LOCK_SECONDS must be a whole number of seconds, not {raw!r}") from None
+    except ValueError as exc:
+        raise ConfigError(f"LITEMAAS_STATE_LOCK_SECONDS must be a whole number of seconds, not {raw!r}") from exc
     if value < MIN_SECONDS:
         raise ConfigError(f"LITEMAAS_STATE_LOCK_SECONDS must be at least {MIN_SECONDS}")
     return value
@@ -114,7 +114,7 @@ class ApplyLock:
             with kube_errors(f"lease/{self.name}"):
                 self._acquire()
         except ObserveError as exc:
-            raise ApplyError(f"cannot take the apply lock: {exc}") from None
+            raise ApplyError(f"cannot take the apply lock: {exc}", status=exc.status) from exc
         self._last_renewal = time.monotonic()
         self._thread = threading.Thread(target=self._renew_loop, name="lease-renew", daemon=True)
         self._thread.start()
@@ -127,16 +127,16 @@ class ApplyLock:
         except ApiException as exc:
             if exc.status == 404:
                 raise ApplyError(f"cannot create lease/{self.name}: namespace {self.conn.namespace} does not "
-                                 "exist (or the coordination.k8s.io API is not served)") from None
+                                 "exist (or the coordination.k8s.io API is not served)") from exc
             if exc.status != 409:
-                raise ApplyError(f"cannot create lease/{self.name}: HTTP {exc.status}") from None
+                raise _lease_error("create", "create", self.name, exc) from exc
             self._take_over(now)
 
     def _take_over(self, now: datetime) -> None:
         try:
             lease = read_json(self.api.read_namespaced_lease, self.name, self.conn.namespace)
         except ApiException as exc:
-            raise ApplyError(f"cannot read lease/{self.name}: HTTP {exc.status}") from None
+            raise _lease_error("read", "get", self.name, exc) from exc
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or "(unknown)"
         renew = parse_utc(spec.get("renewTime")) or parse_utc(spec.get("acquireTime"))
@@ -157,8 +157,8 @@ class ApplyLock:
                                 self._body(now, lease["metadata"]["resourceVersion"]))
         except ApiException as exc:
             if exc.status == 409:
-                raise LockHeld(f"another apply took lease/{self.name} at the same moment") from None
-            raise ApplyError(f"cannot take over lease/{self.name}: HTTP {exc.status}") from None
+                raise LockHeld(f"another apply took lease/{self.name} at the same moment") from exc
+            raise _lease_error("take over", "update", self.name, exc) from exc
         self._rv = updated["metadata"]["resourceVersion"]
 
     def _renew_loop(self) -> None:
@@ -202,3 +202,9 @@ class ApplyLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _lease_error(doing: str, verb: str, name: str, exc: ApiException) -> ApplyError:
+    """``cannot <doing> lease/NAME: HTTP <status> <reason>: <Status message>`` (live/kube.py ``api_error``)."""
+    err = api_error(exc, f"{verb} leases/{name}", verb=verb, resource="leases.coordination.k8s.io")
+    return ApplyError(f"cannot {doing} lease/{name}: {str(err).removeprefix('kubernetes: ')}", status=err.status)

@@ -118,7 +118,7 @@ def read_state(path: Path) -> StateFile:
         raise StateFileError([Diagnostic(
             severity=Severity.ERROR, summary=f"cannot read the state file: {exc.strerror or exc}",
             location=SourceLocation(file=str(path)),
-        )]) from None
+        )]) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -128,7 +128,7 @@ def read_state(path: Path) -> StateFile:
         raise StateFileError([Diagnostic(
             severity=Severity.ERROR, summary=f"the state file is not UTF-8 text ({exc.reason}){utf16}",
             location=SourceLocation(file=str(path), line=line, column=column),
-        )]) from None
+        )]) from exc
     return state_from_text(text, path)
 
 

@@ -35,7 +35,7 @@ def write_plan(plan: Plan, path: Path, state_text: str) -> None:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError as exc:
-        raise ConfigError(f"cannot write the plan file {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot write the plan file {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
@@ -51,13 +51,13 @@ def read_plan(path: Path) -> Plan:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read the saved plan {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a litemaas-state saved plan (not UTF-8 JSON)") from None
+        raise ConfigError(f"cannot read the saved plan {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a litemaas-state saved plan (not UTF-8 JSON)") from exc
     try:
         raw = json.loads(text)
-    except ValueError:
-        raise ConfigError(f"{path} is not a litemaas-state saved plan (not JSON)") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not a litemaas-state saved plan (not JSON)") from exc
     if not isinstance(raw, dict) or "format_version" not in raw:
         raise ConfigError(f"{path} is not a litemaas-state saved plan (no format_version)")
     version = raw["format_version"]
@@ -79,5 +79,5 @@ def read_plan(path: Path) -> Plan:
     except ValidationError as exc:
         n = exc.error_count()
         raise ConfigError(f"{path} is not a litemaas-state saved plan ({n} problem{'s' if n != 1 else ''}, "
-                          f"first: {exc.errors()[0]['msg']})") from None
+                          f"first: {exc.errors()[0]['msg']})") from exc
     return plan

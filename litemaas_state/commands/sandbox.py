@@ -32,7 +32,7 @@ def require_sandbox_extra() -> None:
     except ImportError as exc:
         if (exc.name or "").partition(".")[0] == "litemaas_state":
             raise
-        raise ConfigError(SANDBOX_EXTRA_MISSING) from None
+        raise ConfigError(SANDBOX_EXTRA_MISSING) from exc
 
 
 def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, deps: Deps,
@@ -50,7 +50,7 @@ def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path |
     try:
         lines = manage.up(directory, options)
     except (RuntimeError, OSError, TimeoutError) as exc:
-        raise ConfigError(f"sandbox did not start: {exc}") from None
+        raise ConfigError(f"sandbox did not start: {exc}") from exc
     for line in lines:
         deps.output.echo(line)
     return ExitCode.OK
@@ -66,6 +66,6 @@ def run_down(directory: Path | None, deps: Deps) -> ExitCode:
     try:
         manage.down(directory)
     except (RuntimeError, OSError) as exc:
-        raise ConfigError(f"cannot stop the sandbox in {target}: {exc}") from None
+        raise ConfigError(f"cannot stop the sandbox in {target}: {exc}") from exc
     deps.output.echo(f"sandbox in {target} stopped and removed", err=True)
     return ExitCode.OK

@@ -122,7 +122,7 @@ def describe_database(url: str, role: str, source: str) -> DatabaseTarget:
     """
     try:
         params: dict[str, Any] = conninfo_to_dict(url)
-    except Exception:
+    except Exception:  # no cause: the parser's message may repeat the URL, password included (not yet registered)
         raise ConfigError(f"the {role} database URL from {source} is not a valid PostgreSQL URL") from None
     password = str(params.get("password") or "")
     redact.register(password, what=f"the {role} database password")
@@ -152,8 +152,8 @@ class Discovery:
         where = "--connect" if flags.connect else names.ENV_CONNECT if self.environ.get(names.ENV_CONNECT) else ""
         try:
             self.mode = ConnectMode(raw.strip().lower())
-        except ValueError:
-            raise ConfigError(f"{where} {raw!r} is not one of auto, direct, kubernetes") from None
+        except ValueError as exc:
+            raise ConfigError(f"{where} {raw!r} is not one of auto, direct, kubernetes") from exc
         #: why a forced mode was chosen, for ConnectionPath.reason (``--connect direct``)
         self.mode_origin = f"{where} {self.mode.value}" if where == "--connect" else f"{where}={self.mode.value}"
 
@@ -292,8 +292,8 @@ class Discovery:
             parts = urlsplit(url)
             host = parts.hostname or ""
             port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise ConfigError("the LiteLLM URL is not a valid URL") from None
+        except ValueError as exc:
+            raise ConfigError("the LiteLLM URL is not a valid URL") from exc
         kind, reason = self._choose(host, port)
         if kind == PathKind.DIRECT:
             self._paths[Source.LITELLM_API] = ConnectionPath(source=Source.LITELLM_API, kind=kind, host=host,

@@ -3,7 +3,9 @@ cluster; ``apply/kube.py`` is the only code that writes it.
 
 Raw objects are read with ``_preload_content=False`` and parsed as the JSON the API server sent (camelCase,
 as kubectl sees it), then reduced to ``live.model`` values. Client exceptions are caught here and
-re-raised as ``ObserveError`` without response bodies (style.md §6.4 #6).
+re-raised by ``api_error`` — the one translation of an ``ApiException``, which keeps its HTTP status
+(``Forbidden`` for 403, ``KubeApiError`` otherwise) — without response bodies, the client exception
+chained as the ``__cause__``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from litemaas_state import names
-from litemaas_state.errors import ConfigError, Forbidden, ObserveError
+from litemaas_state.errors import ConfigError, Forbidden, KubeApiError, ObserveError
 from litemaas_state.live.model import Condition, ContainerImage, HorizontalPodAutoscaler, Workload
 
 T = TypeVar("T")
@@ -60,11 +62,11 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
         try:
             k8s_config.load_incluster_config(client_configuration=cfg)
             in_cluster = True
-        except ConfigException:
+        except ConfigException as incluster_exc:
             raise ConfigError(
                 f"no Kubernetes configuration: {str(exc).rstrip('.')}. Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
                 "or run inside a cluster."
-            ) from None
+            ) from incluster_exc
     cfg.retries = 1
     effective = context
     if effective is None:
@@ -87,37 +89,83 @@ def forbidden(verb: str, resource: str, message: str, alternative: str | None = 
     return Forbidden(verb, resource, text)
 
 
+def api_error(exc: ApiException, what: str, address: str | None = None, *, verb: str | None = None,
+              resource: str | None = None, alternative: str | None = None) -> ObserveError:
+    """The one translation of a Kubernetes client ``ApiException`` into our error, keeping its status.
+
+    Args:
+        exc: from a REST call (``status`` the HTTP status) or from ``kubernetes.stream`` (``status`` 0 and
+            the WebSocket handshake's answer in ``reason``; see ``handshake_status``).
+        what: the request as kubectl would say it (``get deployment/litellm``, ``list pods -l app=x``).
+        verb, resource: for a 403 (default: the first two words of ``what``); alternative: how to do
+            without (e.g. ``set LITEMAAS_DATABASE_URL``), named in a 403 and a missing-Service message.
+    Returns:
+        ``Forbidden`` for 403; ``KubeApiError`` for any other HTTP answer (``status``: 404, 409, 422,
+        5xx …; ``reason``: the Status reason such as ``Conflict``); a plain ``ObserveError`` (``status``
+        None) when there was no HTTP answer (a WebSocket that could not connect). The message holds the
+        Status ``message`` (at most 256 characters) and never the rest of the response body.
+    Source: kubernetes-client/python ``kubernetes/client/exceptions.py`` (``ApiException``: status,
+        reason, body) and ``kubernetes/stream/ws_client.py`` (``websocket_call``: ``ApiException(status=0,
+        reason=str(error))``).
+    """
+    status, reason, message = int(exc.status or 0), str(exc.reason or ""), _status_message(exc)
+    if status == 0:
+        status, message = handshake_status(exc)
+        if not status:
+            return ObserveError("kubernetes", f"{what}: cannot reach the API server ({reason[:120]})", address)
+        reason = _REASON_PHRASE.get(status, "")
+    else:
+        reason = _status_reason(exc) or reason
+    if status == 403:
+        words = what.split()
+        return forbidden(verb or words[0], resource or (words[1].split("/")[0] if len(words) > 1 else "?"),
+                         message, alternative)
+    shown = f"HTTP {status} {reason[:64]}".rstrip()
+    if message and message != reason:
+        shown += f": {message}"
+    return KubeApiError(f"{what}: {shown}", status=status, reason=reason[:64], address=address)
+
+
 @contextmanager
 def kube_errors(what: str, address: str | None = None, *, verb: str | None = None, resource: str | None = None,
                 alternative: str | None = None) -> Iterator[None]:
-    """Translate client exceptions into ObserveError naming ``what`` (no response bodies).
-
-    A 403 becomes ``Forbidden`` naming ``verb`` on ``resource`` (default: the first two words of ``what``)
-    and ``alternative`` (e.g. ``set LITEMAAS_DATABASE_URL``).
+    """Translate client exceptions raised inside the block: ``ApiException`` by ``api_error``; a
+    connection failure (urllib3, OSError) into ObserveError "cannot reach the API server". The client
+    exception is the ``__cause__``.
     """
     try:
         yield
     except ApiException as exc:
-        reason = _status_message(exc)
-        if exc.status == 403:
-            words = what.split()
-            raise forbidden(verb or words[0], resource or (words[1].split("/")[0] if len(words) > 1 else "?"),
-                            reason, alternative) from None
-        raise ObserveError("kubernetes", f"{what}: HTTP {exc.status} {reason}", address) from None
+        raise api_error(exc, what, address, verb=verb, resource=resource, alternative=alternative) from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ObserveError("kubernetes", f"{what}: cannot reach the API server ({type(exc).__name__})",
-                           address) from None
+                           address) from exc
+
+
+def _status_body(exc: ApiException) -> dict[str, Any]:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return body if isinstance(body, dict) and body.get("kind") == "Status" else {}
 
 
 def _status_message(exc: ApiException) -> str:
     """The ``message`` of a Kubernetes Status body, truncated; nothing else from the body."""
-    try:
-        body = json.loads(exc.body or "{}")
-        if isinstance(body, dict) and body.get("kind") == "Status":
-            return str(body.get("message", ""))[:256]
-    except (ValueError, TypeError):
-        pass
+    body = _status_body(exc)
+    if body:
+        return str(body.get("message", ""))[:256]
     return str(exc.reason or "")[:256]
+
+
+def _status_reason(exc: ApiException) -> str:
+    """The ``reason`` of a Kubernetes Status body (``NotFound``, ``Conflict``, ``Invalid`` …), or ""."""
+    return str(_status_body(exc).get("reason", ""))[:64]
+
+
+#: HTTP reason phrases for a refused WebSocket upgrade (whose ApiException has only the status line).
+_REASON_PHRASE = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
+                  422: "Unprocessable Entity", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 _HANDSHAKE = re.compile(r"Handshake status (\d+)")
@@ -276,7 +324,7 @@ class KubeReader:
             except ApiException as exc:
                 if exc.status == 404:
                     raise ObserveError("kubernetes", f"service/{service} does not exist in namespace "
-                                       f"{self.conn.namespace}; {alternative}") from None
+                                       f"{self.conn.namespace}; {alternative}") from exc
                 raise
         spec = svc.get("spec") or {}
         sport = next((p for p in spec.get("ports") or [] if int(p.get("port", 0)) == port), None)

@@ -43,7 +43,7 @@ def make_client(base_url: str, master_key: str, pool: int = 1) -> httpx.Client:
         return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {master_key}"}, timeout=TIMEOUT_S,
                             limits=limits)
     except (httpx.InvalidURL, ValueError) as exc:
-        raise ObserveError("litellm-api", f"the LiteLLM URL {base_url!r} is not usable: {exc}") from None
+        raise ObserveError("litellm-api", f"the LiteLLM URL {base_url!r} is not usable: {exc}") from exc
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -124,8 +124,8 @@ def list_keys(client: httpx.Client) -> tuple[VirtualKey, ...]:
         try:
             total = int(body.get("total_count") or 0)
             pages = int(body.get("total_pages") or math.ceil(total / PAGE_SIZE))
-        except (TypeError, ValueError):
-            raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected total_pages") from None
+        except (TypeError, ValueError) as exc:
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected total_pages") from exc
         page += 1
     return tuple(by_token.values())
 
@@ -134,7 +134,7 @@ def _get_json(client: httpx.Client, params: dict[str, Any]) -> dict[str, Any]:
     try:
         resp = client.get(KEY_LIST, params=params)
     except httpx.HTTPError as exc:
-        raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
+        raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from exc
     if resp.status_code != 200:
         raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {error_text(resp)}")
     try:
@@ -157,8 +157,8 @@ def newest_tokens(client: httpx.Client, size: int = PAGE_SIZE) -> tuple[list[str
     tokens = [str(t) for t in body["keys"] if isinstance(t, str) and t]
     try:
         total = int(body.get("total_count") or 0)
-    except (TypeError, ValueError):
-        raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected total_count") from None
+    except (TypeError, ValueError) as exc:
+        raise ObserveError("litellm-api", f"GET {KEY_LIST}: unexpected total_count") from exc
     return tokens, total
 
 
@@ -169,13 +169,13 @@ def existing_tokens(client: httpx.Client, tokens: list[str]) -> set[str]:
         try:
             resp = client.get(KEY_LIST, params={"key_hash": t, "size": 1})
         except httpx.HTTPError as exc:
-            raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from None
+            raise ObserveError("litellm-api", f"GET {client.base_url}{KEY_LIST}: {transport_reason(exc)}") from exc
         if resp.status_code != 200:
             raise ObserveError("litellm-api", f"GET {KEY_LIST}?key_hash=…: {error_text(resp)}")
         try:
             total = int(resp.json().get("total_count") or 0)
-        except (ValueError, AttributeError, TypeError):
-            raise ObserveError("litellm-api", f"GET {KEY_LIST}?key_hash=…: unexpected answer (not JSON)") from None
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise ObserveError("litellm-api", f"GET {KEY_LIST}?key_hash=…: unexpected answer (not JSON)") from exc
         if total > 0:
             found.add(t)
     return found

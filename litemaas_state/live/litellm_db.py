@@ -59,7 +59,7 @@ def existing_tokens(db: DatabaseTarget, tokens: list[str], conn: psycopg.Connect
         with connection(db) as c:
             return {r[0] for r in c.execute(SELECT_EXISTING_TOKENS, (tokens,))}
     except psycopg.Error as exc:
-        raise _failed("reading tokens", exc) from None
+        raise _failed("reading tokens", exc) from exc
 
 
 def token_expiries(db: DatabaseTarget, tokens: list[str]) -> dict[str, datetime | None]:
@@ -68,7 +68,7 @@ def token_expiries(db: DatabaseTarget, tokens: list[str]) -> dict[str, datetime 
         with connection(db) as conn:
             rows = conn.execute(SELECT_TOKEN_EXPIRES, (tokens,)).fetchall()
     except psycopg.Error as exc:
-        raise _failed("reading tokens", exc) from None
+        raise _failed("reading tokens", exc) from exc
     return {r[0]: _utc(r[1]) for r in rows}
 
 
@@ -82,7 +82,7 @@ def count_keys(db: DatabaseTarget) -> int:
         with connection(db) as conn:
             row = conn.execute(COUNT_KEYS, {"dashboard": names.DASHBOARD_TEAM_ID}).fetchone()
     except psycopg.Error as exc:
-        raise _failed("counting tokens", exc) from None
+        raise _failed("counting tokens", exc) from exc
     return int(row[0]) if row else 0
 
 
@@ -109,4 +109,4 @@ def iter_keys(db: DatabaseTarget) -> Iterator[VirtualKey]:
                                          same.setdefault(team_id, team_id), created_at, expires,
                                          same.setdefault(duration, duration) if dur_json is None else duration)
     except psycopg.Error as exc:
-        raise _failed("reading the key population", exc) from None
+        raise _failed("reading the key population", exc) from exc

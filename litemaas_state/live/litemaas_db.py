@@ -59,7 +59,7 @@ def open_connection(db: DatabaseTarget, *, autocommit: bool = True) -> psycopg.C
     except psycopg.Error as exc:
         via = f" via port-forward pod/{db.pod.name}:{db.pod.port}" if db.pod is not None else ""
         raise ObserveError(f"{db.info.role}-db", f"cannot connect to {db.info.host}:{db.info.port}/"
-                           f"{db.info.database} ({db.info.source}){via}: {reason(exc)}{tunnel_note(db)}") from None
+                           f"{db.info.database} ({db.info.source}){via}: {reason(exc)}{tunnel_note(db)}") from exc
 
 
 @contextmanager
@@ -73,7 +73,7 @@ def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psyco
         if db.tunnel is not None and (conn.closed or conn.broken):
             raise ObserveError(f"{db.info.role}-db", f"the connection to {db.info.database} through the "
                                f"port-forward to pod/{db.pod.name if db.pod else '?'} broke: {reason(exc)}"
-                               f"{tunnel_note(db)}") from None
+                               f"{tunnel_note(db)}") from exc
         raise
     finally:
         conn.close()
@@ -100,7 +100,7 @@ def _read_table(db: DatabaseTarget, table: str, sql: str) -> list[tuple[Any, ...
             _require_table(conn, db, f"public.{table}")
             return conn.execute(sql).fetchall()
     except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"reading {table} failed: {reason(exc)}") from None
+        raise ObserveError("litemaas-db", f"reading {table} failed: {reason(exc)}") from exc
 
 
 def read_users(db: DatabaseTarget) -> tuple[LiteMaaSUser, ...]:
@@ -127,7 +127,7 @@ def read_api_keys(db: DatabaseTarget, same: dict[str, str] | None = None) -> tup
                             for i, u, h, alias, active, e in rows]
                 return tuple(out)
     except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"reading api_keys failed: {reason(exc)}") from None
+        raise ObserveError("litemaas-db", f"reading api_keys failed: {reason(exc)}") from exc
 
 
 SELECT_USER_ROLES = "SELECT coalesce(roles, '{}') FROM users WHERE id::text = %s"
@@ -139,7 +139,7 @@ def read_user_roles(db: DatabaseTarget, user_id: str) -> list[str] | None:
         with connection(db) as conn:
             row = conn.execute(SELECT_USER_ROLES, (user_id,)).fetchone()
     except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"reading roles failed: {type(exc).__name__}") from None
+        raise ObserveError("litemaas-db", f"reading roles failed: {type(exc).__name__}") from exc
     return list(row[0]) if row else None
 
 
@@ -155,5 +155,5 @@ def count_active_subscriptions(db: DatabaseTarget) -> int | None:
                 return None
             count = conn.execute(COUNT_ACTIVE_SUBSCRIPTIONS).fetchone()
     except psycopg.Error as exc:
-        raise ObserveError("litemaas-db", f"counting subscriptions failed: {type(exc).__name__}") from None
+        raise ObserveError("litemaas-db", f"counting subscriptions failed: {type(exc).__name__}") from exc
     return int(count[0]) if count else 0

@@ -187,15 +187,64 @@ class DatabaseInfo(_Frozen):
 
 
 class RedisStatus(_Frozen):
-    """Readiness of litellm-redis: its pods' Ready condition, and a PING when a URL is known."""
+    """Readiness of litellm-redis: its pods' Ready condition, and a PING when a URL is known.
+
+    ``ping``: True answered, False failed, None not tried (no URL); ``detail``: what the PING said or why
+    it was not tried (world text: escape it when shown)."""
 
     pods_ready: int = 0
     pods_total: int = 0
     ping: bool | None = None
+    detail: str = ""
 
     @property
     def ready(self) -> bool:
         return self.pods_ready > 0 and self.ping is not False
+
+
+class LiteLLMHealth(_Frozen):
+    """LiteLLM's ``/health/liveliness`` and ``/health/readiness`` answers (live/litellm_api.py ``health``).
+
+    ``alive``: liveliness answered 200; ``ready``: readiness answered 200 with ``db == "connected"``;
+    ``detail``: the HTTP statuses, or why the API was unreachable."""
+
+    alive: bool
+    ready: bool
+    detail: str = ""
+
+
+class Part(StrEnum):
+    """One thing ``observe`` reads, each from one source; its outcome is a ``PartStatus``."""
+
+    DEPLOYMENTS = "deployments"
+    HPAS = "hpas"
+    REDIS = "redis"
+    DATABASES = "databases"
+    USERS = "users"
+    KEYS = "keys"
+    API_KEY_ROWS = "api_key_rows"
+    LITELLM_HEALTH = "litellm_health"
+    SUBSCRIPTIONS = "subscriptions"
+
+
+class PartState(StrEnum):
+    """``ok`` read; ``failed`` the source answered an error or could not be reached; ``forbidden`` the
+    API server refused a read (HTTP 403); ``unconfigured`` a connection detail is unknown or wrong."""
+
+    OK = "ok"
+    FAILED = "failed"
+    FORBIDDEN = "forbidden"
+    UNCONFIGURED = "unconfigured"
+
+
+class PartStatus(_Frozen):
+    """The outcome of reading one ``Part``: ``error`` the error's one-line message (world text, no secret:
+    errors.py), ``status`` its HTTP status when the source answered one."""
+
+    part: Part
+    state: PartState = PartState.OK
+    error: str = ""
+    status: int | None = None
 
 
 class LiveState(_Frozen):
@@ -205,6 +254,9 @@ class LiveState(_Frozen):
     names managed Deployments that returned 404. Data-plane fields are None when not observed (the state
     file does not manage that phase). ``pg_dump_version_num``: the local pg_dump's version (e.g. 150020),
     0 when not found or not needed. ``connections``: the path each data-plane source took.
+    ``litellm_health``, ``active_subscriptions``: read for status only (``observe(everything=True)``).
+    ``parts``: how each part was read; a part that failed is in it only in ``observe(tolerant=True)``
+    (status), which leaves that part's field None instead of raising.
     """
 
     observed_at: datetime
@@ -220,6 +272,13 @@ class LiveState(_Frozen):
     redis: RedisStatus | None = None
     pg_dump_version_num: int = 0
     connections: tuple[ConnectionPath, ...] = ()
+    litellm_health: LiteLLMHealth | None = None
+    active_subscriptions: int | None = None
+    parts: tuple[PartStatus, ...] = ()
+
+    def part(self, part: Part) -> PartStatus | None:
+        """How ``part`` was read, or None when it was not read."""
+        return next((p for p in self.parts if p.part == part), None)
 
     @property
     def shared_database(self) -> bool:

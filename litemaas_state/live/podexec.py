@@ -23,8 +23,7 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from litemaas_state.errors import ObserveError
-from litemaas_state.live.kube import KubeConnection, forbidden, handshake_status
+from litemaas_state.live.kube import KubeConnection, api_error
 
 STDOUT, STDERR, ERROR, CLOSE = 1, 2, 3, 255
 READ_TIMEOUT_S = 120.0
@@ -83,7 +82,7 @@ def exec_stream(conn: KubeConnection, pod: str, container: str, command: list[st
             return ws_client.WSClient(configuration, ws_client.get_websocket_url(url), kwargs.get("headers"),
                                       capture_all=False, binary=True)
         except Exception as exc:  # as websocket_call does: the caller sees an ApiException
-            raise ApiException(status=0, reason=str(exc)) from None
+            raise ApiException(status=0, reason=str(exc)) from exc
 
     open_exec = functools.partial(stream.func, uncaptured, None)  # stream() = partial(_, websocket_call, None)
     try:
@@ -93,13 +92,8 @@ def exec_stream(conn: KubeConnection, pod: str, container: str, command: list[st
                            container=container, stdin=False, stdout=True, stderr=True, tty=False,
                            _preload_content=False, binary=True)
     except ApiException as exc:
-        status, message = handshake_status(exc)
-        if status == 403:
-            raise forbidden("create", "pods/exec", message, alternative) from None
-        if status:
-            raise ObserveError("kubernetes", f"exec in pod/{pod}: HTTP {status} {message}") from None
-        raise ObserveError("kubernetes", f"exec in pod/{pod}: cannot reach the API server "
-                           f"({str(exc.reason or '')[:120]})") from None
+        raise api_error(exc, f"exec in pod/{pod}", verb="create", resource="pods/exec",
+                        alternative=alternative) from exc
     stderr = b""
     status_text = b""
     # Frames are read straight off the client's WebSocket: WSClient.update() appends each frame to its

@@ -24,19 +24,19 @@ def ping(url: str, timeout_s: float = 2.0, *, discovered: bool = False) -> tuple
     try:
         client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     except ValueError as exc:
-        raise ConfigError(f"REDIS_URL / --redis-url is not a valid Redis URL ({str(exc)[:120]})") from None
+        raise ConfigError(f"REDIS_URL / --redis-url is not a valid Redis URL ({str(exc)[:120]})") from exc
     try:
         return bool(client.ping()), "PONG"
-    except redis.AuthenticationError:
+    except redis.AuthenticationError as exc:
         if discovered:
             return True, "answered (authentication needed: set REDIS_URL to PING)"
         raise ConfigError("Redis rejected the credentials in REDIS_URL / --redis-url (authentication failed)") \
-            from None
+            from exc
     except redis.ResponseError as exc:
         if discovered and ("NOAUTH" in str(exc) or "WRONGPASS" in str(exc)):
             return True, "answered (NOAUTH: the password is not in the redis Deployment; set REDIS_URL to PING)"
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-            raise ConfigError("Redis needs a password that REDIS_URL / --redis-url does not give") from None
+            raise ConfigError("Redis needs a password that REDIS_URL / --redis-url does not give") from exc
         return False, f"PING answered an error ({str(exc)[:80]})"
     except (redis.RedisError, OSError) as exc:
         return False, f"PING failed ({type(exc).__name__})"

@@ -32,7 +32,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from litemaas_state.errors import Forbidden, ObserveError
-from litemaas_state.live.kube import KubeConnection, forbidden, handshake_status
+from litemaas_state.live.kube import KubeConnection, api_error
 
 CHUNK = 1 << 18
 READ_TIMEOUT_S = 120.0
@@ -55,13 +55,8 @@ def open_portforward(conn: KubeConnection, pod: str, port: int, alternative: str
             return portforward(k8s.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, conn.namespace,
                                ports=str(port))
     except ApiException as exc:
-        status, message = handshake_status(exc)
-        if status == 403:
-            raise forbidden("create", "pods/portforward", message, alternative) from None
-        if status:
-            raise ObserveError("kubernetes", f"port-forward to pod/{pod}:{port}: HTTP {status} {message}") from None
-        raise ObserveError("kubernetes", f"port-forward to pod/{pod}:{port}: cannot reach the API server "
-                           f"({str(exc.reason or '')[:120]})") from None
+        raise api_error(exc, f"port-forward to pod/{pod}:{port}", verb="create", resource="pods/portforward",
+                        alternative=alternative) from exc
 
 
 class PortForwardTunnel:

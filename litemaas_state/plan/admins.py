@@ -69,6 +69,12 @@ def is_system_user(user: LiteMaaSUser) -> bool:
     return user.id == names.SYSTEM_USER_ID or email_key(user.email) == names.SYSTEM_USER_EMAIL
 
 
+def counts_as_admin(user: LiteMaaSUser) -> bool:
+    """True for a user who administers LiteMaaS: holds ``admin``, is active (an inactive user cannot log
+    in) and is not the system user. The last-admin guard and ``status`` count these."""
+    return names.ROLE_ADMIN in user.roles and user.is_active and not is_system_user(user)
+
+
 def _merge_roles(roles: Iterable[str], added: Iterable[str]) -> tuple[str, ...]:
     out: list[str] = []
     for role in (*roles, *added):
@@ -256,7 +262,7 @@ def plan_admins(desired: DesiredState, live: LiveState) -> tuple[list[AdminActio
 
     # only active users can log in and use the role (an inactive admin does not keep LiteMaaS administrable)
     active = {u.id for u in users if u.is_active}
-    admins_before = {u.id for u in users if names.ROLE_ADMIN in u.roles} & active
+    admins_before = {u.id for u in users if counts_as_admin(u)}
     admins_after = ((admins_before - demoted) | promoted) & active
     if not admins_after:
         known = set(by_email) | {names.SYSTEM_USER_EMAIL}

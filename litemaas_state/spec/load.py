@@ -181,23 +181,23 @@ def parse_state(text: str, file: str) -> DesiredState:
             raise fail("the state file is empty (expected apiVersion, kind, metadata, target, ...)")
         data = _construct(root, (), marks, problems, file, loader)
     except _Refused as exc:
-        raise fail(exc.summary, exc.line, exc.column) from None
-    except _TooLarge:
-        raise fail(f"the state file expands to more than {MAX_NODES:,} values (YAML aliases?); refused") from None
-    except RecursionError:
-        raise fail("the state file is nested too deeply") from None
+        raise fail(exc.summary, exc.line, exc.column) from exc
+    except _TooLarge as exc:
+        raise fail(f"the state file expands to more than {MAX_NODES:,} values (YAML aliases?); refused") from exc
+    except RecursionError as exc:
+        raise fail("the state file is nested too deeply") from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         what = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise fail(f"YAML syntax error: {what}", line, col) from None
+        raise fail(f"YAML syntax error: {what}", line, col) from exc
     except yaml.reader.ReaderError as exc:  # a character the checks above let through
         pos = exc.position
         raise fail(f"the state file contains U+{exc.character:04X}, which YAML does not allow",
-                   text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1) from None
+                   text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1) from exc
     except yaml.YAMLError as exc:
-        raise fail(f"YAML error: {exc}") from None
+        raise fail(f"YAML error: {exc}") from exc
     finally:
         loader.dispose()
     if problems:
@@ -218,4 +218,4 @@ def parse_state(text: str, file: str) -> DesiredState:
                 location=SourceLocation(file=file, line=line, column=col, field_path=_dotted(loc)),
             ))
         problems.sort(key=lambda d: (d.location.line or 0, d.location.column or 0) if d.location else (0, 0))
-        raise StateFileError(problems) from None
+        raise StateFileError(problems) from exc

@@ -127,3 +127,22 @@ def test_a_saved_plan_of_an_unknown_format_is_refused_naming_the_version(tmp_pat
     f.write_text(json.dumps({"actions": []}))
     with pytest.raises(ConfigError, match="no format_version"):
         read_plan(f)
+
+
+def test_debug_mode_shows_the_cause_chain_scrubbed() -> None:
+    env = {"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"}
+    plain = subprocess.run([sys.executable, "-m", "litemaas_state", "plan", str(STATE)], capture_output=True,
+                           text=True, env=env)
+    debug = subprocess.run([sys.executable, "-m", "litemaas_state", "plan", str(STATE)], capture_output=True,
+                           text=True, env={**env, "LITEMAAS_STATE_DEBUG": "1"})
+    assert plain.returncode == debug.returncode == 1
+    assert "caused by" not in plain.stderr
+    assert "no Kubernetes configuration" in debug.stderr
+    assert "  caused by ConfigException: " in debug.stderr and "Traceback" not in debug.stderr
+
+
+def test_exit_codes_spelled_once() -> None:
+    from litemaas_state import cli
+    from litemaas_state.errors import ExitCode
+
+    assert (cli.ERROR_EXIT, cli.INTERRUPTED_EXIT) == (ExitCode.ERROR, ExitCode.INTERRUPTED) == (1, 130)
