@@ -72,8 +72,9 @@ def _note(name: str, lines: list[str]) -> Diagnostic:
         severity=Severity.NOTE, code=CHANGED_OUTSIDE, address=names.address(name), summary=SUMMARY,
         detail=f"{names.address(name)} differs from what the last apply left "
                f"({names.LAST_APPLIED_ANNOTATION}):\n" + "\n".join(f"  {line}" for line in lines)
-               + "\nThis plan sets back what the state file declares and leaves the rest as it is; the next "
-                 "apply records the fields as they are then.",
+               + "\nThis plan sets back what the state file declares and leaves the rest as it is. The note "
+                 "stays until litemaas-state next writes this Deployment (that write records the fields as "
+                 "they are then).",
     )
 
 
