@@ -138,7 +138,9 @@ class KubeWriter:
                                     "(kubectl rollout resume)")
             if verdict.message != last or elapsed - last_report >= STILL_WAITING_EVERY_S:
                 report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action_id, address=address,
-                                  message=verdict.message, elapsed_s=elapsed))
+                                  message=verdict.message, elapsed_s=elapsed, rollout=True,
+                                  done=min(current.updated_replicas, current.available_replicas),
+                                  total=current.replicas))
                 last, last_report = verdict.message, elapsed
             if verdict.phase == RolloutPhase.COMPLETE:
                 return current
