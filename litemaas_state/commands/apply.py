@@ -266,11 +266,11 @@ class CountedProgress:
                 )
                 from rich.table import Column
 
-                detail = Column(ratio=1, no_wrap=True, overflow="ellipsis")  # the detail gives way, not the bar
+                detail_column = Column(ratio=1, no_wrap=True, overflow="ellipsis")  # the detail gives way, not the bar
                 self._bar = Progress(TextColumn("{task.description}", markup=False,
                                                 table_column=Column(no_wrap=True)),
                                      BarColumn(bar_width=24), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[detail]}", markup=False, table_column=detail),
+                                     TextColumn("{task.fields[detail]}", markup=False, table_column=detail_column),
                                      TimeElapsedColumn(), console=Console(file=self.out.out), transient=True,
                                      expand=True)
                 self._bar.start()
