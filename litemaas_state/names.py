@@ -45,6 +45,9 @@ ENV_DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 IMAGE_TRIGGERS_ANNOTATION = "image.openshift.io/triggers"
+#: On each Deployment apply wrote: the managed fields as apply left them, as JSON (live.model.ManagedFields);
+#: the next plan compares the live fields with it ("Objects have changed outside litemaas-state").
+LAST_APPLIED_ANNOTATION = "litemaas-state/last-applied"
 
 #: Environment variables the tool reads for connection details (issue 3; `sandbox up` exports them).
 ENV_LITEMAAS_DATABASE_URL = "LITEMAAS_DATABASE_URL"
@@ -55,9 +58,18 @@ ENV_REDIS_URL = "REDIS_URL"
 #: How each data-plane source is reached: auto | direct | kubernetes (flag --connect).
 ENV_CONNECT = "LITEMAAS_STATE_CONNECT"
 
-#: LiteMaaS roles (litemaas-facts.md §3.1; spelling `admin-readonly`).
-ROLE_ADMIN = "admin"
-ROLE_USER = "user"
+class Role(StrEnum):
+    """The LiteMaaS roles in ``users.roles`` (TEXT[]), spelled as LiteMaaS spells them
+    (rh-aiservices-bu/litemaas ``backend/src/services/rbac.service.ts``; docs/deployment-facts.md §3.1)."""
+
+    ADMIN = "admin"
+    ADMIN_READONLY = "admin-readonly"
+    READONLY = "readonly"
+    USER = "user"
+
+
+ROLE_ADMIN = Role.ADMIN
+ROLE_USER = Role.USER
 
 #: The LiteMaaS system user, never reconciled (litemaas-facts.md §3.1).
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"

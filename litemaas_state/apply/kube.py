@@ -2,13 +2,18 @@
 
 * set image: one strategic-merge patch that sets every listed container and init container (kubectl
   set image matches init containers by name only; we list them explicitly; anchors.md §4.2).
-* scale: merge-patch of the ``/scale`` subresource (kubectl scale; anchors.md §4.4).
+* scale: merge-patch of ``spec.replicas`` (what kubectl scale sets through ``/scale``, anchors.md §4.4; the
+  Deployment itself is patched so the record below goes in the same write).
 * restart: the pod-template annotation ``kubectl.kubernetes.io/restartedAt`` (kubectl rollout restart).
 * wait: polls the Deployment and judges it with ``live.rollout.rollout_status`` — kubectl's algorithm
   (anchors.md §4.1); stops on ProgressDeadlineExceeded, on timeout, or when the object is deleted or its
   uid changes.
 * rollback: ``kubectl rollout undo`` (anchors.md §4.3): the ReplicaSet with the previous revision, its
   template without ``pod-template-hash`` written back with a JSON patch.
+* Every write also sets the Deployment annotation ``names.LAST_APPLIED_ANNOTATION`` to the managed fields
+  as the write leaves them (``live.model.ManagedFields``: the fields read just before, with this write's
+  values), in the same patch, so plan can tell a change made outside litemaas-state (plan/outside.py).
+  Read and patch are not one transaction: a change made between them is taken into the record.
 """
 
 from __future__ import annotations
@@ -58,6 +63,13 @@ class KubeWriter:
     def read(self, name: str) -> Workload:
         return workload_from_raw(self._read(name))
 
+    def _record(self, name: str, **update: Any) -> dict[str, Any]:
+        """``metadata`` of a patch that records the managed fields as the patch leaves them."""
+        fields = self.read(name).managed_fields()
+        if "images" in update:
+            update["images"] = {**fields.images, **update["images"]}
+        return {"annotations": {names.LAST_APPLIED_ANNOTATION: fields.model_copy(update=update).to_annotation()}}
+
     def set_image(self, name: str, image: str, containers: tuple[str, ...], init_containers: tuple[str, ...]) -> None:
         """Set ``image`` on the named containers and init containers in one strategic-merge patch."""
         spec: dict[str, Any] = {}
@@ -65,7 +77,8 @@ class KubeWriter:
             spec["containers"] = [{"name": c, "image": image} for c in containers]
         if init_containers:
             spec["initContainers"] = [{"name": c, "image": image} for c in init_containers]
-        body = {"spec": {"template": {"spec": spec}}}
+        meta = self._record(name, images={c: image for c in (*containers, *init_containers)})
+        body = {"metadata": meta, "spec": {"template": {"spec": spec}}}
         with _apply_errors(f"patch deployment/{name}"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
@@ -74,7 +87,8 @@ class KubeWriter:
 
     def restart(self, name: str, restarted_at: str) -> None:
         """Set the pod-template annotation kubectl rollout restart sets."""
-        body = {"spec": {"template": {"metadata": {"annotations": {names.RESTARTED_AT_ANNOTATION: restarted_at}}}}}
+        body = {"metadata": self._record(name, restarted_at=restarted_at),
+                "spec": {"template": {"metadata": {"annotations": {names.RESTARTED_AT_ANNOTATION: restarted_at}}}}}
         with _apply_errors(f"patch deployment/{name}"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
@@ -82,11 +96,12 @@ class KubeWriter:
             )
 
     def scale(self, name: str, replicas: int) -> None:
-        """Set spec.replicas through the scale subresource (merge patch), as kubectl scale does."""
+        """Set spec.replicas (merge patch), as kubectl scale does, with the record in the same write."""
+        body = {"metadata": self._record(name, replicas=replicas), "spec": {"replicas": replicas}}
         with _apply_errors(f"scale deployment/{name}"):
-            self.apps.patch_namespaced_deployment_scale(
-                name, self.conn.namespace, {"spec": {"replicas": replicas}},
-                _content_type="application/merge-patch+json", _preload_content=False,
+            self.apps.patch_namespaced_deployment(
+                name, self.conn.namespace, body, _content_type="application/merge-patch+json",
+                _preload_content=False,
             )
 
     def wait_rollout(self, name: str, address: str, action_id: str, report: Reporter) -> Workload:
@@ -123,7 +138,9 @@ class KubeWriter:
                                     "(kubectl rollout resume)")
             if verdict.message != last or elapsed - last_report >= STILL_WAITING_EVERY_S:
                 report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action_id, address=address,
-                                  message=verdict.message, elapsed_s=elapsed))
+                                  message=verdict.message, elapsed_s=elapsed, rollout=True,
+                                  done=min(current.updated_replicas, current.available_replicas),
+                                  total=current.replicas))
                 last, last_report = verdict.message, elapsed
             if verdict.phase == RolloutPhase.COMPLETE:
                 return current
@@ -168,7 +185,14 @@ class KubeWriter:
         template = json.loads(json.dumps(rs["spec"]["template"]))
         labels = (template.get("metadata") or {}).get("labels") or {}
         labels.pop("pod-template-hash", None)
+        restored = workload_from_raw({**raw, "spec": {**raw["spec"], "template": template}}).managed_fields()
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+        if raw["metadata"].get("annotations"):
+            key = names.LAST_APPLIED_ANNOTATION.replace("~", "~0").replace("/", "~1")  # RFC 6901
+            patch.append({"op": "add", "path": f"/metadata/annotations/{key}", "value": restored.to_annotation()})
+        else:
+            patch.append({"op": "add", "path": "/metadata/annotations",
+                          "value": {names.LAST_APPLIED_ANNOTATION: restored.to_annotation()}})
         with _apply_errors(f"roll back deployment/{name}"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, patch, _content_type="application/json-patch+json",

@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from litemaas_state.errors import ApplyError, ConfigError, LockHeld, ObserveError
 from litemaas_state.live.kube import KubeConnection, api_error, kube_errors, read_json
-from litemaas_state.timestamps import parse_utc
+from litemaas_state.timestamps import parse_utc, rfc3339, rfc3339_micro
 
 LEASE_PREFIX = "litemaas-state-"
 DURATION_S = 60
@@ -64,7 +64,7 @@ def lease_name(environment: str) -> str:
 
 
 def _ts(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339_micro(dt)
 
 
 def holder_identity() -> str:
@@ -149,7 +149,7 @@ class ApplyLock:
                 f"another apply holds the lock for this environment: {holder}, since {since} "
                 f"(lease/{self.name} in namespace {self.conn.namespace}; if that apply died, it can be taken "
                 f"over {duration + skew}s after its last renewal ({duration}s lease + {skew}s clock-skew "
-                f"allowance), at {at:%Y-%m-%dT%H:%M:%SZ} at the earliest; release by hand: kubectl delete "
+                f"allowance), at {rfc3339(at)} at the earliest; release by hand: kubectl delete "
                 f"lease {self.name} -n {self.conn.namespace})"
             )
         try:

@@ -21,7 +21,9 @@ class EventKind(StrEnum):
 
 class ApplyEvent(BaseModel):
     """One event: ``action_id``/``address`` it concerns, a message, seconds since the action started;
-    ``done``/``total`` for a progress event that counts items (keys pruned)."""
+    ``done``/``total`` for a progress event that counts items (keys pruned), or, with ``rollout``, the
+    replicas of a rollout: ``done`` new replicas available (``min(updatedReplicas, availableReplicas)``)
+    of ``total`` desired (``spec.replicas``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -32,6 +34,7 @@ class ApplyEvent(BaseModel):
     elapsed_s: float = 0.0
     done: int | None = None
     total: int | None = None
+    rollout: bool = False
 
 
 class ActionStatus(StrEnum):

@@ -182,8 +182,9 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
         if ev.kind == EventKind.STARTED:
             out.echo(f"{address}: {_verb(by_id[ev.action_id])}... [{message}]")
         elif ev.kind == EventKind.PROGRESS and ev.total is not None:
-            counted.update(ev)
+            counted.update(ev)  # keys pruned, or a rollout's replicas
         elif ev.kind == EventKind.PROGRESS:
+            counted.stop()  # a line (a read failed, retrying) would tear a live bar
             out.echo(f"{address}: {message} [{ev.elapsed_s:.0f}s elapsed]")
         elif ev.kind == EventKind.FINISHED:
             out.echo(f"{address}: {message} after {ev.elapsed_s:.0f}s")
@@ -219,15 +220,30 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     return ExitCode.ERROR
 
 
+def live_display(stream: Any) -> bool:
+    """Whether ``stream`` can show a live progress bar: a terminal that rich's ``Console`` calls interactive
+    (rich/console.py ``is_interactive``: not ``TERM=dumb``; ``TTY_INTERACTIVE=0`` turns it off). FORCE_COLOR
+    alone does not make one: a CI log gets plain lines, never redrawn bars."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return False
+    from rich.console import Console
+
+    return Console(file=stream).is_interactive
+
+
 class CountedProgress:
-    """Progress of a counted action (keys pruned): a rich progress bar with done/total/rate on a terminal;
-    else one plain line at most every ``EVERY_S`` seconds, and the last one (CI logs)."""
+    """Progress of a counted action on a terminal: a rich progress bar with done/total, a detail and the
+    time elapsed; for keys pruned the detail is the rate, for a rollout (``ApplyEvent.rollout``) the bar
+    counts new replicas available of those desired and the detail is kubectl's status message.
+    Elsewhere (CI logs, pipes, ``TERM=dumb``): keys pruned give one plain line at most every ``EVERY_S``
+    seconds, and the last one; a rollout gives each new status message with the seconds elapsed (the
+    writer repeats it every 30 s while nothing changes, apply/kube.py)."""
 
     EVERY_S = 3.0
 
     def __init__(self, out: Output) -> None:
         self.out = out
-        self.tty = bool(getattr(out.out, "isatty", lambda: False)())
+        self.tty = live_display(out.out)
         self._bar: Any = None
         self._task: Any = None
         self._last = 0.0
@@ -235,6 +251,9 @@ class CountedProgress:
     def update(self, ev: ApplyEvent) -> None:
         assert ev.total is not None
         done = ev.done or 0
+        if ev.rollout and not self.tty:
+            self.out.echo(f"{terminal(ev.address)}: {error_text(ev.message)} [{ev.elapsed_s:.0f}s elapsed]")
+            return
         if self.tty:
             if self._bar is None:
                 from rich.console import Console
@@ -245,14 +264,22 @@ class CountedProgress:
                     TextColumn,
                     TimeElapsedColumn,
                 )
+                from rich.table import Column
 
-                self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                                     console=Console(file=self.out.out), transient=True)
+                detail_column = Column(ratio=1, no_wrap=True, overflow="ellipsis")  # the detail gives way, not the bar
+                self._bar = Progress(TextColumn("{task.description}", markup=False,
+                                                table_column=Column(no_wrap=True)),
+                                     BarColumn(bar_width=24), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[detail]}", markup=False, table_column=detail_column),
+                                     TimeElapsedColumn(), console=Console(file=self.out.out), transient=True,
+                                     expand=True)
                 self._bar.start()
-                self._task = self._bar.add_task(terminal(scrub(ev.address)), total=ev.total, rate="")
-            rate = ev.message.rsplit("(", 1)[-1].rstrip(")") if "(" in ev.message else ""
-            self._bar.update(self._task, completed=done, total=ev.total, rate=rate)
+                self._task = self._bar.add_task(terminal(scrub(ev.address)), total=ev.total, detail="")
+            if ev.rollout:
+                detail = terminal(scrub(ev.message), 200)
+            else:
+                detail = ev.message.rsplit("(", 1)[-1].rstrip(")") if "(" in ev.message else ""
+            self._bar.update(self._task, completed=done, total=ev.total, detail=detail)
             return
         now = time.monotonic()
         if done < ev.total and now - self._last < self.EVERY_S:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,18 +147,16 @@ def state_from_text(text: str, path: Path) -> StateFile:
     return StateFile(path=path, text=text, digest=hashlib.sha256(text.encode()).hexdigest(), desired=desired)
 
 
-def use_color(flag: bool | None, stream: TextIO, environ: dict[str, str] | None = None) -> bool:
-    """Whether to colour ``stream``, in this order: ``--color``/``--no-color``; ``NO_COLOR`` set and
-    non-empty → no (no-color.org); ``FORCE_COLOR`` set and non-empty → yes (also in CI logs, which are no
-    terminal); ``TERM=dumb`` → no; else colour when ``stream`` is a terminal. The same rules as rich's
-    ``Console`` (rich/console.py: NO_COLOR, FORCE_COLOR, is_dumb_terminal)."""
-    env = os.environ if environ is None else environ
+def use_color(flag: bool | None, stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether to colour ``stream``: ``--color``/``--no-color`` when given, else rich's ``Console`` decides
+    (rich/console.py ``is_terminal``, ``is_dumb_terminal``, ``no_color``): ``NO_COLOR`` set and non-empty →
+    no (no-color.org); ``TERM=dumb`` (or ``unknown``) → no, even with FORCE_COLOR (a dumb terminal shows
+    escape codes as text); ``FORCE_COLOR`` set → yes when non-empty, also in CI logs, which are no terminal
+    (force-color.org); ``TTY_COMPATIBLE=1|0`` → yes|no; else colour when ``stream`` is a terminal.
+    ``environ`` replaces ``os.environ`` (tests)."""
     if flag is not None:
         return flag
-    if env.get("NO_COLOR"):
-        return False
-    if env.get("FORCE_COLOR"):
-        return True
-    if env.get("TERM", "").lower() in ("dumb", "unknown"):
-        return False
-    return bool(getattr(stream, "isatty", lambda: False)())
+    from rich.console import Console  # not at import: `--help` stays light
+
+    console = Console(file=stream, _environ=environ)
+    return console.color_system is not None and not console.no_color

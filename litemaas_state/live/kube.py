@@ -26,7 +26,14 @@ from kubernetes.config.config_exception import ConfigException
 
 from litemaas_state import names
 from litemaas_state.errors import ConfigError, Forbidden, KubeApiError, ObserveError
-from litemaas_state.live.model import Condition, ContainerImage, HorizontalPodAutoscaler, Workload
+from litemaas_state.live.model import (
+    Condition,
+    ContainerImage,
+    HorizontalPodAutoscaler,
+    ManagedFields,
+    Workload,
+    env_digest,
+)
 
 T = TypeVar("T")
 RawObject = dict[str, Any]
@@ -413,12 +420,20 @@ def workload_from_raw(raw: RawObject) -> Workload:
     containers += [ContainerImage(name=c["name"], image=c.get("image", ""), init=False)
                    for c in pod.get("containers", []) or []]
     env: dict[str, str] = {}
+    env_digests = {c["name"]: {e.get("name", ""): env_digest(e) for e in c.get("env", []) or []}
+                   for c in [*(pod.get("initContainers", []) or []), *(pod.get("containers", []) or [])]}
     for c in pod.get("containers", []) or []:
         for e in c.get("env", []) or []:
             if e.get("name") == names.ENV_DISABLE_SCHEMA_UPDATE and "value" in e:
                 env[names.ENV_DISABLE_SCHEMA_UPDATE] = str(e["value"])
     annotations = meta.get("annotations") or {}
     tmpl_annotations = (tmpl.get("metadata") or {}).get("annotations") or {}
+    last_applied, last_applied_invalid = None, False
+    if names.LAST_APPLIED_ANNOTATION in annotations:
+        try:
+            last_applied = ManagedFields.from_annotation(str(annotations[names.LAST_APPLIED_ANNOTATION]))
+        except ValueError:
+            last_applied_invalid = True
     try:
         revision = int(annotations.get(names.REVISION_ANNOTATION, "0"))
     except ValueError:
@@ -447,4 +462,7 @@ def workload_from_raw(raw: RawObject) -> Workload:
         restarted_at=tmpl_annotations.get(names.RESTARTED_AT_ANNOTATION),
         image_triggers=names.IMAGE_TRIGGERS_ANNOTATION in annotations,
         env=env,
+        env_digests=env_digests,
+        last_applied=last_applied,
+        last_applied_invalid=last_applied_invalid,
     )

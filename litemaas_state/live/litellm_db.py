@@ -11,7 +11,7 @@ session keys (``team_id = 'litellm-dashboard'``) are left out everywhere, as ``/
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -21,6 +21,7 @@ from litemaas_state.errors import ObserveError
 from litemaas_state.live.connect import DatabaseTarget
 from litemaas_state.live.litemaas_db import connection, reason
 from litemaas_state.live.model import VirtualKey
+from litemaas_state.timestamps import as_utc
 
 SELECT_EXISTING_TOKENS = 'SELECT token FROM "LiteLLM_VerificationToken" WHERE token = ANY(%s)'
 SELECT_TOKEN_EXPIRES = 'SELECT token, expires FROM "LiteLLM_VerificationToken" WHERE token = ANY(%s)'
@@ -39,7 +40,7 @@ ITERSIZE = 5000
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+    return as_utc(value) if value is not None else None
 
 
 def _failed(what: str, exc: psycopg.Error) -> ObserveError:

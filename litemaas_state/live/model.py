@@ -6,6 +6,8 @@ Shapes follow the Kubernetes API (apps/v1 Deployment) and litemaas-facts.md §3�
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -33,12 +35,49 @@ class Condition(_Frozen):
     message: str = ""
 
 
+class ManagedFields(_Frozen):
+    """The fields of a Deployment litemaas-state manages, as one apply left them or as they are now.
+
+    ``images``: container and init container name → image (names are unique across both in a pod).
+    ``env``: container and init container name → variable → ``env_digest`` of its ``value`` or
+    ``valueFrom`` (values are never recorded; a digest only tells that one changed). ``restarted_at``:
+    the pod-template annotation ``kubectl.kubernetes.io/restartedAt``. ``replicas``: ``spec.replicas``.
+    As JSON (``to_annotation``/``from_annotation``) it is the Deployment annotation
+    ``names.LAST_APPLIED_ANNOTATION``; the next plan compares it with the live fields (plan/outside.py),
+    as Terraform reports "Objects have changed outside of Terraform".
+    """
+
+    images: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, dict[str, str]] = Field(default_factory=dict)
+    restarted_at: str | None = None
+    replicas: int | None = None
+
+    def to_annotation(self) -> str:
+        """Compact JSON with sorted keys (the same fields always give the same text)."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_annotation(cls, text: str) -> ManagedFields:
+        """Parse the annotation. Raises ValueError (pydantic's ValidationError) on anything else."""
+        return cls.model_validate_json(text)
+
+
+def env_digest(entry: dict[str, Any]) -> str:
+    """A digest of one pod-template ``env`` entry without its name (``value`` or ``valueFrom``): sha256 of
+    its canonical JSON, 16 hex digits. Whoever reads the annotation can read the Deployment's env too."""
+    body = {k: v for k, v in entry.items() if k != "name"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
 class Workload(_Frozen):
     """One live Deployment, reduced to the fields the planner, rollout verdict and preconditions read.
 
     ``replicas`` is ``spec.replicas``; the ``status_*`` fields mirror ``status`` (absent → 0).
     ``restarted_at`` is the pod-template annotation ``kubectl.kubernetes.io/restartedAt``, if any.
     ``env`` holds only non-secret plain env values the checks need (e.g. DISABLE_SCHEMA_UPDATE).
+    ``env_digests``: container name → variable → ``env_digest`` (every container, init ones too).
+    ``last_applied``: the annotation ``names.LAST_APPLIED_ANNOTATION`` as apply last wrote it (None when
+    absent); ``last_applied_invalid``: it is present but not a ManagedFields JSON (edited by hand).
     """
 
     name: str
@@ -60,9 +99,17 @@ class Workload(_Frozen):
     restarted_at: str | None = None
     image_triggers: bool = False
     env: dict[str, str] = Field(default_factory=dict)
+    env_digests: dict[str, dict[str, str]] = Field(default_factory=dict)
+    last_applied: ManagedFields | None = None
+    last_applied_invalid: bool = False
 
     def container(self, name: str) -> ContainerImage | None:
         return next((c for c in self.containers if c.name == name and not c.init), None)
+
+    def managed_fields(self) -> ManagedFields:
+        """The managed fields as they are now (what ``last_applied`` is compared with)."""
+        return ManagedFields(images={c.name: c.image for c in self.containers}, env=self.env_digests,
+                             restarted_at=self.restarted_at, replicas=self.replicas)
 
 
 class HorizontalPodAutoscaler(_Frozen):

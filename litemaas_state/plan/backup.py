@@ -19,12 +19,13 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import DatabaseInfo, LiveState
 from litemaas_state.plan.model import BackupAction, BackupTarget, Change, Phase, SetImageAction
 from litemaas_state.spec.model import DesiredState
+from litemaas_state.timestamps import COMPACT_STAMP_RE, compact_stamp
 
 ROLE_SHARED = "shared"
 ROLES = ("litemaas", "litellm")
@@ -33,7 +34,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 #: plus ``.partial``. The one place this format lives (apply/backup.py prunes and cleans by it).
 DUMP_SUFFIX = ".sql.gz"
 PARTIAL_SUFFIX = ".partial"
-_STAMP = r"\d{8}T\d{6}Z"
+_STAMP = COMPACT_STAMP_RE
 
 
 def dump_prefix(environment: str, database: str) -> str:
@@ -58,8 +59,7 @@ def server_major(version_num: int) -> int:
 
 def backup_stamp(now: datetime) -> str:
     """``now`` in UTC as ``yyyymmddTHHMMSSZ`` (naive values are taken as UTC)."""
-    aware = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return compact_stamp(now)
 
 
 def distinct_databases(databases: Sequence[DatabaseInfo]) -> list[tuple[str, DatabaseInfo]]:

@@ -8,7 +8,7 @@ Redis runs as a single replica), anchors.md §4.5 and §7 item 9 (HPA owns repli
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
@@ -17,7 +17,7 @@ from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
 from litemaas_state.plan.deployments import desired_replicas, rollout_unfinished
 from litemaas_state.spec.model import DesiredState, OnFailure
-from litemaas_state.timestamps import parse_utc
+from litemaas_state.timestamps import parse_utc, rfc3339
 
 #: Diagnostic code of a Deployment whose declared template never became available (drift, not config).
 ROLLOUT_FAILED = "rollout_failed"
@@ -36,8 +36,8 @@ def _future_restarts(desired: DesiredState, live: LiveState) -> list[Diagnostic]
         if spec.restart_at is not None and spec.restart_at > live.observed_at + RESTART_AT_SKEW:
             out.append(Diagnostic(
                 severity=Severity.ERROR, address=names.address(component),
-                summary=f"restart_at {spec.restart_at:%Y-%m-%dT%H:%M:%SZ} is in the future (now "
-                        f"{live.observed_at.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})",
+                summary=f"restart_at {rfc3339(spec.restart_at)} is in the future (now "
+                        f"{rfc3339(live.observed_at)})",
                 detail="litemaas-state does not schedule restarts: a changed restart_at restarts at the next "
                        "apply. Set it to the current time (date -u +%Y-%m-%dT%H:%M:%SZ).",
             ))

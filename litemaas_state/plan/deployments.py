@@ -10,7 +10,6 @@ repository, so the frontend's ``copy-custom-logos`` init container is never left
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
@@ -27,7 +26,7 @@ from litemaas_state.plan.model import (
     WaitRolloutAction,
 )
 from litemaas_state.spec.model import DesiredState, image_repository
-from litemaas_state.timestamps import parse_utc
+from litemaas_state.timestamps import parse_utc, rfc3339
 
 KUBE = "kubernetes"
 
@@ -108,7 +107,7 @@ def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]
         have = parse_utc(w.restarted_at)
         if have is not None and have.tzinfo is not None and have >= spec.restart_at:
             continue
-        stamp = spec.restart_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = rfc3339(spec.restart_at)
         actions.append(RestartAction(
             id=f"images/{component.value}/restart",
             phase=Phase.IMAGES,

@@ -49,6 +49,7 @@ from litemaas_state.plan.model import (
     RowRef,
 )
 from litemaas_state.spec.model import DesiredState, KeyRetention
+from litemaas_state.timestamps import as_utc
 
 LITELLM = "litellm"
 LITEMAAS_DB = "litemaas-db"
@@ -74,7 +75,7 @@ _UNIT_S = {"d": 86400.0, "h": 3600.0}
 
 def _utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC, so aware and naive values compare."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return as_utc(value)
 
 
 def parse_duration_s(value: object) -> float | None:

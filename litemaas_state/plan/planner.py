@@ -14,7 +14,7 @@ from datetime import datetime
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
-from litemaas_state.plan import admins, backup, checks, compare, deployments, keys, order
+from litemaas_state.plan import admins, backup, checks, compare, deployments, keys, order, outside
 from litemaas_state.plan.model import Action, BackupAction, Phase, Plan
 from litemaas_state.spec.model import DesiredState
 
@@ -102,6 +102,7 @@ def make_plan(
         diags += d
     diags += checks.check_deployments(desired, live)
     diags += checks.check_data_plane(desired, live)
+    diags += outside.changed_outside(live)
 
     actions = order.sort_actions(actions)
     if targets:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -44,6 +44,7 @@ from pydantic import (
 )
 
 from litemaas_state.names import Component
+from litemaas_state.timestamps import as_utc
 
 API_VERSION = "litemaas-state/v1"
 KIND = "Environment"
@@ -120,7 +121,7 @@ def _rfc3339(value: object) -> object:
 
 def _utc_seconds(value: datetime) -> datetime:
     """UTC, whole seconds: the restartedAt annotation is RFC 3339 without fractions (kubectl's format)."""
-    return value.astimezone(UTC).replace(microsecond=0)
+    return as_utc(value).replace(microsecond=0)
 
 
 class _Strict(BaseModel):

@@ -86,7 +86,8 @@ def test_validate_a_directory_validates_every_state_file_in_it(tmp_path: Path) -
     (None, {}, False, False),
     (None, {"TERM": "dumb"}, True, False),
     (None, {"FORCE_COLOR": "1"}, False, True),
-    (None, {"FORCE_COLOR": "1", "TERM": "dumb"}, False, True),
+    (None, {"FORCE_COLOR": "1", "TERM": "dumb"}, False, False),  # rich: a dumb terminal wins
+    (None, {"TTY_COMPATIBLE": "0"}, True, False),
     (None, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, True, False),
     (None, {"NO_COLOR": ""}, True, True),
     (True, {"NO_COLOR": "1", "TERM": "dumb"}, False, True),

@@ -153,8 +153,11 @@ deployments:
     proc = sb.cli("apply", state, "--auto-approve", check=1)
     assert "rolled back to revision 1" in proc.stderr
     assert re.search(r"backup taken before the change is \S*litellm-rhpds-litellm-\d{8}T\d{6}Z\.sql\.gz", proc.stderr)
-    image = deployment(sb, "litellm")["spec"]["template"]["spec"]["containers"][0]["image"]
+    rolled_back = deployment(sb, "litellm")
+    image = rolled_back["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith(":main-v1.81.0-stable-custom")
+    record = json.loads(rolled_back["metadata"]["annotations"]["litemaas-state/last-applied"])
+    assert record["images"]["litellm"] == image  # the rollback records what it wrote back
 
 
 def test_failing_backup_stops_before_any_image_change(make_sandbox) -> None:
