@@ -28,13 +28,13 @@ from litemaas_state.live.model import Workload
 from litemaas_state.live.tokens import TokenReader
 from litemaas_state.plan.model import (
     Action,
-    ContainerImage,
     DeleteKeysAction,
     KeyExpiries,
     OrphanRows,
     Precondition,
     Replicas,
     RestartedAt,
+    RunningImage,
     UserRoles,
 )
 
@@ -44,7 +44,7 @@ _DELETED = "(deployment deleted)"
 def _what(pre: Precondition) -> tuple[str, object]:
     """(what was read, the value the plan saw) of a precondition, for the refusal sentence."""
     match pre:
-        case ContainerImage():
+        case RunningImage():
             return f"{'initContainers' if pre.init else 'containers'}[{pre.container}].image", pre.image
         case Replicas():
             return "spec.replicas", pre.replicas
@@ -94,12 +94,12 @@ class PreconditionChecker:
         found: object
         expected: object
         match pre:
-            case ContainerImage() | Replicas() | RestartedAt():
+            case RunningImage() | Replicas() | RestartedAt():
                 w = self._workload(pre.deployment, cache)
                 if w is None:
                     raise self._fail(action, pre, _DELETED)
                 match pre:
-                    case ContainerImage():
+                    case RunningImage():
                         c = next((c for c in w.containers if c.name == pre.container and c.init == pre.init), None)
                         found, expected = (c.image if c else "(container removed)"), pre.image
                     case Replicas():

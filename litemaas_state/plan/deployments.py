@@ -18,10 +18,10 @@ from litemaas_state.live.model import LiveState, Workload
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
 from litemaas_state.plan.model import (
-    ContainerImage,
     Replicas,
     RestartAction,
     RestartedAt,
+    RunningImage,
     ScaleAction,
     SetImageAction,
     WaitRolloutAction,
@@ -81,7 +81,7 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
             on_failure=desired.on_failure_for(component).value,
             notes=(f"containers: {where}",),
             reason="the declared image differs from the running pod template",
-            preconditions=tuple(ContainerImage(deployment=component.value, container=c.name, init=c.init,
+            preconditions=tuple(RunningImage(deployment=component.value, container=c.name, init=c.init,
                                                image=c.image) for c in stale),
         ))
     return actions, diags
@@ -155,7 +155,7 @@ def plan_unfinished_rollouts(desired: DesiredState, live: LiveState,
             reason="the declared image's rollout has not finished (kubectl rollout status)",
             notes=("apply waits for it as `kubectl rollout status` does"
                    + (", then checks LiteLLM's health" if component == Component.LITELLM else ""),),
-            preconditions=(ContainerImage(deployment=component.value, container=main_name, image=spec.image),),
+            preconditions=(RunningImage(deployment=component.value, container=main_name, image=spec.image),),
         ))
     return actions
 

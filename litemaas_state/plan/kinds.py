@@ -23,7 +23,6 @@ from litemaas_state.plan.model import (
     AdminAction,
     BackupAction,
     Change,
-    ContainerImage,
     DeleteKeysAction,
     KeyRef,
     Phase,
@@ -32,6 +31,7 @@ from litemaas_state.plan.model import (
     RestartedAt,
     RevokeRowsAction,
     RowRef,
+    RunningImage,
     ScaleAction,
     SetImageAction,
     UserRoles,
@@ -104,7 +104,7 @@ class ActionKindSpec(Generic[A]):
 # --- Deployments -------------------------------------------------------------------------------------------
 
 def _image_changes(a: SetImageAction) -> tuple[Change, ...]:
-    seen = [p for p in a.preconditions if isinstance(p, ContainerImage)]
+    seen = [p for p in a.preconditions if isinstance(p, RunningImage)]
     main = next((p.image for p in seen if p.container == a.main_container and not p.init), None)
     before = main if main is not None and main != a.image else (seen[0].image if seen else None)
     return (Change(field="image", before=before, after=a.image),)
@@ -122,7 +122,7 @@ def _rollout_covers(s: WaitRolloutAction, f: WaitRolloutAction, _done: set[str])
 
 
 def _rollout_integrity(a: WaitRolloutAction) -> list[str]:
-    images = [p.image for p in a.preconditions if isinstance(p, ContainerImage)]
+    images = [p.image for p in a.preconditions if isinstance(p, RunningImage)]
     if images != [a.image]:
         return [f"{a.id}: waits for image {a.image} but its precondition says {images or None!r}"]
     return []

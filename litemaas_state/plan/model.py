@@ -71,7 +71,7 @@ class Change(_Frozen):
     after: Any = None
 
 
-class ContainerImage(_Frozen):
+class RunningImage(_Frozen):
     """The image a container (or init container) of a Deployment ran when the plan was made."""
 
     kind: Literal["image"] = "image"
@@ -125,7 +125,7 @@ class OrphanRows(_Frozen):
 #: A live value an action was computed from, re-checked before the action runs (apply/preconditions.py).
 #: A closed union: the checker matches every kind and ``assert_never`` makes a new one a mypy error.
 Precondition = Annotated[
-    ContainerImage | Replicas | RestartedAt | UserRoles | KeyExpiries | OrphanRows,
+    RunningImage | Replicas | RestartedAt | UserRoles | KeyExpiries | OrphanRows,
     Field(discriminator="kind"),
 ]
 

@@ -11,7 +11,7 @@ from litemaas_state.errors import Severity
 from litemaas_state.live.model import Condition, ContainerImage, HorizontalPodAutoscaler, Workload
 from litemaas_state.plan.checks import ROLLOUT_FAILED, check_deployments
 from litemaas_state.plan.deployments import plan_images, plan_restarts, plan_scaling
-from litemaas_state.plan.model import SetImageAction
+from litemaas_state.plan.model import RunningImage, SetImageAction
 from tests.plan.factories import desired, live
 
 FRONTEND_OLD = "quay.io/rh-aiservices-bu/litemaas-frontend:0.4.0"
@@ -40,7 +40,8 @@ def test_image_change_follows_the_init_container_with_the_same_repository() -> N
     [a] = actions
     assert isinstance(a, SetImageAction)
     assert a.containers == ("frontend",) and a.init_containers == ("copy-custom-logos",)
-    assert {p.field for p in a.preconditions} == {"containers[frontend].image", "initContainers[copy-custom-logos].image"}
+    assert {(p.container, p.init) for p in a.preconditions if isinstance(p, RunningImage)} == {
+        ("frontend", False), ("copy-custom-logos", True)}
 
 
 def test_a_stale_init_container_alone_is_still_fixed() -> None:
