@@ -100,7 +100,7 @@ def test_a_saved_plan_cannot_drop_the_backup_that_gates_litellms_image(make_sand
     assert deployment(sb, "litellm")["metadata"]["generation"] == 1 and dumps(sb) == []
     # the plan shows the dependency, and the saved format says it has one
     assert "# requires backup/litellm-rhpds: runs only if it succeeded in this apply" in shown.stdout
-    assert saved["format_version"] == "2.0"
+    assert saved["format_version"] == "3.0"
 
     applied = sb.cli("apply", "--plan", str(plan_file), check=0)
     assert applied.stdout.index("backup/litellm-rhpds: Backing up") < applied.stdout.index(
