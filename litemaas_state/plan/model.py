@@ -10,11 +10,11 @@ have *succeeded* before this one runs (an image change of a Deployment listed in
 verified). The planner brings requirements along with ``--target``; a saved plan missing one is refused
 (plan/compare.py); apply runs an action only when its requirements succeeded (apply/runner.py).
 
-Per-kind meaning of ``changes`` (before → after):
+Per-kind meaning of the derived ``changes`` (before → after; plan/kinds.py builds them):
 
 * ``backup``: ``files``: none → the dump files to write.
 * ``set_image``: ``image``: the main container's image → the declared image; ``containers`` names every
-  container and init container that follows it (same repository; litemaas-facts.md §1.2).
+  container and init container that follows it (same repository; docs/deployment-facts.md §1.2).
 * ``wait_rollout``: ``rollout``: kubectl's rollout-status message → ``complete`` (a rollout of the
   declared pod template that has not finished, e.g. after an apply was killed; apply waits for it).
 * ``restart``: ``restarted_at``: the pod-template annotation → the declared timestamp.
