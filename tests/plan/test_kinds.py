@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typing
 
+import pytest
+from pydantic import ValidationError
+
 from litemaas_state.apply.executors import EXECUTORS
 from litemaas_state.plan.kinds import SPECS
-from litemaas_state.plan.model import PHASE_ORDER, Action, AdminAction, Precondition
+from litemaas_state.plan.model import PHASE_ORDER, Action, AdminAction, Precondition, ScaleAction
 from litemaas_state.render.symbols import HEADER
 
 
@@ -31,3 +34,15 @@ def test_every_action_kind_has_one_spec_and_one_executor_of_its_class() -> None:
 def test_preconditions_are_a_closed_union_with_a_kind_each() -> None:
     kinds = _kinds_of(Precondition)
     assert set(kinds) == {"image", "replicas", "restarted_at", "user_roles", "key_expiries", "orphan_rows"}
+
+
+def test_a_precondition_of_an_unknown_kind_or_the_old_string_form_is_not_a_plan() -> None:
+    base = {"kind": "scale", "id": "scaling/litellm", "address": "deployment/litellm", "deployment": "litellm",
+            "replicas": 2}
+    ok = ScaleAction.model_validate({**base, "preconditions": [{"kind": "replicas", "deployment": "litellm",
+                                                                 "replicas": 1}]})
+    assert [(c.field, c.before, c.after) for c in ok.changes] == [("replicas", 1, 2)]
+    for pre in ({"kind": "labels", "deployment": "litellm"},
+                {"source": "kubernetes", "address": "deployment/litellm", "field": "spec.replicas", "expected": 1}):
+        with pytest.raises(ValidationError):
+            ScaleAction.model_validate({**base, "preconditions": [pre]})
