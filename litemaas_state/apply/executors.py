@@ -1,7 +1,10 @@
-"""The executor table: action kind → the function that carries it out (style.md §6.4 #3).
+"""The executor registry: action kind → the module-level function that carries it out.
 
-Executors act on typed action fields only; ``reason`` and ``notes`` are for humans (Terraform's
-ActionReason rule, style.md §1).
+Each executor is ``execute_<kind>(action, deps, report) -> str`` (a one-line outcome), taking its
+dependencies explicitly in ``ExecutorDeps``, so each can be run on its own (tests/apply/test_executors.py).
+``EXECUTORS`` maps every kind of plan/kinds.py to its action class and executor; ``build_executors``
+binds them to one apply's dependencies. Executors act on typed action fields only; ``reason`` and
+``notes`` are for humans (Terraform's ActionReason rule, hashicorp/terraform ``internal/plans``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from litemaas_state import names
 from litemaas_state.apply import admins as admin_writes
@@ -19,10 +23,18 @@ from litemaas_state.apply import keys as key_writes
 from litemaas_state.apply.kube import KubeWriter
 from litemaas_state.apply.model import ApplyEvent, EventKind, Reporter
 from litemaas_state.apply.runner import Executor
-from litemaas_state.errors import ApplyError, BackupFailed, ConfigError, Forbidden, RolloutFailed
+from litemaas_state.errors import (
+    ApplyError,
+    BackupFailed,
+    ConfigError,
+    Forbidden,
+    LitemaasStateError,
+    RolloutFailed,
+)
 from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget, Discovery
 from litemaas_state.plan.backup import prefix_of
+from litemaas_state.plan.kinds import roles_before
 from litemaas_state.plan.model import (
     Action,
     AdminAction,
@@ -49,169 +61,233 @@ def _info(report: Reporter, action: Action, message: str) -> None:
     report(ApplyEvent(kind=EventKind.INFO, action_id=action.id, address=action.address, message=message))
 
 
+@dataclass
+class ExecutorDeps:
+    """What executors need: the Kubernetes writer, the data-plane discovery (databases, LiteLLM API), the
+    shared apply context, and the clock and sleep used while waiting for LiteLLM's health."""
+
+    kube: KubeWriter
+    discovery: Discovery
+    ctx: ApplyContext = field(default_factory=ApplyContext)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+def _database(deps: ExecutorDeps, role: str) -> DatabaseTarget:
+    db = deps.discovery.database(role)
+    if db is None:
+        raise ConfigError(f"the {role} database is unknown")
+    return db
+
+
+def check_litellm_health(action: Action, deps: ExecutorDeps, report: Reporter) -> None:
+    """Wait up to HEALTH_WAIT_S for LiteLLM's liveliness and readiness endpoints (live/litellm_api.py).
+
+    Raises:
+        ApplyError: not healthy by the deadline.
+    """
+    url, key = deps.discovery.litellm_url(), deps.discovery.master_key()
+    if not url or not key:
+        _info(report, action, "LiteLLM health not checked: the API URL or master key is unknown")
+        return
+    deadline = deps.clock() + HEALTH_WAIT_S
+    with litellm_api.make_client(url, key) as client:
+        while True:
+            alive, ready, detail = litellm_api.health(client)
+            if alive and ready:
+                _info(report, action, f"LiteLLM is alive and ready ({detail})")
+                return
+            if deps.clock() > deadline:
+                raise ApplyError(f"{action.address}: LiteLLM is not healthy after the rollout: {detail}")
+            deps.sleep(1.0)
+
+
+def _rollout_or_rollback(action: SetImageAction | RestartAction | WaitRolloutAction, deps: ExecutorDeps,
+                         report: Reporter) -> None:
+    kube = deps.kube
+    try:
+        kube.wait_rollout(action.deployment, action.address, action.id, report)
+    except RolloutFailed as exc:
+        if action.on_failure != "rollback":
+            raise
+        _info(report, action, "rollout failed; rolling back as `kubectl rollout undo` does (on_failure: rollback)")
+        revision = kube.rollback(action.deployment)
+        kube.wait_rollout(action.deployment, action.address, action.id, report)
+        note = ""
+        if deps.ctx.backups:
+            note = ("; the image is rolled back but LiteLLM's schema migration is not: the database backup "
+                    "taken before the change is " + ", ".join(deps.ctx.backups))
+        raise RolloutFailed(f"{exc}; rolled back to revision {revision}{note}") from exc
+
+
+def execute_set_image(action: SetImageAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """``kubectl set image`` on the planned containers, wait for the rollout (``on_failure``), then LiteLLM's
+    health after a LiteLLM change."""
+    deps.kube.set_image(action.deployment, action.image, action.containers, action.init_containers)
+    _rollout_or_rollback(action, deps, report)
+    if action.deployment == names.Component.LITELLM.value:
+        check_litellm_health(action, deps, report)
+    return f"rolled out {action.image}"
+
+
+def execute_wait_rollout(action: WaitRolloutAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """Wait for an unfinished rollout (no write), then as after a set_image."""
+    _rollout_or_rollback(action, deps, report)
+    if action.deployment == names.Component.LITELLM.value:
+        check_litellm_health(action, deps, report)
+    return f"the rollout of {action.image} finished"
+
+
+def execute_restart(action: RestartAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """``kubectl rollout restart`` with the planned timestamp, then wait for the rollout."""
+    deps.kube.restart(action.deployment, action.restarted_at)
+    _rollout_or_rollback(action, deps, report)
+    return "restarted"
+
+
+def execute_scale(action: ScaleAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """``kubectl scale``, then wait until the replicas are available."""
+    deps.kube.scale(action.deployment, action.replicas)
+    w = deps.kube.wait_rollout(action.deployment, action.address, action.id, report)
+    return f"scaled to {action.replicas} ({w.available_replicas} available)"
+
+
+def execute_backup(action: BackupAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """pg_dump every target (by exec in the database pod, else locally), verify each, prune old dumps.
+
+    Raises:
+        ApplyError: a database is not the one planned. BackupFailed: a dump was not written and verified.
+    """
+    written = []
+    for target in action.targets:
+        role = "litemaas" if target.role in ("litemaas", "shared") else "litellm"
+        db = _database(deps, role)
+        if db.info.database != target.database:
+            raise ApplyError(f"{action.address}: the {role} database is now {db.info.database}, the plan "
+                             f"said {target.database}")
+        dest = Path(target.file)
+        prefix = prefix_of(dest.name)
+        backup_writes.check_destination(dest)
+        for stale in backup_writes.remove_stale_partials(dest.parent, prefix):
+            _info(report, action, f"removed {stale}, an unfinished dump of an interrupted backup")
+        if db.pod is not None:
+            _info(report, action, f"pg_dump {target.database} by exec in pod/{db.pod.name} → {dest}")
+            try:
+                size = backup_writes.dump_database_exec(deps.kube.conn, db, dest)
+            except Forbidden as exc:
+                _info(report, action, f"exec is forbidden ({exc.verb} {exc.resource}); falling back to a "
+                                      f"local pg_dump over the port-forward to pod/{db.pod.name} → {dest}")
+                size = backup_writes.dump_database(db, dest)
+        else:
+            _info(report, action, f"pg_dump {target.database} (local pg_dump, direct) → {dest}")
+            size = backup_writes.dump_database(db, dest)
+        written.append(str(dest))
+        deps.ctx.backups.append(str(dest))
+        _info(report, action, f"verified {dest} ({size} bytes uncompressed, completion trailer present)")
+        try:
+            for old in backup_writes.prune_old(dest.parent, prefix, action.keep, written=dest):
+                _info(report, action, f"removed old backup {old}")
+        except OSError as exc:
+            _info(report, action, f"could not remove old backups in {dest.parent}: {exc.strerror or exc}")
+    if len(written) != len(action.targets):  # a dependent runs only after every dump is verified
+        raise BackupFailed(f"{action.address}: {len(written)} of {len(action.targets)} dumps written")
+    return f"wrote {len(written)} verified dumps"
+
+
+def execute_admin(action: AdminAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """Compare-and-set the user's roles from the roles the plan saw (its UserRoles precondition).
+
+    Raises:
+        ApplyError: the plan file lost the recorded roles. PreconditionFailed: the roles changed since.
+    """
+    recorded = roles_before(action)
+    if recorded is None:
+        raise ApplyError(f"{action.id}: no recorded roles to compare with (plan file edited?)")
+    before = list(recorded)
+    admin_writes.set_roles(_database(deps, "litemaas"), action.user_id, before, list(action.roles_after),
+                           reason=action.kind)
+    return f"roles {before} -> {list(action.roles_after)}"
+
+
+def execute_delete_keys(action: DeleteKeysAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """Delete the planned tokens through LiteLLM's API (apply/keys.py ``KeyPruner``), revoking the LiteMaaS
+    rows of each key once it is gone (``sync_litemaas``); reports progress after every batch."""
+    url, key = deps.discovery.require_litellm()
+    litemaas = _database(deps, "litemaas") if action.sync_litemaas else None
+    rows = key_writes.ThreadConnections(litemaas) if litemaas is not None else None
+    sync_error = f"Key deleted by litemaas-state (rule: {action.rule})"
+    revoked = 0
+    lock = threading.Lock()
+    started = deps.clock()
+
+    def on_gone(tokens: list[str]) -> None:  # in a worker thread: its own connection, one UPDATE
+        nonlocal revoked
+        if litemaas is not None and rows is not None:
+            n = key_writes.revoke_rows_by_hash(litemaas, tokens, sync_error, rows.get())
+            with lock:
+                revoked += n
+
+    def progress(done: int, total: int) -> None:  # after every batch; the command layer throttles
+        rate = done / max(deps.clock() - started, 1e-6)
+        report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action.id, address=action.address,
+                          message=f"{done} of {total} keys done ({rate:.0f} keys/s)", done=done, total=total))
+
+    try:
+        with litellm_api.make_client(url, key, pool=key_writes.WORKERS) as client:
+            pruner = key_writes.KeyPruner(client, deps.discovery.database("litellm"))
+            deleted, already = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+            source = "LiteLLM's database" if pruner.reader.db_trusted else "/key/list?key_hash="
+    finally:
+        if rows is not None:
+            rows.close()
+    note = f" ({already} were already gone)" if already else ""
+    suffix = f"; {revoked} LiteMaaS api_keys rows revoked" if litemaas is not None else ""
+    return f"deleted {deleted} keys{note}{suffix} (read back through {source})"
+
+
+def execute_revoke_rows(action: RevokeRowsAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """Mark the planned orphan rows revoked, by (id, key_hash), skipping rows whose key is back in LiteLLM."""
+    url, key = deps.discovery.require_litellm()
+    with litellm_api.make_client(url, key) as client:
+        pruner = key_writes.KeyPruner(client, deps.discovery.database("litellm"))
+        back = pruner.remaining([r.key_hash for r in action.rows])
+    if back:
+        _info(report, action, f"{len(back)} rows skipped: their key exists in LiteLLM again")
+    n = key_writes.revoke_rows_by_id(_database(deps, "litemaas"), [(r.id, r.key_hash) for r in action.rows],
+                                     action.sync_error, back)
+    return f"{n} orphaned api_keys rows revoked"
+
+
+#: kind → (its action class, its executor). The keys equal plan/kinds.py ``SPECS`` (a test holds them equal).
+EXECUTORS: dict[str, tuple[type[Any], Callable[[Any, ExecutorDeps, Reporter], str]]] = {
+    "backup": (BackupAction, execute_backup),
+    "set_image": (SetImageAction, execute_set_image),
+    "wait_rollout": (WaitRolloutAction, execute_wait_rollout),
+    "restart": (RestartAction, execute_restart),
+    "scale": (ScaleAction, execute_scale),
+    "promote_admin": (AdminAction, execute_admin),
+    "demote_admin": (AdminAction, execute_admin),
+    "delete_keys": (DeleteKeysAction, execute_delete_keys),
+    "revoke_rows": (RevokeRowsAction, execute_revoke_rows),
+}
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """One registered executor bound to an apply's dependencies (runner.Executor)."""
+
+    cls: type[Any]
+    run: Callable[[Any, ExecutorDeps, Reporter], str]
+    deps: ExecutorDeps
+
+    def __call__(self, action: Action, report: Reporter) -> str:
+        if not isinstance(action, self.cls):
+            raise LitemaasStateError(f"{action.id}: a {action.kind} action is not a {self.cls.__name__}")
+        return self.run(action, self.deps, report)
+
+
 def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | None = None,
                     sleep: Callable[[float], None] = time.sleep) -> dict[str, Executor]:
-    """Executors for every action kind."""
-    ctx = ctx or ApplyContext()
-
-    def database(role: str) -> DatabaseTarget:
-        db = discovery.database(role)
-        if db is None:
-            raise ConfigError(f"the {role} database is unknown")
-        return db
-
-    def check_litellm_health(action: Action, report: Reporter) -> None:
-        url, key = discovery.litellm_url(), discovery.master_key()
-        if not url or not key:
-            _info(report, action, "LiteLLM health not checked: the API URL or master key is unknown")
-            return
-        deadline = time.monotonic() + HEALTH_WAIT_S
-        with litellm_api.make_client(url, key) as client:
-            while True:
-                alive, ready, detail = litellm_api.health(client)
-                if alive and ready:
-                    _info(report, action, f"LiteLLM is alive and ready ({detail})")
-                    return
-                if time.monotonic() > deadline:
-                    raise ApplyError(f"{action.address}: LiteLLM is not healthy after the rollout: {detail}")
-                sleep(1.0)
-
-    def rollout_or_rollback(action: SetImageAction | RestartAction | WaitRolloutAction, report: Reporter) -> None:
-        try:
-            kube.wait_rollout(action.deployment, action.address, action.id, report)
-        except RolloutFailed as exc:
-            if action.on_failure != "rollback":
-                raise
-            _info(report, action, "rollout failed; rolling back as `kubectl rollout undo` does (on_failure: rollback)")
-            revision = kube.rollback(action.deployment)
-            kube.wait_rollout(action.deployment, action.address, action.id, report)
-            note = ""
-            if ctx.backups:
-                note = ("; the image is rolled back but LiteLLM's schema migration is not: the database backup "
-                        "taken before the change is " + ", ".join(ctx.backups))
-            raise RolloutFailed(f"{exc}; rolled back to revision {revision}{note}") from exc
-
-    def set_image(action: Action, report: Reporter) -> str:
-        assert isinstance(action, SetImageAction)
-        kube.set_image(action.deployment, action.image, action.containers, action.init_containers)
-        rollout_or_rollback(action, report)
-        if action.deployment == names.Component.LITELLM.value:
-            check_litellm_health(action, report)
-        return f"rolled out {action.image}"
-
-    def wait_rollout(action: Action, report: Reporter) -> str:
-        assert isinstance(action, WaitRolloutAction)
-        rollout_or_rollback(action, report)
-        if action.deployment == names.Component.LITELLM.value:
-            check_litellm_health(action, report)
-        return f"the rollout of {action.image} finished"
-
-    def restart(action: Action, report: Reporter) -> str:
-        assert isinstance(action, RestartAction)
-        kube.restart(action.deployment, action.restarted_at)
-        rollout_or_rollback(action, report)
-        return "restarted"
-
-    def scale(action: Action, report: Reporter) -> str:
-        assert isinstance(action, ScaleAction)
-        kube.scale(action.deployment, action.replicas)
-        w = kube.wait_rollout(action.deployment, action.address, action.id, report)
-        return f"scaled to {action.replicas} ({w.available_replicas} available)"
-
-    def backup(action: Action, report: Reporter) -> str:
-        assert isinstance(action, BackupAction)
-        written = []
-        for target in action.targets:
-            role = "litemaas" if target.role in ("litemaas", "shared") else "litellm"
-            db = database(role)
-            if db.info.database != target.database:
-                raise ApplyError(f"{action.address}: the {role} database is now {db.info.database}, the plan "
-                                 f"said {target.database}")
-            dest = Path(target.file)
-            prefix = prefix_of(dest.name)
-            backup_writes.check_destination(dest)
-            for stale in backup_writes.remove_stale_partials(dest.parent, prefix):
-                _info(report, action, f"removed {stale}, an unfinished dump of an interrupted backup")
-            if db.pod is not None:
-                _info(report, action, f"pg_dump {target.database} by exec in pod/{db.pod.name} → {dest}")
-                try:
-                    size = backup_writes.dump_database_exec(kube.conn, db, dest)
-                except Forbidden as exc:
-                    _info(report, action, f"exec is forbidden ({exc.verb} {exc.resource}); falling back to a "
-                                          f"local pg_dump over the port-forward to pod/{db.pod.name} → {dest}")
-                    size = backup_writes.dump_database(db, dest)
-            else:
-                _info(report, action, f"pg_dump {target.database} (local pg_dump, direct) → {dest}")
-                size = backup_writes.dump_database(db, dest)
-            written.append(str(dest))
-            ctx.backups.append(str(dest))
-            _info(report, action, f"verified {dest} ({size} bytes uncompressed, completion trailer present)")
-            try:
-                for old in backup_writes.prune_old(dest.parent, prefix, action.keep, written=dest):
-                    _info(report, action, f"removed old backup {old}")
-            except OSError as exc:
-                _info(report, action, f"could not remove old backups in {dest.parent}: {exc.strerror or exc}")
-        if len(written) != len(action.targets):  # a dependent runs only after every dump is verified
-            raise BackupFailed(f"{action.address}: {len(written)} of {len(action.targets)} dumps written")
-        return f"wrote {len(written)} verified dumps"
-
-    def admin(action: Action, report: Reporter) -> str:
-        assert isinstance(action, AdminAction)
-        recorded = next((p.expected for p in action.preconditions if p.field.endswith(".roles")), None)
-        if recorded is None:
-            raise ApplyError(f"{action.id}: no recorded roles to compare with (plan file edited?)")
-        before = list(recorded)
-        admin_writes.set_roles(database("litemaas"), action.user_id, before, list(action.roles_after),
-                               reason=action.kind)
-        return f"roles {before} -> {list(action.roles_after)}"
-
-    def delete_keys(action: Action, report: Reporter) -> str:
-        assert isinstance(action, DeleteKeysAction)
-        url, key = discovery.require_litellm()
-        litemaas = database("litemaas") if action.sync_litemaas else None
-        rows = key_writes.ThreadConnections(litemaas) if litemaas is not None else None
-        sync_error = f"Key deleted by litemaas-state (rule: {action.rule})"
-        revoked = 0
-        lock = threading.Lock()
-        started = time.monotonic()
-
-        def on_gone(tokens: list[str]) -> None:  # in a worker thread: its own connection, one UPDATE
-            nonlocal revoked
-            if litemaas is not None and rows is not None:
-                n = key_writes.revoke_rows_by_hash(litemaas, tokens, sync_error, rows.get())
-                with lock:
-                    revoked += n
-
-        def progress(done: int, total: int) -> None:  # after every batch; the command layer throttles
-            rate = done / max(time.monotonic() - started, 1e-6)
-            report(ApplyEvent(kind=EventKind.PROGRESS, action_id=action.id, address=action.address,
-                              message=f"{done} of {total} keys done ({rate:.0f} keys/s)", done=done, total=total))
-
-        try:
-            with litellm_api.make_client(url, key, pool=key_writes.WORKERS) as client:
-                pruner = key_writes.KeyPruner(client, discovery.database("litellm"))
-                deleted, already = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
-                source = "LiteLLM's database" if pruner.reader.db_trusted else "/key/list?key_hash="
-        finally:
-            if rows is not None:
-                rows.close()
-        note = f" ({already} were already gone)" if already else ""
-        suffix = f"; {revoked} LiteMaaS api_keys rows revoked" if litemaas is not None else ""
-        return f"deleted {deleted} keys{note}{suffix} (read back through {source})"
-
-    def revoke_rows(action: Action, report: Reporter) -> str:
-        assert isinstance(action, RevokeRowsAction)
-        url, key = discovery.require_litellm()
-        with litellm_api.make_client(url, key) as client:
-            pruner = key_writes.KeyPruner(client, discovery.database("litellm"))
-            back = pruner.remaining([r.key_hash for r in action.rows])
-        if back:
-            _info(report, action, f"{len(back)} rows skipped: their key exists in LiteLLM again")
-        n = key_writes.revoke_rows_by_id(database("litemaas"), [(r.id, r.key_hash) for r in action.rows],
-                                         action.sync_error, back)
-        return f"{n} orphaned api_keys rows revoked"
-
-    return {
-        "backup": backup, "set_image": set_image, "wait_rollout": wait_rollout, "restart": restart, "scale": scale,
-        "promote_admin": admin, "demote_admin": admin, "delete_keys": delete_keys, "revoke_rows": revoke_rows,
-    }
+    """Every registered executor, bound to one apply's dependencies (runner.apply_plan's table)."""
+    deps = ExecutorDeps(kube=kube, discovery=discovery, ctx=ctx or ApplyContext(), sleep=sleep)
+    return {kind: _Bound(cls, run, deps) for kind, (cls, run) in EXECUTORS.items()}

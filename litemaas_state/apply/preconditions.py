@@ -1,21 +1,24 @@
 """Re-check an action's preconditions against live state (saved plans; Terraform's stale-plan refusal,
-done per action — anchors.md §1.3 and §7 item 7; style.md §6.4 #5).
+done per action: hashicorp/terraform ``internal/plans`` refuses a stale plan as a whole, we per action).
 
-Each precondition names the live value an action was computed from. Only the values an action depends
-on are compared, so a live change that no action depends on never blocks a plan. Checks:
+Each precondition (plan/model.py ``Precondition``, a closed union) is the live value an action was
+computed from. Only the values an action depends on are compared, so a live change that no action
+depends on never blocks a plan. Every kind is matched; ``assert_never`` makes a new kind that is not
+checked here a mypy error. Checks:
 
-* ``kubernetes``: ``containers[N].image`` / ``initContainers[N].image``, ``spec.replicas``,
-  ``template.annotations.restartedAt`` of the Deployment named by the address.
-* ``litemaas-db``: ``users[<id>].roles``; ``api_keys[orphans]`` (rows already revoked are skipped at
-  execution, and rows whose key reappears are left alone, so nothing to refuse).
-* ``litellm``: ``keys[<rule>]``: every planned token that still exists must still have the ``expires``
-  the plan saw (an extended key is no longer expired); tokens already gone are fine.
+* ``image``, ``replicas``, ``restarted_at``: the Deployment's container image, ``spec.replicas`` and the
+  pod-template annotation ``kubectl.kubernetes.io/restartedAt``. The Deployment is read once per action.
+* ``user_roles``: the LiteMaaS user's ``users.roles``.
+* ``key_expiries``: every planned token of the delete_keys action that still exists must still have the
+  ``expires`` the plan saw (an extended key is no longer expired); tokens already gone are fine.
+* ``orphan_rows``: nothing to refuse (rows already revoked are skipped at execution, and rows whose key
+  reappears are left alone: apply/executors.py ``RevokeRows``).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
+from typing import assert_never
 
 from litemaas_state.errors import ConfigError, PreconditionFailed
 from litemaas_state.live import litellm_api, litemaas_db
@@ -23,68 +26,117 @@ from litemaas_state.live.connect import Discovery
 from litemaas_state.live.kube import KubeReader
 from litemaas_state.live.model import Workload
 from litemaas_state.live.tokens import TokenReader
-from litemaas_state.plan.model import Action, DeleteKeysAction, Precondition
+from litemaas_state.plan.model import (
+    Action,
+    DeleteKeysAction,
+    KeyExpiries,
+    OrphanRows,
+    Precondition,
+    Replicas,
+    RestartedAt,
+    RunningImage,
+    UserRoles,
+)
 
-_CONTAINER = re.compile(r"^(containers|initContainers)\[(?P<name>[^\]]+)\]\.image$")
-_USER = re.compile(r"^users\[(?P<id>[^\]]+)\]\.roles$")
+_DELETED = "(deployment deleted)"
+
+
+def _what(pre: Precondition) -> tuple[str, object]:
+    """(what was read, the value the plan saw) of a precondition, for the refusal sentence."""
+    match pre:
+        case RunningImage():
+            return f"{'initContainers' if pre.init else 'containers'}[{pre.container}].image", pre.image
+        case Replicas():
+            return "spec.replicas", pre.replicas
+        case RestartedAt():
+            return "template.annotations.restartedAt", pre.restarted_at
+        case UserRoles():
+            return f"users[{pre.user_id}].roles", list(pre.roles)
+        case KeyExpiries():
+            return f"keys[{pre.rule}].expires", None
+        case OrphanRows():
+            return "api_keys[orphans]", list(pre.row_ids)
+        case _:
+            assert_never(pre)
 
 
 class PreconditionChecker:
-    """Reads the live values named by preconditions and compares them with what the plan saw."""
+    """Reads the live values named by preconditions and compares them with what the plan saw.
+
+    Args:
+        kube: reads Deployments. discovery: the LiteMaaS database and the LiteLLM API (user roles, keys).
+    """
 
     def __init__(self, kube: KubeReader, discovery: Discovery) -> None:
         self.kube = kube
         self.discovery = discovery
 
     def _fail(self, action: Action, pre: Precondition, found: object) -> PreconditionFailed:
+        field, expected = _what(pre)
         return PreconditionFailed(
-            f"{action.id}: precondition failed: {pre.address} {pre.field} was {pre.expected!r} when the plan "
+            f"{action.id}: precondition failed: {action.address} {field} was {expected!r} when the plan "
             f"was made, and is now {found!r}. The plan is stale for this action; run plan again."
         )
 
-    def _workload(self, action: Action, pre: Precondition) -> Workload:
-        name = pre.address.split("/", 1)[1]
-        w = self.kube.deployment(name)
-        if w is None:
-            raise self._fail(action, pre, "(deployment deleted)")
-        return w
+    def _workload(self, name: str, cache: dict[str, Workload | None]) -> Workload | None:
+        if name not in cache:
+            cache[name] = self.kube.deployment(name)
+        return cache[name]
 
-    def check_one(self, action: Action, pre: Precondition) -> None:
-        if pre.source == "kubernetes":
-            w = self._workload(action, pre)
-            found: object
-            if m := _CONTAINER.match(pre.field):
-                init = m.group(1) == "initContainers"
-                c = next((c for c in w.containers if c.name == m.group("name") and c.init == init), None)
-                found = c.image if c else "(container removed)"
-            elif pre.field == "spec.replicas":
-                found = w.replicas
-            elif pre.field == "template.annotations.restartedAt":
-                found = w.restarted_at
-            else:
-                return
-            if found != pre.expected:
-                raise self._fail(action, pre, found)
-        elif pre.source == "litemaas-db":
-            if m := _USER.match(pre.field):
+    def check_one(self, action: Action, pre: Precondition, cache: dict[str, Workload | None] | None = None) -> None:
+        """Raise PreconditionFailed when ``pre`` (of ``action``) no longer holds.
+
+        ``cache``: Deployments already read during this check (name → Workload, None when deleted).
+        Raises:
+            PreconditionFailed: the live value differs. ConfigError: the LiteMaaS database is unknown.
+        """
+        cache = {} if cache is None else cache
+        found: object
+        expected: object
+        match pre:
+            case RunningImage() | Replicas() | RestartedAt():
+                w = self._workload(pre.deployment, cache)
+                if w is None:
+                    raise self._fail(action, pre, _DELETED)
+                match pre:
+                    case RunningImage():
+                        c = next((c for c in w.containers if c.name == pre.container and c.init == pre.init), None)
+                        found, expected = (c.image if c else "(container removed)"), pre.image
+                    case Replicas():
+                        found, expected = w.replicas, pre.replicas
+                    case RestartedAt():
+                        found, expected = w.restarted_at, pre.restarted_at
+                if found != expected:
+                    raise self._fail(action, pre, found)
+            case UserRoles():
                 db = self.discovery.database("litemaas")
                 if db is None:
                     raise ConfigError("the LiteMaaS database is unknown")
-                roles = litemaas_db.read_user_roles(db, m.group("id"))
-                if roles != list(pre.expected):
+                roles = litemaas_db.read_user_roles(db, pre.user_id)
+                if roles != list(pre.roles):
                     raise self._fail(action, pre, roles)
-        elif pre.source == "litellm" and isinstance(action, DeleteKeysAction):
-            expiries = self._expiries([k.token_hash for k in action.keys])
-            for ref in action.keys:
-                if ref.token_hash not in expiries:
-                    continue  # already gone: nothing to refuse
-                now_expires = expiries[ref.token_hash]
-                if not _same_instant(now_expires, ref.expires):
-                    raise PreconditionFailed(
-                        f"{action.id}: precondition failed: key {ref.alias or '(no alias)'} (token "
-                        f"{ref.token_hash[:10]}…) had expires {ref.expires} when the plan was made, and now has "
-                        f"{now_expires}. The plan is stale for this action; run plan again."
-                    )
+            case KeyExpiries():
+                if not isinstance(action, DeleteKeysAction):
+                    raise PreconditionFailed(f"{action.id}: a key_expiries precondition on a {action.kind} action "
+                                             "(the plan file was edited); run plan again.")
+                self._check_expiries(action)
+            case OrphanRows():
+                pass  # nothing to refuse (module docstring)
+            case _:
+                assert_never(pre)
+
+    def _check_expiries(self, action: DeleteKeysAction) -> None:
+        expiries = self._expiries([k.token_hash for k in action.keys])
+        for ref in action.keys:
+            if ref.token_hash not in expiries:
+                continue  # already gone: nothing to refuse
+            now_expires = expiries[ref.token_hash]
+            if not _same_instant(now_expires, ref.expires):
+                raise PreconditionFailed(
+                    f"{action.id}: precondition failed: key {ref.alias or '(no alias)'} (token "
+                    f"{ref.token_hash[:10]}…) had expires {ref.expires} when the plan was made, and now has "
+                    f"{now_expires}. The plan is stale for this action; run plan again."
+                )
 
     def _expiries(self, tokens: list[str]) -> dict[str, datetime | None]:
         """token → expires now, for the planned tokens that still exist (live.tokens.TokenReader)."""
@@ -93,9 +145,11 @@ class PreconditionChecker:
             return TokenReader(client, self.discovery.database("litellm")).expiries(tokens)
 
     def check(self, action: Action) -> None:
-        """Raise PreconditionFailed for the first precondition of ``action`` that no longer holds."""
+        """Raise PreconditionFailed for the first precondition of ``action`` that no longer holds (each
+        Deployment it names is read once)."""
+        cache: dict[str, Workload | None] = {}
         for pre in action.preconditions:
-            self.check_one(action, pre)
+            self.check_one(action, pre, cache)
 
 
 def _same_instant(a: datetime | None, b: datetime | None) -> bool:
@@ -103,4 +157,3 @@ def _same_instant(a: datetime | None, b: datetime | None) -> bool:
     if a is None or b is None:
         return a is b
     return abs((a - b).total_seconds()) < 0.001
-

@@ -23,7 +23,8 @@ from litemaas_state.apply.model import (
     Reporter,
 )
 from litemaas_state.errors import LitemaasStateError
-from litemaas_state.plan.model import Action, BackupAction, Plan
+from litemaas_state.plan.kinds import spec
+from litemaas_state.plan.model import Action, Plan
 
 
 class Executor(Protocol):
@@ -118,7 +119,7 @@ def _show(value: object) -> str:
 
 
 def _describe(action: Action) -> str:
+    """The STARTED line: each change (files are summed up by the kind's ``started``, plan/kinds.py)."""
     parts = [f"{c.field}: {_show(c.before)} -> {_show(c.after)}" for c in action.changes if c.field != "files"]
-    if isinstance(action, BackupAction):
-        parts.append(f"{len(action.targets)} verified dump(s) to {action.directory}")
+    parts += spec(action).started(action)
     return "; ".join(parts) if parts else action.kind

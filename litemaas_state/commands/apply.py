@@ -41,6 +41,7 @@ from litemaas_state.errors import ConfigError, ExitCode, LitemaasStateError
 from litemaas_state.live.kube import KubeReader
 from litemaas_state.plan import order
 from litemaas_state.plan.compare import inconsistencies, uncovered
+from litemaas_state.plan.kinds import spec
 from litemaas_state.plan.model import Action, Plan
 from litemaas_state.redact import scrub
 from litemaas_state.render.document import build_document
@@ -294,6 +295,5 @@ class CountedProgress:
 
 
 def _verb(action: Action) -> str:
-    by_kind = {"backup": "Backing up", "wait_rollout": "Waiting for the unfinished rollout"}
-    by_phase = {"images": "Modifying", "scaling": "Scaling", "admins": "Updating roles", "keys": "Pruning"}
-    return by_kind.get(action.kind) or by_phase.get(action.phase.value, "Applying")
+    """The verb of the STARTED line, from the kind's registry entry (plan/kinds.py)."""
+    return spec(action).apply_verb

@@ -45,8 +45,8 @@ def read_plan(path: Path) -> Plan:
     """Read a saved plan.
 
     Raises:
-        ConfigError: unreadable, not a plan, an older major format_version (1.x plans lack ``requires``:
-            re-plan), or a newer format_version than this tool knows.
+        ConfigError: unreadable, not a plan, an older major format_version (1.x plans lack ``requires``,
+            2.x plans have string preconditions: re-plan), or a newer format_version than this tool knows.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -68,9 +68,10 @@ def read_plan(path: Path) -> Plan:
                           f"{ours[0]}.0 to {FORMAT_VERSION}, written as a \"MAJOR.MINOR\" string)")
     theirs = tuple(int(x) for x in version.split("."))
     if theirs[0] < ours[0]:
+        why = ("actions now carry their requirements, e.g. the backup a LiteLLM image change needs" if theirs[0] < 2
+               else "preconditions are now typed values, not field strings")
         raise ConfigError(f"{path} has plan format {version}, written by an older litemaas-state; this one reads "
-                          f"{ours[0]}.x only (actions now carry their requirements, e.g. the backup a LiteLLM "
-                          "image change needs). Nothing was changed: make a new plan with `plan --out`")
+                          f"{ours[0]}.x only ({why}). Nothing was changed: make a new plan with `plan --out`")
     if theirs[0] != ours[0] or theirs > ours:
         raise ConfigError(f"{path}: unsupported format_version {version} (this litemaas-state reads {ours[0]}.0 "
                           f"to {FORMAT_VERSION}): use the litemaas-state that wrote it")

@@ -26,10 +26,8 @@ from typing import Literal
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiteMaaSUser, LiveState
-from litemaas_state.plan.model import AdminAction, Change, Phase, Precondition
+from litemaas_state.plan.model import AdminAction, UserRoles
 from litemaas_state.spec.model import DesiredState
-
-LITEMAAS_DB = "litemaas-db"
 
 SESSION_NOTE = (
     "the new role reaches the user's session at their next login or token refresh "
@@ -120,27 +118,16 @@ def _action(
     kind: AdminKind, user: LiteMaaSUser, after: tuple[str, ...], reason: str, notes: tuple[str, ...]
 ) -> AdminAction:
     addr = admin_address(user.email)
-    before = list(user.roles)
     return AdminAction(
         kind=kind,
         id=f"admins/{email_key(user.email)}",
-        phase=Phase.ADMINS,
         address=addr,
         email=user.email,
         user_id=user.id,
         roles_after=after,
-        changes=(Change(field="roles", before=before, after=list(after)),),
         reason=reason,
         notes=notes,
-        preconditions=(
-            Precondition(
-                source=LITEMAAS_DB,
-                address=addr,
-                field=f"users[{user.id}].roles",
-                expected=before,
-                description=f"{user.email} holds roles {before}",
-            ),
-        ),
+        preconditions=(UserRoles(user_id=user.id, email=user.email, roles=tuple(user.roles)),),
     )
 
 

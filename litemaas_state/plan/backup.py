@@ -23,7 +23,7 @@ from datetime import datetime
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import DatabaseInfo, LiveState
-from litemaas_state.plan.model import BackupAction, BackupTarget, Change, Phase, SetImageAction
+from litemaas_state.plan.model import BackupAction, BackupTarget, SetImageAction
 from litemaas_state.spec.model import DesiredState
 from litemaas_state.timestamps import COMPACT_STAMP_RE, compact_stamp
 
@@ -221,15 +221,12 @@ def plan_backup(
         targets.append(
             BackupTarget(role=role, database=d.database, file=backup_file(policy.directory, env, label, now))
         )
-    files = [t.file for t in targets]
     action = BackupAction(
         id=address,
-        phase=Phase.BACKUP,
         address=address,
         targets=tuple(targets),
         directory=policy.directory,
         keep=policy.keep,
-        changes=(Change(field="files", before=None, after=files),),
         reason=f"the image of {which} changes; LiteLLM migrates its schema at start (facts §2)",
         notes=(f"runs before {which}, which runs only if every dump is verified",
                f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}",

@@ -8,6 +8,7 @@ Redis runs as a single replica), anchors.md §4.5 and §7 item 9 (HPA owns repli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from litemaas_state import names
@@ -15,9 +16,10 @@ from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
-from litemaas_state.plan.deployments import desired_replicas, rollout_unfinished
+from litemaas_state.plan.deployments import desired_replicas
+from litemaas_state.plan.model import Action, RestartAction, SetImageAction, WaitRolloutAction
 from litemaas_state.spec.model import DesiredState, OnFailure
-from litemaas_state.timestamps import parse_utc, rfc3339
+from litemaas_state.timestamps import rfc3339
 
 #: Diagnostic code of a Deployment whose declared template never became available (drift, not config).
 ROLLOUT_FAILED = "rollout_failed"
@@ -44,8 +46,16 @@ def _future_restarts(desired: DesiredState, live: LiveState) -> list[Diagnostic]
     return out
 
 
-def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic]:
-    """Warnings and errors about managed Deployments (see module docstring)."""
+def check_deployments(desired: DesiredState, live: LiveState, *, planned: Sequence[Action]) -> list[Diagnostic]:
+    """Warnings and errors about managed Deployments (see module docstring).
+
+    ``planned``: the actions planned for ``desired`` (before ``--target``). Whether an image changes, a
+    restart is due or an unfinished rollout is awaited is the planner's decision (plan/deployments.py),
+    read here from its actions, never decided a second time.
+    """
+    changed = {a.deployment for a in planned if isinstance(a, SetImageAction)}
+    restarted = {a.deployment for a in planned if isinstance(a, RestartAction)}
+    awaited = {a.deployment for a in planned if isinstance(a, WaitRolloutAction)}
     out: list[Diagnostic] = []
     backend = desired_replicas(desired, live, Component.BACKEND)
     if backend is not None and backend > 1:
@@ -68,8 +78,7 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
             continue
         addr = names.address(component)
         verdict = rollout_status(w)
-        main = w.container(names.MAIN_CONTAINER[component])
-        replaced = spec.image is not None and main is not None and main.image != spec.image
+        replaced = component.value in changed
         if verdict.phase == RolloutPhase.FAILED and replaced:
             out.append(Diagnostic(
                 severity=Severity.WARNING, address=addr,
@@ -83,8 +92,7 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
                        "previous ReplicaSet is still serving. Declare a working image (the next apply rolls "
                        f"it out) or undo the change: kubectl rollout undo {addr} -n {live.namespace}.",
             ))
-        elif verdict.phase == RolloutPhase.WAITING and not w.paused and not rollout_unfinished(desired, live,
-                                                                                                component):
+        elif verdict.phase == RolloutPhase.WAITING and not w.paused and component.value not in awaited:
             # (an unfinished rollout of the declared image is an action, wait_rollout, not a warning)
             out.append(Diagnostic(
                 severity=Severity.WARNING, address=addr,
@@ -105,9 +113,7 @@ def check_deployments(desired: DesiredState, live: LiveState) -> list[Diagnostic
                 detail="An image-stream trigger rewrites the container image when its tag moves; the "
                        "declared image would be fought over (anchors.md §4.5).",
             ))
-        restart_planned = spec.restart_at is not None and (
-            (last := parse_utc(w.restarted_at)) is None or last < spec.restart_at)
-        if w.paused and (replaced or restart_planned):
+        if w.paused and (replaced or component.value in restarted):
             out.append(Diagnostic(
                 severity=Severity.ERROR, address=addr,
                 summary="the Deployment is paused: this plan's template change would never roll out",

@@ -17,18 +17,16 @@ from litemaas_state.live.model import LiveState, Workload
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
 from litemaas_state.plan.model import (
-    Change,
-    Phase,
-    Precondition,
+    Replicas,
     RestartAction,
+    RestartedAt,
+    RunningImage,
     ScaleAction,
     SetImageAction,
     WaitRolloutAction,
 )
 from litemaas_state.spec.model import DesiredState, image_repository
 from litemaas_state.timestamps import parse_utc, rfc3339
-
-KUBE = "kubernetes"
 
 
 def _missing(component: Component, live: LiveState) -> Diagnostic:
@@ -68,28 +66,22 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
         stale = [c for c in w.containers if image_repository(c.image) in repos and c.image != spec.image]
         if not stale:
             continue
-        before = main.image if main.image != spec.image else stale[0].image
         inits = tuple(c.name for c in stale if c.init)
         mains = tuple(c.name for c in stale if not c.init)
         where = ", ".join([*mains, *(f"init {n}" for n in inits)])
         actions.append(SetImageAction(
             id=f"images/{component.value}",
-            phase=Phase.IMAGES,
             address=names.address(component),
             deployment=component.value,
             image=spec.image,
+            main_container=main_name,
             containers=mains,
             init_containers=inits,
             on_failure=desired.on_failure_for(component).value,
-            changes=(Change(field="image", before=before, after=spec.image),),
             notes=(f"containers: {where}",),
             reason="the declared image differs from the running pod template",
-            preconditions=tuple(
-                Precondition(source=KUBE, address=names.address(component),
-                             field=f"{'initContainers' if c.init else 'containers'}[{c.name}].image",
-                             expected=c.image, description=f"{c.name} runs {c.image}")
-                for c in stale
-            ),
+            preconditions=tuple(RunningImage(deployment=component.value, container=c.name, init=c.init,
+                                               image=c.image) for c in stale),
         ))
     return actions, diags
 
@@ -110,15 +102,12 @@ def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]
         stamp = rfc3339(spec.restart_at)
         actions.append(RestartAction(
             id=f"images/{component.value}/restart",
-            phase=Phase.IMAGES,
             address=names.address(component),
             deployment=component.value,
             restarted_at=stamp,
             on_failure=desired.on_failure_for(component).value,
-            changes=(Change(field="restarted_at", before=w.restarted_at, after=stamp),),
             reason="restart_at is newer than the last restart (kubectl.kubernetes.io/restartedAt)",
-            preconditions=(Precondition(source=KUBE, address=names.address(component),
-                                        field="template.annotations.restartedAt", expected=w.restarted_at),),
+            preconditions=(RestartedAt(deployment=component.value, restarted_at=w.restarted_at),),
         ))
     return actions
 
@@ -157,18 +146,15 @@ def plan_unfinished_rollouts(desired: DesiredState, live: LiveState,
         main_name = names.MAIN_CONTAINER[component]
         actions.append(WaitRolloutAction(
             id=f"images/{component.value}/rollout",
-            phase=Phase.IMAGES,
             address=names.address(component),
             deployment=component.value,
             image=spec.image,
             on_failure=desired.on_failure_for(component).value,
-            changes=(Change(field="rollout", before=verdict.message, after="complete"),),
+            rollout_message=verdict.message,
             reason="the declared image's rollout has not finished (kubectl rollout status)",
             notes=("apply waits for it as `kubectl rollout status` does"
                    + (", then checks LiteLLM's health" if component == Component.LITELLM else ""),),
-            preconditions=(Precondition(source=KUBE, address=names.address(component),
-                                        field=f"containers[{main_name}].image", expected=spec.image,
-                                        description=f"{main_name} runs {spec.image}"),),
+            preconditions=(RunningImage(deployment=component.value, container=main_name, image=spec.image),),
         ))
     return actions
 
@@ -189,14 +175,11 @@ def plan_scaling(desired: DesiredState, live: LiveState) -> tuple[list[ScaleActi
             continue
         actions.append(ScaleAction(
             id=f"scaling/{component.value}",
-            phase=Phase.SCALING,
             address=names.address(component),
             deployment=component.value,
             replicas=spec.replicas,
-            changes=(Change(field="replicas", before=w.replicas, after=spec.replicas),),
             reason="the declared replica count differs from spec.replicas",
-            preconditions=(Precondition(source=KUBE, address=names.address(component), field="spec.replicas",
-                                        expected=w.replicas),),
+            preconditions=(Replicas(deployment=component.value, replicas=w.replicas),),
         ))
     return actions, diags
 

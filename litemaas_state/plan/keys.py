@@ -40,19 +40,15 @@ from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import ApiKeyRow, LiveState, VirtualKey
 from litemaas_state.plan.model import (
-    Change,
     DeleteKeysAction,
+    KeyExpiries,
     KeyRef,
-    Phase,
-    Precondition,
+    OrphanRows,
     RevokeRowsAction,
     RowRef,
 )
 from litemaas_state.spec.model import DesiredState, KeyRetention
 from litemaas_state.timestamps import as_utc
-
-LITELLM = "litellm"
-LITEMAAS_DB = "litemaas-db"
 
 RULE_EXPIRED = "expired"
 RULE_MAX_AGE = "max_age"
@@ -289,25 +285,15 @@ def _delete_action(
         )
     return DeleteKeysAction(
         id=address,
-        phase=Phase.KEYS,
         address=address,
         destructive=True,
         rule=rule,
         keys=tuple(_key_ref(k, rule, owners) for k in keys),
         sync_litemaas=policy.sync_litemaas,
         litemaas_rows=n,
-        changes=(Change(field="keys", before=len(keys), after=0),),
         reason=_reason(rule, policy),
         notes=tuple(notes),
-        preconditions=(
-            Precondition(
-                source=LITELLM,
-                address=address,
-                field=f"keys[{rule}]",
-                expected=tokens,
-                description="these tokens still exist in LiteLLM with the same expires",
-            ),
-        ),
+        preconditions=(KeyExpiries(rule=rule),),
     )
 
 
@@ -316,28 +302,18 @@ def _orphans_action(orphans: list[ApiKeyRow], owners: dict[str, str]) -> RevokeR
     ids = sorted(r.id for r in orphans)
     return RevokeRowsAction(
         id=ORPHANS_ID,
-        phase=Phase.KEYS,
         address=ORPHANS_ADDRESS,
         rows=tuple(
             RowRef(id=r.id, key_hash=r.key_hash, alias=r.alias, owner=r.owner_email or owners.get(r.user_id))
             for r in orphans
         ),
         sync_error=ORPHAN_SYNC_ERROR,
-        changes=(Change(field="is_active", before=True, after=False),),
         reason="active LiteMaaS api_keys rows whose key_hash matches no LiteLLM token (matched by "
         "key_hash, never by alias: facts §3.2)",
         notes=(
             f"{len(orphans)} row(s): is_active=false, revoked_at=now(), sync_status='error' (facts §6.2)",
         ),
-        preconditions=(
-            Precondition(
-                source=LITEMAAS_DB,
-                address=ORPHANS_ADDRESS,
-                field="api_keys[orphans]",
-                expected=ids,
-                description="these rows are still active and their key_hash still matches no LiteLLM token",
-            ),
-        ),
+        preconditions=(OrphanRows(row_ids=tuple(ids)),),
     )
 
 

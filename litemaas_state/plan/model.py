@@ -10,11 +10,11 @@ have *succeeded* before this one runs (an image change of a Deployment listed in
 verified). The planner brings requirements along with ``--target``; a saved plan missing one is refused
 (plan/compare.py); apply runs an action only when its requirements succeeded (apply/runner.py).
 
-Per-kind meaning of ``changes`` (before → after):
+Per-kind meaning of the derived ``changes`` (before → after; plan/kinds.py builds them):
 
 * ``backup``: ``files``: none → the dump files to write.
 * ``set_image``: ``image``: the main container's image → the declared image; ``containers`` names every
-  container and init container that follows it (same repository; litemaas-facts.md §1.2).
+  container and init container that follows it (same repository; docs/deployment-facts.md §1.2).
 * ``wait_rollout``: ``rollout``: kubectl's rollout-status message → ``complete`` (a rollout of the
   declared pod template that has not finished, e.g. after an apply was killed; apply waits for it).
 * ``restart``: ``restarted_at``: the pod-template annotation → the declared timestamp.
@@ -35,10 +35,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import ConnectionPath, KeySource
 
-#: Saved-plan format. 2.0: ``requires`` on every action, ``wait_rollout`` actions; 1.x plans are refused.
-#: 2.1: delete actions count the LiteMaaS rows they revoke (``litemaas_rows``), plans record ``key_source``
-#: and the ``connections`` each data-plane source took.
-FORMAT_VERSION = "2.1"
+#: Saved-plan format. 2.0: ``requires`` on every action, ``wait_rollout`` actions. 2.1: delete actions count
+#: the LiteMaaS rows they revoke (``litemaas_rows``), plans record ``key_source`` and ``connections``.
+#: 3.0: preconditions are typed (a ``kind`` each, no field strings), actions no longer store ``phase`` and
+#: ``changes`` (both derived from the kind and the typed fields); older majors are refused.
+FORMAT_VERSION = "3.0"
 
 #: An action's ``id`` (``images/litellm``, ``backup/<env>``), as referenced by ``requires``.
 ActionId = str
@@ -70,31 +71,91 @@ class Change(_Frozen):
     after: Any = None
 
 
-class Precondition(_Frozen):
-    """A live value an action was computed from; re-checked before the action runs (saved plans).
+class RunningImage(_Frozen):
+    """The image a container (or init container) of a Deployment ran when the plan was made."""
 
-    ``source``: kubernetes | litemaas-db | litellm. ``field``: what was read (e.g.
-    ``containers[litellm].image``). ``expected``: the JSON value read at plan time.
-    """
+    kind: Literal["image"] = "image"
+    deployment: str
+    container: str
+    init: bool = False
+    image: str
 
-    source: str
-    address: str
-    field: str
-    expected: Any
-    description: str = ""
+
+class Replicas(_Frozen):
+    """A Deployment's ``spec.replicas`` when the plan was made."""
+
+    kind: Literal["replicas"] = "replicas"
+    deployment: str
+    replicas: int | None
+
+
+class RestartedAt(_Frozen):
+    """A Deployment's pod-template annotation ``kubectl.kubernetes.io/restartedAt`` (None: never restarted)."""
+
+    kind: Literal["restarted_at"] = "restarted_at"
+    deployment: str
+    restarted_at: str | None
+
+
+class UserRoles(_Frozen):
+    """A LiteMaaS user's ``users.roles`` when the plan was made."""
+
+    kind: Literal["user_roles"] = "user_roles"
+    user_id: str
+    email: str
+    roles: tuple[str, ...]
+
+
+class KeyExpiries(_Frozen):
+    """Every key of the delete_keys action it belongs to that still exists in LiteLLM must still have the
+    ``expires`` recorded in its ``KeyRef`` (an extended key is no longer expired); keys already gone are fine."""
+
+    kind: Literal["key_expiries"] = "key_expiries"
+    rule: str
+
+
+class OrphanRows(_Frozen):
+    """The LiteMaaS api_keys rows (ids) that were active orphans when the plan was made. Nothing is refused:
+    apply skips rows already revoked and leaves alone rows whose key reappeared (apply/keys.py)."""
+
+    kind: Literal["orphan_rows"] = "orphan_rows"
+    row_ids: tuple[str, ...]
+
+
+#: A live value an action was computed from, re-checked before the action runs (apply/preconditions.py).
+#: A closed union: the checker matches every kind and ``assert_never`` makes a new one a mypy error.
+Precondition = Annotated[
+    RunningImage | Replicas | RestartedAt | UserRoles | KeyExpiries | OrphanRows,
+    Field(discriminator="kind"),
+]
 
 
 class _ActionBase(_Frozen):
+    """Fields every action has. Its phase, its shown ``changes`` and everything else that depends only on
+    its kind are in the kind's registry entry (plan/kinds.py), derived from the typed fields."""
+
     id: str
-    phase: Phase
     address: str
-    changes: tuple[Change, ...] = ()
     destructive: bool = False
     reason: str = ""
     notes: tuple[str, ...] = ()
     preconditions: tuple[Precondition, ...] = ()
     requires: tuple[ActionId, ...] = Field(
         (), description="Ids of actions in this plan that must have succeeded before this one runs.")
+
+    @property
+    def phase(self) -> Phase:
+        """The apply phase of this action's kind (plan/kinds.py)."""
+        from litemaas_state.plan.kinds import spec_of
+
+        return spec_of(self.kind).phase  # type: ignore[attr-defined]
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        """What the action changes (before → after), derived from its typed fields (plan/kinds.py)."""
+        from litemaas_state.plan.kinds import spec_of
+
+        return spec_of(self.kind).changes(self)  # type: ignore[attr-defined]
 
 
 class BackupTarget(_Frozen):
@@ -116,6 +177,7 @@ class SetImageAction(_ActionBase):
     kind: Literal["set_image"] = "set_image"
     deployment: str
     image: str
+    main_container: str = Field(description="The Deployment's main container, whose image is shown as before.")
     containers: tuple[str, ...]
     init_containers: tuple[str, ...] = ()
     on_failure: Literal["stop", "rollback"] = "stop"
@@ -128,6 +190,7 @@ class WaitRolloutAction(_ActionBase):
     kind: Literal["wait_rollout"] = "wait_rollout"
     deployment: str
     image: str
+    rollout_message: str = Field("", description="kubectl's rollout-status message when the plan was made.")
     on_failure: Literal["stop", "rollback"] = "stop"
 
 

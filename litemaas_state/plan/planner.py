@@ -100,7 +100,7 @@ def make_plan(
         key_actions, d = keys.plan_keys(desired, live, now)
         actions += key_actions
         diags += d
-    diags += checks.check_deployments(desired, live)
+    diags += checks.check_deployments(desired, live, planned=actions)
     diags += checks.check_data_plane(desired, live)
     diags += outside.changed_outside(live)
 

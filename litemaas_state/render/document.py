@@ -20,15 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import ConnectionPath
-from litemaas_state.plan.model import (
-    PHASE_ORDER,
-    Action,
-    AdminAction,
-    BackupAction,
-    DeleteKeysAction,
-    Plan,
-    RevokeRowsAction,
-)
+from litemaas_state.plan.kinds import spec
+from litemaas_state.plan.model import PHASE_ORDER, Action, DeleteKeysAction, Plan, RevokeRowsAction
 from litemaas_state.plan.order import describe_order
 
 DOCUMENT_FORMAT_VERSION = "2.1"
@@ -122,62 +115,28 @@ class PlanDocument(_Doc):
     connections: tuple[ConnectionPath, ...] = ()
 
 
-def _verbs(action: Action) -> tuple[Literal["create", "update", "delete"], ...]:
-    if isinstance(action, BackupAction):
-        return ("create",)
-    if isinstance(action, DeleteKeysAction):
-        return ("delete",)
-    return ("update",)
-
-
 def _action_doc(action: Action, required_by: tuple[str, ...] = ()) -> ActionDoc:
-    keys: tuple[KeyDoc, ...] = ()
-    rows: tuple[RowDoc, ...] = ()
-    files: tuple[str, ...] = ()
-    if isinstance(action, DeleteKeysAction | RevokeRowsAction):
-        rows_revoked = rows_revoked_by(action)
-    else:
-        rows_revoked = 0
-    if isinstance(action, DeleteKeysAction):
-        keys = tuple(
-            KeyDoc(alias=k.alias, token_prefix=token_prefix(k.token_hash), owner=k.owner,
-                   created_at=k.created_at, expires=k.expires, rule=k.rule or action.rule)
-            for k in action.keys
-        )
-    if isinstance(action, RevokeRowsAction):
-        rows = tuple(RowDoc(id=r.id, key_hash_prefix=token_prefix(r.key_hash), alias=r.alias, owner=r.owner)
-                     for r in action.rows)
-    if isinstance(action, BackupAction):
-        files = tuple(t.file for t in action.targets)
+    kind = spec(action)
+    keys = tuple(
+        KeyDoc(alias=k.alias, token_prefix=token_prefix(k.token_hash), owner=k.owner,
+               created_at=k.created_at, expires=k.expires, rule=k.rule)
+        for k in kind.keys(action)
+    )
+    rows = tuple(RowDoc(id=r.id, key_hash_prefix=token_prefix(r.key_hash), alias=r.alias, owner=r.owner)
+                 for r in kind.rows(action))
     changes = tuple(ChangeDoc(field=c.field, before=c.before, after=c.after) for c in action.changes)
-    if isinstance(action, AdminAction):
-        changes = tuple(ChangeDoc(field=c.field, before=c.before, after=c.after) for c in action.changes)
     return ActionDoc(
         id=action.id, kind=action.kind, phase=action.phase.value, address=action.address,
-        actions=_verbs(action), destructive=action.destructive, changes=changes, notes=action.notes,
-        reason=action.reason, files=files, keys=keys, rows=rows, rows_revoked=rows_revoked, requires=action.requires,
-        required_by=required_by,
+        actions=kind.verbs, destructive=action.destructive, changes=changes, notes=action.notes,
+        reason=action.reason, files=kind.files(action), keys=keys, rows=rows, rows_revoked=kind.rows_revoked(action),
+        requires=action.requires, required_by=required_by,
     )
 
 
 def rows_revoked_by(action: DeleteKeysAction | RevokeRowsAction) -> int:
     """LiteMaaS api_keys rows apply marks revoked for this action: the active rows of its keys (when
-    syncing), or its orphan rows."""
-    if isinstance(action, DeleteKeysAction):
-        return action.litemaas_rows if action.sync_litemaas else 0
-    return len(action.rows)
-
-
-def _weight(action: Action) -> tuple[int, int, int]:
-    """(add, change, destroy) counted Terraform-style: a key deletion counts once per key (destroy), and
-    each LiteMaaS row it revokes once (change)."""
-    if isinstance(action, BackupAction):
-        return len(action.targets), 0, 0
-    if isinstance(action, DeleteKeysAction):
-        return 0, rows_revoked_by(action), len(action.keys)
-    if isinstance(action, RevokeRowsAction):
-        return 0, len(action.rows), 0
-    return 0, 1, 0
+    syncing), or its orphan rows (plan/kinds.py)."""
+    return int(spec(action).rows_revoked(action))
 
 
 def build_document(plan: Plan) -> PlanDocument:
@@ -198,10 +157,10 @@ def build_document(plan: Plan) -> PlanDocument:
         if docs:
             phases.append(PhaseDoc(phase=phase.value, actions=docs))
         by_phase[phase.value] = len(docs)
-    for a in plan.actions:
-        w = _weight(a)
+    for a in plan.actions:  # counted Terraform-style: a key deletion once per key (destroy), each row it revokes
+        w = spec(a).weight(a)  # once (change); plan/kinds.py
         add, change, destroy = add + w[0], change + w[1], destroy + w[2]
-    rows_revoked = sum(rows_revoked_by(a) for a in plan.actions if isinstance(a, DeleteKeysAction | RevokeRowsAction))
+    rows_revoked = sum(spec(a).rows_revoked(a) for a in plan.actions)
     source = plan.key_source
     errored = any(d.severity == Severity.ERROR for d in plan.diagnostics)
     verdict: Literal["no_changes", "changes", "errored"] = (

@@ -9,13 +9,13 @@ from __future__ import annotations
 from litemaas_state.apply.model import ActionStatus, ApplyEvent, Reporter
 from litemaas_state.apply.runner import apply_plan
 from litemaas_state.errors import BackupFailed
-from litemaas_state.plan.model import Action, BackupAction, BackupTarget, Phase, Plan, SetImageAction
+from litemaas_state.plan.model import Action, BackupAction, BackupTarget, Plan, SetImageAction
 from tests.plan.factories import NOW
 
-BACKUP = BackupAction(id="backup/e", phase=Phase.BACKUP, address="backup/e", directory="b", keep=1,
+BACKUP = BackupAction(id="backup/e", address="backup/e", directory="b", keep=1,
                       targets=(BackupTarget(role="litellm", database="litellm", file="b/x.sql.gz"),))
-IMAGE = SetImageAction(id="images/litellm", phase=Phase.IMAGES, address="deployment/litellm", deployment="litellm",
-                       image="i:2", containers=("litellm",), requires=("backup/e",))
+IMAGE = SetImageAction(id="images/litellm", address="deployment/litellm", deployment="litellm",
+                       image="i:2", main_container="litellm", containers=("litellm",), requires=("backup/e",))
 
 
 def run(*actions: Action, backup_ok: bool = True) -> tuple[list[str], list[tuple[str, ActionStatus, str]]]:

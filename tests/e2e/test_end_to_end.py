@@ -327,30 +327,30 @@ def test_edited_saved_plans_are_refused(make_sandbox) -> None:
     def scale_to_zero(doc: dict) -> None:
         a = next(a for a in doc["actions"] if a["kind"] == "scale")
         a["replicas"] = 0
-        a["changes"][0]["after"] = 0
         a["preconditions"] = []
 
     def delete_a_live_key(doc: dict) -> None:
         a = next(a for a in doc["actions"] if a["kind"] == "delete_keys")
         a["keys"] = [{"token_hash": live_key[0], "expires": live_key[1].isoformat() + "Z", "rule": "expired"}]
-        a["preconditions"][0]["expected"] = [live_key[0]]
 
     def add_an_action(doc: dict) -> None:
-        doc["actions"].insert(0, {"kind": "set_image", "id": "images/litellm-redis", "phase": "images",
+        doc["actions"].insert(0, {"kind": "set_image", "id": "images/litellm-redis",
                                "address": "deployment/litellm-redis", "deployment": "litellm-redis",
-                               "image": "evil.example.com/redis:1", "containers": ["redis"],
-                               "changes": [{"field": "image", "before": "x", "after": "evil.example.com/redis:1"}]})
+                               "image": "evil.example.com/redis:1", "main_container": "redis",
+                               "containers": ["redis"]})
 
-    def show_one_thing_do_another(doc: dict) -> None:
-        next(a for a in doc["actions"] if a["kind"] == "scale")["replicas"] = 7
+    def show_one_thing_do_another(doc: dict) -> None:  # changes are derived from the typed fields: not stored
+        next(a for a in doc["actions"] if a["kind"] == "scale")["changes"] = [
+            {"field": "replicas", "before": 3, "after": 4}]
 
     cases = {
         "zero.plan": (scale_to_zero, "would now scale to 4"),
         "livekey.plan": (delete_a_live_key, "no longer selected by rule expired"),
         "added.plan": (add_an_action, "no longer contains this action"),
-        "shown.plan": (show_one_thing_do_another, "shows replicas 4 but would set 7"),
-        "newer.plan": (lambda d: d.update(format_version="2.999"), "unsupported format_version 2.999"),
+        "shown.plan": (show_one_thing_do_another, "is not a litemaas-state saved plan"),
+        "newer.plan": (lambda d: d.update(format_version="3.999"), "unsupported format_version 3.999"),
         "older.plan": (lambda d: d.update(format_version="1.1"), "written by an older litemaas-state"),
+        "older2.plan": (lambda d: d.update(format_version="2.1"), "preconditions are now typed values"),
         "nostate.plan": (lambda d: d.update(state_text=""), "carries no state file"),
     }
     for name, (change, message) in cases.items():

@@ -14,7 +14,7 @@ from litemaas_state import names
 from litemaas_state.errors import Severity
 from litemaas_state.live.model import LiteMaaSUser
 from litemaas_state.plan.admins import SESSION_NOTE, plan_admins, roles_with_admin, roles_without_admin
-from litemaas_state.plan.model import AdminAction, Phase
+from litemaas_state.plan.model import AdminAction, Phase, UserRoles
 
 from .factories import desired, live
 
@@ -98,13 +98,7 @@ def test_promote_keeps_other_roles_and_carries_a_precondition() -> None:
     ]
     assert a.notes == (SESSION_NOTE,)
     assert "next login or token refresh" in a.notes[0]
-    (pre,) = a.preconditions
-    assert (pre.source, pre.address, pre.field, pre.expected) == (
-        "litemaas-db",
-        "admin/bob@example.com",
-        "users[u-bob].roles",
-        ["admin-readonly", "user"],
-    )
+    assert a.preconditions == (UserRoles(user_id="u-bob", email="bob@example.com", roles=("admin-readonly", "user")),)
     assert a.destructive is False
 
 
@@ -164,7 +158,8 @@ def test_exclusive_demotes_others_keeping_their_other_roles() -> None:
     assert [(c.before, c.after) for c in bob.changes] == [
         (["admin", "admin-readonly", "user"], ["admin-readonly", "user"])
     ]
-    assert bob.preconditions[0].expected == ["admin", "admin-readonly", "user"]
+    assert bob.preconditions == (UserRoles(user_id="u-bob", email="bob@example.com",
+                                           roles=("admin", "admin-readonly", "user")),)
     assert any("litemaas-admins" in n for n in bob.notes)
 
 

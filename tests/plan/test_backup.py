@@ -33,10 +33,10 @@ STAMP = "20261129T100000Z"
 def set_image(component: str, image: str = "quay.io/x/y:2") -> SetImageAction:
     return SetImageAction(
         id=f"images/{component}",
-        phase=Phase.IMAGES,
         address=f"deployment/{component}",
         deployment=component,
         image=image,
+        main_container="main",
         containers=("main",),
     )
 

@@ -6,14 +6,15 @@ from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState, VirtualKey
 from litemaas_state.plan.compare import inconsistencies, uncovered
 from litemaas_state.plan.model import (
-    Change,
     DeleteKeysAction,
+    KeyExpiries,
     KeyRef,
-    Phase,
     Plan,
-    Precondition,
+    Replicas,
+    RunningImage,
     ScaleAction,
     SetImageAction,
+    WaitRolloutAction,
 )
 from tests.plan.factories import NOW, token
 
@@ -24,17 +25,15 @@ def plan(*actions: object, errors: tuple[str, ...] = ()) -> Plan:
                 diagnostics=tuple(Diagnostic(severity=Severity.ERROR, summary=e) for e in errors))
 
 
-def scale(n: int, shown: int | None = None) -> ScaleAction:
-    return ScaleAction(id="scaling/litellm", phase=Phase.SCALING, address="deployment/litellm", deployment="litellm",
-                       replicas=n, changes=(Change(field="replicas", before=3, after=n if shown is None else shown),))
+def scale(n: int) -> ScaleAction:
+    return ScaleAction(id="scaling/litellm", address="deployment/litellm", deployment="litellm",
+                       replicas=n, preconditions=(Replicas(deployment="litellm", replicas=3),))
 
 
-def delete(*tokens: str, pre: tuple[str, ...] | None = None) -> DeleteKeysAction:
+def delete(*tokens: str, rule: str = "expired") -> DeleteKeysAction:
     return DeleteKeysAction(
-        id="keys/expired", phase=Phase.KEYS, address="keys/expired", rule="expired",
-        keys=tuple(KeyRef(token_hash=t) for t in tokens),
-        preconditions=(Precondition(source="litellm", address="keys/expired", field="keys[expired]",
-                                    expected=sorted(pre if pre is not None else tokens)),),
+        id="keys/expired", address="keys/expired", rule="expired",
+        keys=tuple(KeyRef(token_hash=t) for t in tokens), preconditions=(KeyExpiries(rule=rule),),
     )
 
 
@@ -83,10 +82,20 @@ def test_errors_in_the_fresh_plan_refuse() -> None:
 
 
 def test_inconsistent_actions() -> None:
-    image = SetImageAction(id="images/x", phase=Phase.IMAGES, address="deployment/x", deployment="x", image="a:2",
-                           containers=("x",), changes=(Change(field="image", before="a:1", after="a:3"),))
-    found = inconsistencies(plan(scale(0, shown=5), image, delete(token(1), pre=(token(2),)), scale(0, shown=0)))
-    assert any("shows replicas 5 but would set 0" in p for p in found)
-    assert any("shows image 'a:3' but would set a:2" in p for p in found)
-    assert any("key list does not match its precondition" in p for p in found)
+    wait = WaitRolloutAction(id="images/x/rollout", address="deployment/x", deployment="x", image="a:2",
+                             preconditions=(RunningImage(deployment="x", container="x", image="a:1"),))
+    found = inconsistencies(plan(wait, scale(0), delete(token(1), rule="max_age"), scale(0)))
+    assert any("waits for image a:2 but its precondition says ['a:1']" in p for p in found)
+    assert any("has no key_expiries precondition" in p for p in found)
     assert any("appears twice" in p for p in found)
+    assert inconsistencies(plan(scale(0), delete(token(1)))) == []
+
+
+def test_shown_changes_derive_from_the_typed_fields() -> None:
+    image = SetImageAction(id="images/x", address="deployment/x", deployment="x", image="a:2", main_container="x",
+                           containers=("x", "side"),
+                           preconditions=(RunningImage(deployment="x", container="side", image="a:0"),
+                                          RunningImage(deployment="x", container="x", image="a:1")))
+    assert [(c.field, c.before, c.after) for c in image.changes] == [("image", "a:1", "a:2")]
+    assert [(c.field, c.before, c.after) for c in scale(5).changes] == [("replicas", 3, 5)]
+    assert [(c.field, c.before, c.after) for c in delete(token(1), token(2)).changes] == [("keys", 2, 0)]

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from litemaas_state.errors import Severity
-from litemaas_state.live.model import Condition, ContainerImage, HorizontalPodAutoscaler, Workload
+from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.live.model import Condition, ContainerImage, HorizontalPodAutoscaler, LiveState, Workload
 from litemaas_state.plan.checks import ROLLOUT_FAILED, check_deployments
-from litemaas_state.plan.deployments import plan_images, plan_restarts, plan_scaling
-from litemaas_state.plan.model import SetImageAction
+from litemaas_state.plan.deployments import plan_images, plan_restarts, plan_scaling, plan_unfinished_rollouts
+from litemaas_state.plan.model import RunningImage, SetImageAction
+from litemaas_state.spec.model import DesiredState
 from tests.plan.factories import desired, live
 
 FRONTEND_OLD = "quay.io/rh-aiservices-bu/litemaas-frontend:0.4.0"
@@ -40,7 +41,8 @@ def test_image_change_follows_the_init_container_with_the_same_repository() -> N
     [a] = actions
     assert isinstance(a, SetImageAction)
     assert a.containers == ("frontend",) and a.init_containers == ("copy-custom-logos",)
-    assert {p.field for p in a.preconditions} == {"containers[frontend].image", "initContainers[copy-custom-logos].image"}
+    assert {(p.container, p.init) for p in a.preconditions if isinstance(p, RunningImage)} == {
+        ("frontend", False), ("copy-custom-logos", True)}
 
 
 def test_a_stale_init_container_alone_is_still_fixed() -> None:
@@ -78,6 +80,14 @@ def test_restart_at(live_annotation: str | None, declared: str, planned: bool) -
     assert bool(actions) == planned
 
 
+def checks_of(d: DesiredState, state: LiveState) -> list[Diagnostic]:
+    """check_deployments with the actions the planner's Deployment rules take (it consumes them)."""
+    images, _ = plan_images(d, state)
+    restarts = plan_restarts(d, state)
+    planned = [*images, *restarts, *plan_unfinished_rollouts(d, state, [*images, *restarts])]
+    return check_deployments(d, state, planned=planned)
+
+
 def _summaries(diags: list[Any]) -> list[tuple[str, str]]:
     return [(d.severity.value, d.summary) for d in diags]
 
@@ -86,7 +96,7 @@ def test_platform_traps_are_warnings() -> None:
     w = frontend(image_triggers=True, paused=True, revision_history_limit=0)
     hpa = HorizontalPodAutoscaler(name="frontend-hpa", target_kind="Deployment", target_name="litellm-frontend")
     d = desired(on_failure="rollback", deployments={"litellm-frontend": {"image": FRONTEND_NEW, "replicas": 4}})
-    found = _summaries(check_deployments(d, live(workloads={"litellm-frontend": w}, hpas=(hpa,))))
+    found = _summaries(checks_of(d, live(workloads={"litellm-frontend": w}, hpas=(hpa,))))
     texts = " | ".join(s for _, s in found)
     assert [s for sev, s in found if sev == "error"] == [
         "the Deployment is paused: this plan's template change would never roll out"]
@@ -95,13 +105,13 @@ def test_platform_traps_are_warnings() -> None:
     assert "revisionHistoryLimit is 0" in texts
     # paused with nothing to roll out is only a warning
     same = desired(deployments={"litellm-frontend": {"image": FRONTEND_OLD}})
-    assert _summaries(check_deployments(same, live(workloads={"litellm-frontend": frontend(paused=True)}))) == [
+    assert _summaries(checks_of(same, live(workloads={"litellm-frontend": frontend(paused=True)}))) == [
         ("warning", "the Deployment is paused")]
 
 
 def test_backend_above_one_replica_warns() -> None:
     d = desired(deployments={"litellm-backend": {"replicas": 2}})
-    [(sev, summary)] = _summaries(check_deployments(d, live()))
+    [(sev, summary)] = _summaries(checks_of(d, live()))
     assert sev == "warning" and "OAuth" in summary
 
 
@@ -109,9 +119,9 @@ def test_failed_rollout_is_an_error_unless_this_plan_replaces_the_image() -> Non
     failed = frontend(generation=2, observed_generation=2, updated_replicas=1,
                       containers=(ContainerImage(name="frontend", image=FRONTEND_NEW + "-broken"),),
                       conditions=(Condition(type="Progressing", status="False", reason="ProgressDeadlineExceeded"),))
-    [d] = check_deployments(state(image=FRONTEND_NEW + "-broken"), live(workloads={"litellm-frontend": failed}))
+    [d] = checks_of(state(image=FRONTEND_NEW + "-broken"), live(workloads={"litellm-frontend": failed}))
     assert d.severity == Severity.ERROR and d.code == ROLLOUT_FAILED and "kubectl rollout undo" in d.detail
-    [d] = check_deployments(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": failed}))
+    [d] = checks_of(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": failed}))
     assert d.severity == Severity.WARNING and "replaces its image" in d.summary
 
 
@@ -121,3 +131,13 @@ def test_restart_at_with_fractional_seconds_settles() -> None:
     assert a.restarted_at == "2026-11-29T10:00:00Z"
     applied = frontend(restarted_at=a.restarted_at)
     assert plan_restarts(d, live(workloads={"litellm-frontend": applied})) == []
+
+
+def test_checks_read_the_planned_actions_instead_of_deciding_again() -> None:
+    """Whether an image changes is the planner's decision: with no action planned, a paused Deployment
+    whose declared image differs is only "paused" (checks do not compare images a second time)."""
+    d = desired(deployments={"litellm-frontend": {"image": FRONTEND_NEW}})
+    state = live(workloads={"litellm-frontend": frontend(paused=True)})
+    assert _summaries(check_deployments(d, state, planned=[])) == [("warning", "the Deployment is paused")]
+    assert [s for sev, s in _summaries(checks_of(d, state)) if sev == "error"] == [
+        "the Deployment is paused: this plan's template change would never roll out"]

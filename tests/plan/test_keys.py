@@ -21,7 +21,14 @@ from litemaas_state.plan.keys import (
     plan_keys,
     prune_rule,
 )
-from litemaas_state.plan.model import DeleteKeysAction, KeyRef, Phase, RevokeRowsAction
+from litemaas_state.plan.model import (
+    DeleteKeysAction,
+    KeyExpiries,
+    KeyRef,
+    OrphanRows,
+    Phase,
+    RevokeRowsAction,
+)
 from litemaas_state.spec.model import KeyRetention
 
 from .factories import DAY, NOW, SECOND, desired, live, token
@@ -304,13 +311,7 @@ def test_one_action_per_rule_with_sorted_keys_owner_and_precondition() -> None:
     )
     assert expired.keys[1].owner is None  # user unknown to LiteMaaS
     assert [(c.field, c.before, c.after) for c in expired.changes] == [("keys", 3, 0)]
-    (pre,) = expired.preconditions
-    assert (pre.source, pre.address, pre.field, pre.expected) == (
-        "litellm",
-        "keys/expired",
-        "keys[expired]",
-        [token(1), token(2), token(3)],
-    )
+    assert expired.preconditions == (KeyExpiries(rule="expired"),)  # of these keys' expires (KeyRef.expires)
     assert expired.sync_litemaas is False
 
     assert (max_age.id, max_age.address, max_age.rule) == ("keys/max_age", "keys/max_age", "max_age")
@@ -318,7 +319,7 @@ def test_one_action_per_rule_with_sorted_keys_owner_and_precondition() -> None:
         (token(4), NOW - 40 * DAY),
         (token(5), NOW - 40 * DAY),
     ]
-    assert max_age.preconditions[0].expected == [token(4), token(5)]
+    assert max_age.preconditions == (KeyExpiries(rule="max_age"),)
     assert any("reconstructed" in n for n in max_age.notes)
 
 
@@ -445,8 +446,7 @@ def test_rotated_key_row_survives_and_orphan_row_is_revoked() -> None:
     ]
     assert revoke.sync_error == ORPHAN_SYNC_ERROR
     assert revoke.sync_error.startswith("Key deleted from LiteLLM") and "orphan" in revoke.sync_error
-    assert revoke.preconditions[0].expected == ["r-orphan"]
-    assert revoke.preconditions[0].source == "litemaas-db"
+    assert revoke.preconditions == (OrphanRows(row_ids=("r-orphan",)),)
 
 
 def test_rows_of_pruned_keys_are_left_to_the_delete_action() -> None:

@@ -11,15 +11,17 @@ from litemaas_state.plan.model import (
     AdminAction,
     BackupAction,
     BackupTarget,
-    Change,
     DeleteKeysAction,
+    KeyExpiries,
     KeyRef,
-    Phase,
     Plan,
+    Replicas,
     RevokeRowsAction,
     RowRef,
+    RunningImage,
     ScaleAction,
     SetImageAction,
+    UserRoles,
 )
 
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
@@ -43,38 +45,40 @@ def keys(n: int) -> tuple[KeyRef, ...]:
 @pytest.fixture
 def full_plan() -> Plan:
     image = SetImageAction(
-        id="images/litellm-frontend", phase=Phase.IMAGES, address="deployment/litellm-frontend",
-        deployment="litellm-frontend", image=NEW, containers=("frontend",), init_containers=("copy-custom-logos",),
-        changes=(Change(field="image", before=OLD, after=NEW),),
+        id="images/litellm-frontend", address="deployment/litellm-frontend",
+        deployment="litellm-frontend", image=NEW, main_container="frontend", containers=("frontend",),
+        init_containers=("copy-custom-logos",),
+        preconditions=(RunningImage(deployment="litellm-frontend", container="frontend", image=OLD),
+                       RunningImage(deployment="litellm-frontend", container="copy-custom-logos", init=True,
+                                      image=OLD)),
         notes=("containers: frontend, init copy-custom-logos",),
     )
     backup = BackupAction(
-        id="backup/litellm-rhpds", phase=Phase.BACKUP, address="backup/litellm-rhpds", directory="backups", keep=5,
+        id="backup/litellm-rhpds", address="backup/litellm-rhpds", directory="backups", keep=5,
         targets=(BackupTarget(role="litellm", database="litellm", file="backups/litellm-rhpds-litellm-20261129T093000Z.sql.gz"),
                  BackupTarget(role="litemaas", database="litemaas_db",
                               file="backups/litellm-rhpds-litemaas_db-20261129T093000Z.sql.gz")),
-        changes=(Change(field="files", before=None, after=["a", "b"]),),
     )
     litellm = SetImageAction(
-        id="images/litellm", phase=Phase.IMAGES, address="deployment/litellm", deployment="litellm",
-        image="quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom", containers=("litellm",),
-        changes=(Change(field="image", before="quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0-stable-custom",
-                        after="quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom"),),
+        id="images/litellm", address="deployment/litellm", deployment="litellm",
+        image="quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom", main_container="litellm",
+        containers=("litellm",),
+        preconditions=(RunningImage(deployment="litellm", container="litellm",
+                                      image="quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0-stable-custom"),),
         requires=("backup/litellm-rhpds",),
     )
-    scale = ScaleAction(id="scaling/litellm", phase=Phase.SCALING, address="deployment/litellm", deployment="litellm",
-                        replicas=5, changes=(Change(field="replicas", before=3, after=5),))
-    admin = AdminAction(kind="promote_admin", id="admins/sean.o'brien@example.com", phase=Phase.ADMINS,
+    scale = ScaleAction(id="scaling/litellm", address="deployment/litellm", deployment="litellm",
+                        replicas=5, preconditions=(Replicas(deployment="litellm", replicas=3),))
+    admin = AdminAction(kind="promote_admin", id="admins/sean.o'brien@example.com",
                         address="admin/sean.o'brien@example.com", email="sean.o'brien@example.com", user_id="u1",
                         roles_after=("user", "admin"),
-                        changes=(Change(field="roles", before=["user"], after=["user", "admin"]),),
+                        preconditions=(UserRoles(user_id="u1", email="sean.o'brien@example.com", roles=("user",)),),
                         notes=("the new role reaches the user's session at their next login or token refresh",))
-    delete = DeleteKeysAction(id="keys/expired", phase=Phase.KEYS, address="keys/expired", rule="expired", keys=keys(12),
-                              destructive=True, changes=(Change(field="keys", before=12, after=0),))
-    orphans = RevokeRowsAction(id="keys/orphans", phase=Phase.KEYS, address="litemaas/api_keys",
+    delete = DeleteKeysAction(id="keys/expired", address="keys/expired", rule="expired", keys=keys(12),
+                              destructive=True, preconditions=(KeyExpiries(rule="expired"),))
+    orphans = RevokeRowsAction(id="keys/orphans", address="litemaas/api_keys",
                                rows=(RowRef(id="r1", key_hash="f" * 64, alias="gone_1a2b3c4d", owner="x@example.com"),),
-                               sync_error="Key deleted from LiteLLM (orphan)",
-                               changes=(Change(field="is_active", before=True, after=False),))
+                               sync_error="Key deleted from LiteLLM (orphan)")
     warn = Diagnostic(severity=Severity.WARNING, address="deployment/litellm-backend",
                       summary="litellm-backend at 3 replicas: OAuth login state is held in process memory")
     pending = Diagnostic(severity=Severity.NOTE, address="admin/new.hire@example.com",

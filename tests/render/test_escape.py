@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from litemaas_state.errors import Diagnostic, Severity
-from litemaas_state.plan.model import DeleteKeysAction, KeyRef, Phase, RevokeRowsAction, RowRef
+from litemaas_state.plan.model import DeleteKeysAction, KeyRef, RevokeRowsAction, RowRef
 from litemaas_state.render import escape
 from litemaas_state.render.document import build_document
 from litemaas_state.render.markdown import render_markdown
@@ -31,9 +31,9 @@ def hostile_plan():  # type: ignore[no-untyped-def]
                         created_at=NOW, expires=NOW, rule="expired") for i, alias in enumerate(NASTY))
     rows = tuple(RowRef(id=f"row{i}\x1b[2J", key_hash=f"{i:064x}", alias=alias, owner="GH-1 @bob")
                  for i, alias in enumerate(NASTY))
-    delete = DeleteKeysAction(id="keys/delete", phase=Phase.KEYS, address="keys/litellm", rule="expired", keys=keys,
+    delete = DeleteKeysAction(id="keys/delete", address="keys/litellm", rule="expired", keys=keys,
                               destructive=True)
-    revoke = RevokeRowsAction(id="keys/revoke", phase=Phase.KEYS, address="keys/litemaas", rows=rows, sync_error="")
+    revoke = RevokeRowsAction(id="keys/revoke", address="keys/litemaas", rows=rows, sync_error="")
     diag = Diagnostic(severity=Severity.WARNING, summary=f"LiteLLM said: {FORGED} {OSC8}",
                       detail=f"line one\n{OSC8} @here #77")
     return plan_of(delete, revoke, diagnostics=(diag,))

@@ -8,7 +8,7 @@ import re
 from syrupy.assertion import SnapshotAssertion
 
 from litemaas_state.errors import Diagnostic, Severity
-from litemaas_state.plan.model import Change, DeleteKeysAction, KeyRef, Phase, Plan, RevokeRowsAction, RowRef
+from litemaas_state.plan.model import DeleteKeysAction, KeyRef, Plan, RevokeRowsAction, RowRef
 from litemaas_state.render.document import build_document
 from litemaas_state.render.markdown import GITHUB_COMMENT_LIMIT, render_markdown
 from tests.render.conftest import NOW, keys, plan_of
@@ -20,12 +20,10 @@ KEY_ROW = re.compile(r"^\| workshop-\d+ \|", re.MULTILINE)
 def _delete(ks: tuple[KeyRef, ...]) -> DeleteKeysAction:
     return DeleteKeysAction(
         id="keys/expired",
-        phase=Phase.KEYS,
         address="keys/expired",
         rule="expired",
         keys=ks,
         destructive=True,
-        changes=(Change(field="keys", before=len(ks), after=0),),
     )
 
 
@@ -130,11 +128,9 @@ def test_no_token_hash_is_printed_whole() -> None:
     rows = (RowRef(id="r1", key_hash="ab" * 32, alias="x", owner="o@example.com"),)
     revoke = RevokeRowsAction(
         id="keys/orphans",
-        phase=Phase.KEYS,
         address="litemaas/api_keys",
         rows=rows,
         sync_error="orphan",
-        changes=(Change(field="is_active", before=True, after=False),),
     )
     md = render_markdown(build_document(plan_of(_delete(ks), revoke)))
     assert not re.search(r"[0-9a-f]{64}", md)
@@ -151,11 +147,9 @@ def test_user_input_is_escaped(snapshot: SnapshotAssertion) -> None:
     rows = (RowRef(id="r|1", key_hash="2" * 64, alias=evil, owner=None),)
     revoke = RevokeRowsAction(
         id="keys/orphans",
-        phase=Phase.KEYS,
         address="litemaas/api_keys",
         rows=rows,
         sync_error="orphan",
-        changes=(Change(field="is_active", before=True, after=False),),
     )
     diag = Diagnostic(
         severity=Severity.WARNING, address="keys/</details>", summary=evil, detail="two\nlines|x"
