@@ -25,7 +25,7 @@ HOSTILE = [
 
 
 def insert_expired_tokens(sb: Sandbox, aliases: list[str]) -> None:
-    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
         conn.execute('UPDATE "LiteLLM_VerificationToken" SET expires = NULL')  # only ours are prunable
         for i, alias in enumerate(aliases):
             token = hashlib.sha256(f"hostile-{i}".encode()).hexdigest()
@@ -76,7 +76,7 @@ def test_hostile_aliases_cannot_forge_the_plan(make_sandbox) -> None:
 def test_a_weak_database_password_is_masked_as_a_secret_not_inside_names(make_sandbox, tmp_path) -> None:
     sb = make_sandbox(secrets_file=secrets_file(tmp_path, db_password="litellm"))
     state = sb.state_copy()
-    bad_url = sb.env["LITELLM_DATABASE_URL"].replace("@", "x@", 1)  # wrong password: an error quoting it
+    bad_url = sb.direct["LITELLM_DATABASE_URL"].replace("@", "x@", 1)  # wrong password: an error quoting it
     for args, extra in ((["plan", state], {}), (["plan", state, "--json"], {}),
                         (["plan", state, "--format", "markdown"], {}),
                         (["plan", state, "--litellm-database-url", "host=127.0.0.1 port=1 password=litellm"], {}),

@@ -26,7 +26,7 @@ KEYS = "key_retention:\n  delete_expired: true\n  max_deletions: 500\n  sync_lit
 
 def empty_schema_copy(sb: Sandbox, name: str) -> str:
     """A database holding LiteLLM's token table with the same columns and no rows; its URL."""
-    url = sb.env["LITELLM_DATABASE_URL"]
+    url = sb.direct["LITELLM_DATABASE_URL"]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name}")
         conn.execute(f"CREATE DATABASE {name}")
@@ -41,8 +41,8 @@ def empty_schema_copy(sb: Sandbox, name: str) -> str:
 
 
 def delete_through_api(sb: Sandbox, token_hashes: list[str]) -> None:
-    r = httpx.post(sb.env["LITELLM_URL"] + "/key/delete", json={"keys": token_hashes},
-                   headers={"Authorization": f"Bearer {sb.env['LITELLM_MASTER_KEY']}"})
+    r = httpx.post(sb.direct["LITELLM_URL"] + "/key/delete", json={"keys": token_hashes},
+                   headers={"Authorization": f"Bearer {sb.direct['LITELLM_MASTER_KEY']}"})
     assert r.status_code == 200, r.text
 
 
@@ -87,7 +87,7 @@ def test_stale_litellm_database_revokes_nothing_alive(make_sandbox) -> None:
     assert doc["key_source"]["origin"] == "key-list", doc["key_source"]
     assert "not in litellm_stale" in doc["key_source"]["detail"]
     plan_tokens = tokens(sb)  # every live token (LiteLLM's real database)
-    with psycopg.connect(sb.env["LITELLM_DATABASE_URL"]) as conn:
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
         oldest = [r[0] for r in conn.execute(
             'SELECT token FROM "LiteLLM_VerificationToken" WHERE expires < now() AT TIME ZONE \'UTC\' '
             "AND team_id IS DISTINCT FROM 'litellm-dashboard' ORDER BY expires LIMIT 5")]

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from litemaas_state.sandbox import manage
-from tests.e2e.conftest import STATE, Sandbox
+from tests.e2e.conftest import Sandbox
 from tests.e2e.test_end_to_end import write
 
 pytestmark = pytest.mark.slow
@@ -92,18 +92,18 @@ def test_plan_and_apply_over_port_forwards_with_backups_by_exec(make_sandbox) ->
     sb = make_sandbox()
     assert set(sb.env) == {"KUBECONFIG", "LITEMAAS_SANDBOX_DIR"}  # nothing but the kubeconfig
     env = no_pg_dump_env(sb)
-    plan = sb.cli("plan", str(STATE), "--detailed-exitcode", extra_env=env, check=2)
+    plan = sb.cli("plan", sb.state_copy(), "--detailed-exitcode", extra_env=env, check=2)
     assert plan.stdout.startswith("Connections:\n  LiteMaaS DB: port-forward pod/litellm-postgres-0:5432\n"
                                   "  LiteLLM DB: port-forward pod/litellm-postgres-0:5432\n"
                                   "  LiteLLM API: port-forward pod/litellm-")
     assert "  Redis: port-forward pod/litellm-redis-" in plan.stdout
     assert "pg_dump litemaas_db runs in pod/litellm-postgres-0 by exec" in plan.stdout
     assert "pg_dump was not found" not in plan.stdout and plan.stderr == ""
-    doc = json.loads(sb.cli("plan", str(STATE), "--json", extra_env=env, check=0).stdout)
+    doc = json.loads(sb.cli("plan", sb.state_copy(), "--json", extra_env=env, check=0).stdout)
     assert {c["source"]: c["kind"] for c in doc["connections"]} == {
         "LiteMaaS DB": "kubernetes", "LiteLLM DB": "kubernetes", "LiteLLM API": "kubernetes", "Redis": "kubernetes"}
 
-    applied = sb.cli("apply", str(STATE), "--auto-approve", extra_env=env, check=0)
+    applied = sb.cli("apply", sb.state_copy(), "--auto-approve", extra_env=env, check=0)
     assert "LiteMaaS DB: port-forward pod/litellm-postgres-0:5432" in applied.stdout
     assert "pg_dump litemaas_db by exec in pod/litellm-postgres-0" in applied.stdout
     dumps = sorted((sb.dir / "backups").glob("*.sql.gz"))
@@ -112,11 +112,11 @@ def test_plan_and_apply_over_port_forwards_with_backups_by_exec(make_sandbox) ->
         assert TRAILER in gzip.decompress(dump.read_bytes())[-4096:]
     assert "Apply complete!" in applied.stdout and "deleted" in applied.stdout
     assert "admin" in roles(sb, "sean.o'brien@example.com")
-    sb.cli("plan", str(STATE), "--detailed-exitcode", extra_env=env, check=0)
+    sb.cli("plan", sb.state_copy(), "--detailed-exitcode", extra_env=env, check=0)
 
     streams = {(a["resource"], a["subresource"]) for a in audit(sb) if a["code"] < 400}
     assert ("pods", "portforward") in streams and ("pods", "exec") in streams
-    status = sb.cli("status", str(STATE), extra_env=env, check=0)
+    status = sb.cli("status", sb.state_copy(), extra_env=env, check=0)
     assert "Connections:\n  LiteMaaS DB: port-forward pod/litellm-postgres-0:5432" in status.stdout
     assert "Admins:   4" in status.stdout and "Redis:    ready" in status.stdout
 
@@ -124,7 +124,7 @@ def test_plan_and_apply_over_port_forwards_with_backups_by_exec(make_sandbox) ->
 def test_restricted_token_gets_one_403_line_and_exec_falls_back_to_a_local_pg_dump(make_sandbox) -> None:
     sb = make_sandbox(restricted_role=role(PORTFORWARD))  # no pods/exec
     restricted = {"KUBECONFIG": str(sb.dir / "kubeconfig-restricted")}
-    applied = sb.cli("apply", str(STATE), "--auto-approve", "--target", "backup", extra_env=restricted, check=0)
+    applied = sb.cli("apply", sb.state_copy(), "--auto-approve", "--target", "backup", extra_env=restricted, check=0)
     assert ("exec is forbidden (create pods/exec); falling back to a local pg_dump over the port-forward to "
             "pod/litellm-postgres-0") in applied.stdout
     dumps = sorted((sb.dir / "backups").glob("*.sql.gz"))
@@ -133,7 +133,7 @@ def test_restricted_token_gets_one_403_line_and_exec_falls_back_to_a_local_pg_du
     assert denied and all(a["subresource"] == "exec" for a in denied)
 
     manage.restricted_kubeconfig(sb.dir, role())  # now no pods/portforward either
-    proc = sb.cli("plan", str(STATE), extra_env=restricted, check=1)
+    proc = sb.cli("plan", sb.state_copy(), extra_env=restricted, check=1)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[0].startswith("Error: kubernetes: create pods/portforward is forbidden (HTTP 403): ")
@@ -203,7 +203,7 @@ key_retention:
 def test_pg_dump_cut_off_or_killed_stops_before_any_image_change(make_sandbox, action: str, message: str) -> None:
     sb = make_sandbox()
     fault(sb, action, after_bytes=20_000)
-    proc = sb.cli("apply", str(STATE), "--auto-approve", check=1)
+    proc = sb.cli("apply", sb.state_copy(), "--auto-approve", check=1)
     assert message in proc.stderr and "Apply stopped at backup/litellm-rhpds" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list((sb.dir / "backups").glob("*")) if (sb.dir / "backups").exists() else True
@@ -212,8 +212,8 @@ def test_pg_dump_cut_off_or_killed_stops_before_any_image_change(make_sandbox, a
                          text=True, check=True).stdout
     assert out == "1"  # no image changed
     fault(sb, "clear")
-    sb.cli("apply", str(STATE), "--auto-approve", check=0)
-    sb.cli("plan", str(STATE), "--detailed-exitcode", check=0)
+    sb.cli("apply", sb.state_copy(), "--auto-approve", check=0)
+    sb.cli("plan", sb.state_copy(), "--detailed-exitcode", check=0)
 
 
 def test_database_pod_missing_or_not_ready_is_one_line(make_sandbox) -> None:
@@ -226,7 +226,7 @@ def test_database_pod_missing_or_not_ready_is_one_line(make_sandbox) -> None:
                 cond.update(status="False", reason="ContainersNotReady")
         r = c.put(path + "/status", json=pod)
         assert r.status_code == 200, r.text
-    proc = sb.cli("plan", str(STATE), check=1)
+    proc = sb.cli("plan", sb.state_copy(), check=1)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert "pod/litellm-postgres-0 behind service/litellm-postgres is not Ready (Ready=False (ContainersNotReady))" \
@@ -234,7 +234,7 @@ def test_database_pod_missing_or_not_ready_is_one_line(make_sandbox) -> None:
 
     with admin_api(sb) as c:
         assert c.delete(f"/api/v1/namespaces/{NAMESPACE}/pods/litellm-postgres-0").status_code == 200
-    proc = sb.cli("plan", str(STATE), check=1)
+    proc = sb.cli("plan", sb.state_copy(), check=1)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "service/litellm-postgres has no endpoints: no pod matches its selector " \
         "app=litellm-postgres" in lines[0], proc.stderr
