@@ -32,8 +32,14 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Parallel workers (pytest-xdist): the end-to-end tests mostly wait on sandbox pods and subprocesses, so 4
+# workers beat 2 even on 2 cores; each worker's sandboxes have their own /tmp directory and free ports.
+# A module sharing a module-scoped sandbox stays on one worker (tests/conftest.py: xdist_group, loadgroup).
+# `make test WORKERS=0` runs serially.
+WORKERS ?= 4
+
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup
 
 # Keys at production scale: plan 10,000 and 100,000 keys, prune vs the runbook (figures in
 # benchmarks/results/keys_at_scale.json; several minutes).

@@ -118,3 +118,15 @@ def sandbox_factory(sandbox_launcher: SandboxLauncher) -> Iterator[Callable[...,
 def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     """One sandbox with fast rollouts (pods Ready after 0.15 s, progress deadline 3 s)."""
     return sandbox_factory(**FAST)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each module that shares a module-scoped fixture (one sandbox or data plane per module) on one
+    xdist worker (``--dist loadgroup``, `make test`): the module then starts its fixture once, and tests that
+    read what earlier ones in the module did (e.g. the sandbox's audit log) see it. Other tests spread freely."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

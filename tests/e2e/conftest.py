@@ -13,8 +13,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,42 @@ def make_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     yield start
     for d in started:
         manage.down(d)
+
+
+def kubectl_json(sb: Sandbox, *args: str) -> dict:
+    """`kubectl get ARGS -o json` against the sandbox, parsed."""
+    out = subprocess.run(["kubectl", "get", *args, "-o", "json"], capture_output=True, text=True,
+                         env={"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin"}, check=True).stdout
+    data: dict = json.loads(out)
+    return data
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+    """Poll ``condition`` every 50 ms until it holds; fail the test naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def rolled_out(sb: Sandbox, name: str, generation: int | None = None) -> bool:
+    """kubectl rollout status's "successfully rolled out" (at least ``generation``, when given)."""
+    d = kubectl_json(sb, "deploy", name)
+    meta, spec, status = d["metadata"], d["spec"], d.get("status") or {}
+    replicas = spec.get("replicas", 1)
+    return (status.get("observedGeneration", 0) >= max(meta["generation"], generation or 0)
+            and status.get("updatedReplicas", 0) == replicas and status.get("replicas", 0) == replicas
+            and status.get("availableReplicas", 0) == replicas)
+
+
+def wait_lease_expired(sb: Sandbox, name: str, skew_s: float) -> None:
+    """Wait until the Lease ``name`` (held by a killed apply) may be taken over: ``renewTime +
+    leaseDurationSeconds + skew_s`` has passed (apply/lock.py)."""
+    spec = kubectl_json(sb, "lease", name)["spec"]
+    renew = datetime.fromisoformat(spec["renewTime"].replace("Z", "+00:00"))
+    until = renew + timedelta(seconds=spec["leaseDurationSeconds"] + skew_s + 0.2)
+    wait_until(lambda: datetime.now(UTC) > until, f"lease/{name} to expire", timeout_s=120)
 
 
 def secrets_file(tmp: Path, **values: str) -> Path:

@@ -14,7 +14,12 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import STATE, Sandbox, parse_env, secrets_file
+from litemaas_state.apply.lock import takeover_skew_s
+from tests.e2e.conftest import STATE, Sandbox, parse_env, secrets_file, wait_lease_expired
+
+#: The lease duration of the lock test (LITEMAAS_STATE_LOCK_SECONDS): short, so a killed apply's lease expires
+#: in seconds, yet renewed (every duration/4) often enough that a loaded machine does not lose it.
+LOCK_SECONDS = 3
 
 pytestmark = pytest.mark.slow
 
@@ -207,7 +212,7 @@ def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> Non
     image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0
     replicas: 5
 """)
-    env = {**sb.env, "LITEMAAS_STATE_LOCK_SECONDS": "4"}
+    env = {**sb.env, "LITEMAAS_STATE_LOCK_SECONDS": str(LOCK_SECONDS)}
     import os
     first = subprocess.Popen([sys.executable, "-m", "litemaas_state", "apply", state, "--auto-approve"],
                              env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,13 +222,15 @@ def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> Non
             if deployment(sb, "litellm-frontend")["metadata"]["generation"] > 1:
                 break
             time.sleep(0.1)
-        second = sb.cli("apply", state, "--auto-approve", extra_env={"LITEMAAS_STATE_LOCK_SECONDS": "4"}, check=1)
+        second = sb.cli("apply", state, "--auto-approve",
+                        extra_env={"LITEMAAS_STATE_LOCK_SECONDS": str(LOCK_SECONDS)}, check=1)
         assert "another apply holds the lock for this environment" in second.stderr
         assert "pid" in second.stderr and "since" in second.stderr
         first.send_signal(signal.SIGKILL)
     finally:
         first.wait(timeout=30)
-    time.sleep(8.5)  # the killed apply's lease expires by itself (4 s lease + 4 s clock-skew margin)
+    # the killed apply's lease expires by itself: LOCK_SECONDS lease + as much clock-skew allowance after its last renewal
+    wait_lease_expired(sb, "litemaas-state-litellm-rhpds", takeover_skew_s(LOCK_SECONDS))
     sb.cli("apply", state, "--auto-approve", check=0)
     sb.cli("plan", state, "--detailed-exitcode", check=0)
 
