@@ -15,7 +15,7 @@ values, each with the limit named, while parsing (before anything is built from 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -169,12 +169,17 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def parse_state(text: str, file: str) -> DesiredState:
+#: A check the caller adds (e.g. one that needs the file system): the field path and a summary per problem.
+ExtraCheck = Callable[[DesiredState], list[tuple[tuple[str | int, ...], str]]]
+
+
+def parse_state(text: str, file: str, *, check: ExtraCheck | None = None) -> DesiredState:
     """Parse and validate one state file.
 
     Args:
         text: the file's content (UTF-8 text).
         file: the name to show in diagnostics (as the user gave it).
+        check: more checks of the valid result; each problem is reported at its field's line and column.
     Returns:
         The frozen ``DesiredState``.
     Raises:
@@ -235,7 +240,7 @@ def parse_state(text: str, file: str) -> DesiredState:
     if not isinstance(data, dict):
         raise fail(f"the top level must be a mapping of keys, not a {type(data).__name__}", *marks.get((), (1, 1)))
     try:
-        return DesiredState.model_validate(data)
+        desired = DesiredState.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
@@ -249,3 +254,10 @@ def parse_state(text: str, file: str) -> DesiredState:
             ))
         problems.sort(key=lambda d: (d.location.line or 0, d.location.column or 0) if d.location else (0, 0))
         raise StateFileError(problems) from None
+    for loc, summary in check(desired) if check else ():
+        line, col = _locate(loc, marks) or (None, None)
+        problems.append(Diagnostic(severity=Severity.ERROR, summary=summary,
+                                   location=SourceLocation(file=file, line=line, column=col, field_path=_dotted(loc))))
+    if problems:
+        raise StateFileError(problems)
+    return desired

@@ -136,3 +136,18 @@ def test_the_shipped_file_is_within_every_limit() -> None:
 def test_a_saved_plans_embedded_state_file_gets_the_same_limits() -> None:
     with pytest.raises(StateFileError):
         parse_state(HEAD + "x" * (MAX_FILE_CHARS + 1), "embedded")
+
+
+def test_backup_directories_resolving_into_system_directories_are_refused_at_their_line(tmp_path: Path) -> None:
+    (tmp_path / "backups_link").symlink_to("/etc")
+    for directory, shown in (("../../../../../../../../etc/cron.d", "/etc"), ("../../../../../../../../proc/self", "/proc"),
+                             ("backups_link", "/etc"), ("backups_link/sub", "/etc"), ("'~/'", "'~'"),
+                             ("~/backups", "'~'")):
+        f = tmp_path / "x.yaml"
+        f.write_text(HEAD + f"backup:\n  directory: {directory}\n")
+        proc = validate(f)
+        assert proc.returncode == 1, (directory, proc.stdout)
+        assert f"{f}:8:14: backup.directory" in proc.stderr and shown in proc.stderr, (directory, proc.stderr)
+        assert not (tmp_path / "~").exists()
+    f.write_text(HEAD + "backup:\n  directory: backups\n")
+    assert validate(f).returncode == 0
