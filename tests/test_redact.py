@@ -91,3 +91,13 @@ def test_a_weak_secret_that_cannot_be_a_name_is_masked_as_a_whole_token(monkeypa
     redact.register("sk-1234", what="the LiteLLM master key")  # LiteLLM's documented default
     out = redact.scrub("Received API Key = sk-1234, then sk-12345 and x-sk-1234")
     assert out == "Received API Key = (sensitive value), then sk-12345 and x-sk-1234"
+
+
+def test_the_weak_secret_warning_survives_the_redactor(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from litemaas_state.commands.common import weak_secret_warnings
+
+    monkeypatch.setattr(redact, "_weak", {})
+    redact.register("litellm", what="the litellm database password")
+    (warning,) = weak_secret_warnings()
+    assert redact.scrub(warning.summary) == warning.summary
+    assert redact.MASK not in redact.scrub(warning.summary)

@@ -42,6 +42,7 @@ from litemaas_state.live.litemaas_db import tunnel_note
 from litemaas_state.live.pgdump import pg_dump_path
 from litemaas_state.live.podexec import exec_stream
 from litemaas_state.plan.backup import PARTIAL_SUFFIX, dump_name_pattern
+from litemaas_state.spec.model import system_directory
 
 TRAILER = b"-- PostgreSQL database dump complete"
 CHUNK = 1 << 20
@@ -72,18 +73,24 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str] | None:
 def check_destination(dest: Path) -> None:
     """Refuse a dump path inside a git work tree that git does not ignore.
 
-    Without git installed the check is skipped (nothing can be committed either).
+    Without git installed the check is skipped (nothing can be committed either). Symlinks and ``..`` are
+    resolved first (``os.path.realpath``), so a link cannot lead the dump into a system directory or an
+    unignored part of a work tree (the commands refuse a system directory earlier; this is the last check).
 
     Raises:
-        BackupFailed: naming the work tree and how to fix it.
+        BackupFailed: naming the system directory, or the work tree and how to fix it.
     """
-    anchor = dest.absolute().parent
+    dest = Path(os.path.realpath(dest))
+    system = system_directory(str(dest))
+    if system is not None:
+        raise BackupFailed(f"refusing to write the dump {dest}: it is in the system directory {system}")
+    anchor = dest.parent
     while not anchor.exists() and anchor != anchor.parent:
         anchor = anchor.parent
     top = _git(["rev-parse", "--show-toplevel"], anchor)
     if top is None or top.returncode != 0 or not top.stdout.strip():
         return  # not inside a work tree
-    ignored = _git(["check-ignore", "-q", "--no-index", str(dest.absolute())], anchor)
+    ignored = _git(["check-ignore", "-q", "--no-index", str(dest)], anchor)
     if ignored is not None and ignored.returncode == 0:
         return
     raise BackupFailed(

@@ -1,4 +1,7 @@
-"""One apply at a time per environment: a Kubernetes Lease in the deployment's namespace.
+"""One apply at a time per namespace: the Kubernetes Lease ``litemaas-state`` in the deployment's namespace.
+
+One Lease per namespace, not per ``metadata.name``: two state files (or a copy with another name) that
+manage the same namespace must not apply at the same time. The holder identity names the environment.
 
 Why a Lease (coordination.k8s.io/v1) and not a PostgreSQL advisory lock: the Lease lives next to what
 apply changes, needs nothing but the Kubernetes access every apply already has (a state file may manage
@@ -11,7 +14,7 @@ Takeover and release use the Lease's resourceVersion, so two applies never both 
 ``LITEMAAS_STATE_LOCK_SECONDS`` overrides the lease duration (default 60 s). A dead holder's lease is
 taken over ``duration + min(CLOCK_SKEW_S, duration)`` after its last renewal (90 s by default); the
 refusal message says so, with the time.
-Release by hand: ``kubectl delete lease litemaas-state-<environment> -n <namespace>`` (README).
+Release by hand: ``kubectl delete lease litemaas-state -n <namespace>`` (README).
 Terraform's lock semantics (anchors.md §1.6): no waiting by default; the second apply fails at once.
 """
 
@@ -32,7 +35,8 @@ from litemaas_state.errors import ApplyError, ConfigError, LockHeld, ObserveErro
 from litemaas_state.live.kube import KubeConnection, api_error, kube_errors, read_json
 from litemaas_state.timestamps import parse_utc, rfc3339, rfc3339_micro
 
-LEASE_PREFIX = "litemaas-state-"
+#: The apply lock's Lease in the target namespace (one per namespace, whatever the environment's name).
+LEASE_NAME = "litemaas-state"
 DURATION_S = 60
 RENEW_EVERY_S = 15.0
 #: Takeover waits this much longer (at most one more lease duration) than the holder's lease, so a holder whose clock is behind ours is not
@@ -59,36 +63,37 @@ def takeover_skew_s(duration_s: int) -> int:
     return min(CLOCK_SKEW_S, duration_s)
 
 
-def lease_name(environment: str) -> str:
-    return f"{LEASE_PREFIX}{environment}"
+def lease_name() -> str:
+    return LEASE_NAME
 
 
 def _ts(dt: datetime) -> str:
     return rfc3339_micro(dt)
 
 
-def holder_identity() -> str:
-    """``user@host pid N``: enough to find the holder."""
+def holder_identity(environment: str) -> str:
+    """``user@host pid N (environment E)``: enough to find the holder and what it applies."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()} (environment {environment})"
 
 
 class ApplyLock:
-    """The environment's apply lock. Use as a context manager; renews itself in a thread while held."""
+    """The namespace's apply lock, taken for ``environment`` (named in the holder identity). Use as a
+    context manager; renews itself in a thread while held."""
 
     def __init__(self, conn: KubeConnection, environment: str, *, duration_s: int = DURATION_S,
                  renew_every_s: float = RENEW_EVERY_S, identity: str | None = None) -> None:
         self.conn = conn
         self.api = k8s.CoordinationV1Api(conn.api)
-        self.name = lease_name(environment)
+        self.name = lease_name()
         self.duration_s = _lock_seconds(duration_s)
         self.renew_every_s = min(renew_every_s, self.duration_s / 4)
         self._last_renewal = time.monotonic()
         self._lost: str | None = None
-        self.identity = identity or holder_identity()
+        self.identity = identity or holder_identity(environment)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rv: str | None = None
@@ -146,7 +151,7 @@ class ApplyLock:
         if holder and renew is not None and renew + timedelta(seconds=duration + skew) > now:
             at = (renew + timedelta(seconds=duration + skew)).astimezone(UTC)
             raise LockHeld(
-                f"another apply holds the lock for this environment: {holder}, since {since} "
+                f"another apply holds the lock for this namespace: {holder}, since {since} "
                 f"(lease/{self.name} in namespace {self.conn.namespace}; if that apply died, it can be taken "
                 f"over {duration + skew}s after its last renewal ({duration}s lease + {skew}s clock-skew "
                 f"allowance), at {rfc3339(at)} at the earliest; release by hand: kubectl delete "

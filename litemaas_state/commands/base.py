@@ -19,7 +19,7 @@ from litemaas_state.errors import Diagnostic, Severity, SourceLocation, StateFil
 from litemaas_state.redact import scrub
 from litemaas_state.render.escape import terminal, visible_controls
 from litemaas_state.spec.load import MAX_FILE_CHARS, parse_state
-from litemaas_state.spec.model import DesiredState
+from litemaas_state.spec.model import DesiredState, system_directory
 
 
 @dataclass
@@ -137,9 +137,18 @@ def state_from_text(text: str, path: Path) -> StateFile:
 
     A relative ``backup.directory`` is resolved against the state file's directory (``state/x.yaml`` with
     ``directory: backups`` → ``state/backups``), so where dumps go does not depend on the current
-    directory; the result stays relative when the state file's path is.
+    directory; the result stays relative when the state file's path is. Refused at its line: a directory
+    that, with ``..`` and symlinks resolved (``os.path.realpath``), is a system directory.
     """
-    desired = parse_state(text, str(path))
+    def check(d: DesiredState) -> list[tuple[tuple[str | int, ...], str]]:
+        real = os.path.realpath(os.path.join(path.parent, d.backup.directory))
+        system = system_directory(real)
+        if system is None:
+            return []
+        return [(("backup", "directory"), f"{d.backup.directory!r} is {real}, in the system directory {system}; "
+                 "database dumps hold keys and user data: use a directory of their own, e.g. backups")]
+
+    desired = parse_state(text, str(path), check=check)
     directory = desired.backup.directory
     if not os.path.isabs(directory):
         resolved = os.path.normpath(os.path.join(path.parent, directory))

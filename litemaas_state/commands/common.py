@@ -76,7 +76,7 @@ def weak_secret_warnings() -> tuple[Diagnostic, ...]:
     return tuple(Diagnostic(
         severity=Severity.WARNING, code="weak_secret",
         summary=f"{what} is weak (short or a common word): output masks it only where it appears as a "
-                "secret (URLs, password= fields, headers), not inside names",
+                "secret (in URLs, password fields and headers), not inside names",
         detail="Rotate it to a long random value (at least 12 characters of three kinds, or 20 of any).",
     ) for what in weak_secrets())
 

@@ -1,7 +1,7 @@
 """Saved plans: `plan --out FILE` writes the Plan (actions + the live values they were computed from);
 `apply --plan FILE` reads it back. The file is the Plan model as JSON: token hashes, roles, images and
 replica counts — never a key, a password or a URL (anchors.md §1.3, §7 item 6: secret-safe by
-construction; Terraform's plan files are not)."""
+construction; Terraform's plan files are not); world strings are scrubbed and escaped (``plan_json``)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,35 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from litemaas_state.errors import ConfigError
 from litemaas_state.plan.model import FORMAT_VERSION, Plan
+from litemaas_state.redact import scrub
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    return value
+
+
+def plan_json(plan: Plan, state_text: str) -> str:
+    """The saved plan's text: every string from the world (aliases, user ids, error text) through
+    ``redact.scrub``, and all but printable ASCII escaped (``ensure_ascii``: no control, C1, DEL or bidi
+    character reaches a terminal that shows the file). Apply matches keys by token hash and rows by id, so
+    a masked alias changes nothing it does. ``state_text`` is embedded as it is (a state file holds no
+    secret, and apply checks it against ``state_digest``).
+    """
+    data = _scrubbed(plan.model_dump(mode="json"))
+    data["state_text"] = state_text
+    return json.dumps(data, indent=1, ensure_ascii=True)
 
 
 def write_plan(plan: Plan, path: Path, state_text: str) -> None:
@@ -31,7 +55,7 @@ def write_plan(plan: Plan, path: Path, state_text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", dir=path.parent)
         with os.fdopen(fd, "w") as f:
-            f.write(plan.model_copy(update={"state_text": state_text}).model_dump_json(indent=1))
+            f.write(plan_json(plan, state_text))
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError as exc:

@@ -9,14 +9,13 @@ Redis runs as a single replica), anchors.md §4.5 and §7 item 9 (HPA owns repli
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component
-from litemaas_state.plan.deployments import desired_replicas
+from litemaas_state.plan.deployments import RESTART_AT_SKEW, desired_replicas
 from litemaas_state.plan.model import Action, RestartAction, SetImageAction, WaitRolloutAction
 from litemaas_state.spec.model import DesiredState, OnFailure
 from litemaas_state.timestamps import rfc3339
@@ -25,9 +24,6 @@ from litemaas_state.timestamps import rfc3339
 ROLLOUT_FAILED = "rollout_failed"
 
 
-#: How far in the future a ``restart_at`` may be before it is refused (the clocks of the machine that wrote
-#: the state file and the one that plans may disagree a little).
-RESTART_AT_SKEW = timedelta(minutes=5)
 
 
 def _future_restarts(desired: DesiredState, live: LiveState) -> list[Diagnostic]:

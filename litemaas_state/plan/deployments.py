@@ -10,6 +10,7 @@ repository, so the frontend's ``copy-custom-logos`` init container is never left
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
@@ -86,15 +87,21 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
     return actions, diags
 
 
+#: How far in the future a ``restart_at`` may be before it is refused (the clocks of the machine that wrote
+#: the state file and the one that plans may disagree a little).
+RESTART_AT_SKEW = timedelta(minutes=5)
+
+
 def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]:
     """A rolling restart where the declared ``restart_at`` is newer than the pod template's restartedAt.
 
-    A restart done by hand later than the declared time is not drift (issue 4 §7).
+    A restart done by hand later than the declared time is not drift. A ``restart_at`` more than
+    ``RESTART_AT_SKEW`` after ``live.observed_at`` gets no action (plan/checks.py makes it a plan error).
     """
     actions: list[RestartAction] = []
     for component, spec in desired.deployments.items():
         w = live.workloads.get(component.value)
-        if spec.restart_at is None or w is None:
+        if spec.restart_at is None or w is None or spec.restart_at > live.observed_at + RESTART_AT_SKEW:
             continue
         have = parse_utc(w.restarted_at)
         if have is not None and have.tzinfo is not None and have >= spec.restart_at:

@@ -4,7 +4,9 @@ Refuses, never with a traceback: YAML syntax errors, duplicate keys, an empty fi
 is not a mapping, unknown keys (typos), wrong types, bad image references, negative replicas, and every
 other model constraint (spec/model.py). Hostile or broken files are refused fast and with a position:
 control characters (NUL, e.g. from UTF-16, other C0 but tab/LF/CR, DEL, C1 incl. NEL) and bidirectional
-controls (they can make a reviewer read a different file, "Trojan Source") at file:line:column; a file
+controls (they can make a reviewer read a different file, "Trojan Source") at file:line:column, and
+the same plus every C0 control and zero-width character in a value written as a YAML escape
+(``"a@b.c\\u202e"``); timestamps YAML reads but no calendar has (2026-02-30, +25:00); a file
 longer than ``MAX_FILE_CHARS``, a scalar longer than ``MAX_SCALAR_CHARS`` or more than ``MAX_NODES``
 values, each with the limit named, while parsing (before anything is built from it). All validation problems are reported at once (Terraform
 ``tfdiags``; style.md §6.4 #7). Pure: the caller reads the file and passes its text.
@@ -13,7 +15,7 @@ values, each with the limit named, while parsing (before anything is built from 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -36,6 +38,9 @@ MAX_NODES = 10_000
 # Characters refused anywhere in a state file (see the module docstring); a BOM only as the first one.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
 _NAMES = {"\x00": "NUL", "\x1b": "ESC", "\x7f": "DEL", "\x85": "NEL", "\ufeff": "byte order mark"}
+# Characters refused in a value even when written as a YAML escape ("\u202e"): the above, every C0 control
+# (no field holds multi-line text), zero-width and invisible format characters, line/paragraph separators.
+_FORBIDDEN_IN_VALUE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 class _Refused(Exception):
@@ -82,7 +87,7 @@ def _construct(node: yaml.Node, path: Path, marks: dict[Path, tuple[int, int]], 
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(key_node, path, {}, problems, file, loader)
             if not isinstance(key, str | int | float | bool) or key is None:
                 key = str(key)
             kpath = (*path, key) if isinstance(key, str | int) else (*path, str(key))
@@ -100,7 +105,32 @@ def _construct(node: yaml.Node, path: Path, marks: dict[Path, tuple[int, int]], 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(v, (*path, i), marks, problems, file, loader) for i, v in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except ValueError as exc:  # a timestamp YAML recognises but datetime refuses (2026-02-30, +25:00)
+        reason = "the UTC offset must be under 24 hours" if "offset" in str(exc) else str(exc)
+        problems.append(_value_problem(f"{str(node.value)[:60]!r} is not a valid date and time ({reason})",
+                                       node, path, file))
+        return None
+    if isinstance(value, str) and (bad := _FORBIDDEN_IN_VALUE.search(value)):
+        c = bad.group(0)
+        problems.append(_value_problem(f"the value contains U+{ord(c):04X} ({_char_name(c)}); only printable "
+                                       "text is allowed", node, path, file))
+    return value
+
+
+def _char_name(c: str) -> str:
+    if c in _NAMES:
+        return _NAMES[c]
+    if "\u202a" <= c <= "\u202e" or "\u2066" <= c <= "\u2069" or c in "\u200e\u200f\u061c":
+        return "bidirectional control"
+    return "control character" if c < "\xa0" else "invisible character"
+
+
+def _value_problem(summary: str, node: yaml.Node, path: Path, file: str) -> Diagnostic:
+    line, col = _mark_of(node)
+    return Diagnostic(severity=Severity.ERROR, summary=summary,
+                      location=SourceLocation(file=file, line=line, column=col, field_path=_dotted(path)))
 
 
 def _dotted(path: Sequence[str | int]) -> str:
@@ -139,12 +169,17 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def parse_state(text: str, file: str) -> DesiredState:
+#: A check the caller adds (e.g. one that needs the file system): the field path and a summary per problem.
+ExtraCheck = Callable[[DesiredState], list[tuple[tuple[str | int, ...], str]]]
+
+
+def parse_state(text: str, file: str, *, check: ExtraCheck | None = None) -> DesiredState:
     """Parse and validate one state file.
 
     Args:
         text: the file's content (UTF-8 text).
         file: the name to show in diagnostics (as the user gave it).
+        check: more checks of the valid result; each problem is reported at its field's line and column.
     Returns:
         The frozen ``DesiredState``.
     Raises:
@@ -205,7 +240,7 @@ def parse_state(text: str, file: str) -> DesiredState:
     if not isinstance(data, dict):
         raise fail(f"the top level must be a mapping of keys, not a {type(data).__name__}", *marks.get((), (1, 1)))
     try:
-        return DesiredState.model_validate(data)
+        desired = DesiredState.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
             loc = tuple(err["loc"])
@@ -219,3 +254,10 @@ def parse_state(text: str, file: str) -> DesiredState:
             ))
         problems.sort(key=lambda d: (d.location.line or 0, d.location.column or 0) if d.location else (0, 0))
         raise StateFileError(problems) from exc
+    for loc, summary in check(desired) if check else ():
+        line, col = _locate(loc, marks) or (None, None)
+        problems.append(Diagnostic(severity=Severity.ERROR, summary=summary,
+                                   location=SourceLocation(file=file, line=line, column=col, field_path=_dotted(loc))))
+    if problems:
+        raise StateFileError(problems)
+    return desired

@@ -72,6 +72,20 @@ SYSTEM_DIRECTORIES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64
                       "/sys", "/usr", "/var/lib", "/var/run")
 
 
+def system_directory(path: str) -> str | None:
+    """The system directory (``SYSTEM_DIRECTORIES`` or ``/`` itself) an absolute path is in, else None.
+
+    Pure: ``path`` is normalised as text (``..`` folded); the caller resolves symlinks first
+    (``os.path.realpath``) where the file system is at hand (commands/base.py, apply/backup.py).
+    """
+    norm = posixpath.normpath(path)
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    if norm == "/":
+        return "/"
+    return next((d for d in SYSTEM_DIRECTORIES if norm == d or norm.startswith(d + "/")), None)
+
+
 def image_repository(image: str) -> str:
     """The repository part of an image reference (``quay.io/a/b:1`` → ``quay.io/a/b``).
 
@@ -203,8 +217,10 @@ class BackupPolicy(_Strict):
     @field_validator("directory")
     @classmethod
     def _not_system(cls, v: str) -> str:
-        norm = posixpath.normpath(v) if v.startswith("/") else ""
-        if norm == "/" or any(norm == d or norm.startswith(d + "/") for d in SYSTEM_DIRECTORIES):
+        if v.startswith("~"):
+            raise ValueError(f"{v!r} starts with '~', which is not expanded (a directory named '~' would be "
+                             "created); write the path out, or make it relative to the state file")
+        if v.startswith("/") and system_directory(v):
             raise ValueError(f"{v!r} is a system directory; database dumps hold keys and user data: use a "
                              "directory of their own, e.g. backups")
         if "\x00" in v:

@@ -80,3 +80,14 @@ def test_a_dump_inside_a_git_work_tree_must_be_ignored(tmp_path: Path) -> None:
     (repo / ".gitignore").write_text("backups/\n")
     backup.check_destination(dest)  # ignored: fine
     backup.check_destination(tmp_path / "elsewhere" / dest.name)  # not in a work tree: fine
+
+
+def test_a_dump_is_never_written_into_a_system_directory_even_through_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "backups_link").symlink_to("/etc")
+    for dest in (tmp_path / "backups_link" / "env-litellm.sql.gz",
+                 tmp_path / "ok" / ".." / ".." / ".." / ".." / ".." / ".." / "etc" / "cron.d" / "env.sql.gz",
+                 Path("/proc/self/env.sql.gz")):
+        with pytest.raises(BackupFailed, match="system directory"):
+            backup.check_destination(dest)
+    backup.check_destination(tmp_path / "backups" / "env-litellm.sql.gz")
+

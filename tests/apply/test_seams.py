@@ -25,7 +25,7 @@ from litemaas_state.apply.runner import apply_plan
 from litemaas_state.errors import LockHeld, PreconditionFailed, RolloutFailed
 from litemaas_state.live.connect import DataPlaneFlags, Discovery
 from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube
-from litemaas_state.plan.model import Action, Phase, Plan, Precondition, ScaleAction
+from litemaas_state.plan.model import Action, Plan, Replicas, ScaleAction
 from tests.conftest import FAST, Sandbox, SandboxLauncher
 from tests.plan.factories import NOW
 
@@ -69,7 +69,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 20.0
 
 def lease(conn: KubeConnection, environment: str) -> k8s.V1Lease | None:
     try:
-        return k8s.CoordinationV1Api(conn.api).read_namespaced_lease(lease_name(environment), NS)
+        return k8s.CoordinationV1Api(conn.api).read_namespaced_lease(lease_name(), NS)
     except k8s.ApiException as exc:
         if exc.status == 404:
             return None
@@ -87,7 +87,7 @@ def test_one_holder_at_a_time_and_release_frees_it(conn: KubeConnection) -> None
         with pytest.raises(LockHeld) as refused:
             ApplyLock(conn, "seam-one", identity="bob@host pid 2").acquire()
         message = str(refused.value)
-        assert "another apply holds the lock for this environment: alice@host pid 1" in message
+        assert "another apply holds the lock for this namespace: alice@host pid 1" in message
         assert "90s after its last renewal (60s lease + 30s clock-skew allowance)" in message
         first.ensure_held()  # still ours
     assert lease(conn, "seam-one") is None
@@ -101,7 +101,7 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_not(conn: KubeConnecti
     def leave_lease(environment: str, renewed: datetime) -> None:
         stamp = renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         api.create_namespaced_lease(NS, {
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": lease_name(environment)},
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": lease_name()},
             "spec": {"holderIdentity": "dead@host pid 9", "leaseDurationSeconds": 10, "acquireTime": stamp,
                      "renewTime": stamp}})
 
@@ -112,19 +112,19 @@ def test_an_expired_lease_is_taken_over_and_a_live_one_is_not(conn: KubeConnecti
     leave_lease("seam-alive", now - timedelta(seconds=15))  # within the skew allowance: still held
     with pytest.raises(LockHeld, match="dead@host pid 9"):
         ApplyLock(conn, "seam-alive", identity="me@host pid 3").acquire()
-    api.delete_namespaced_lease(lease_name("seam-alive"), NS)
+    api.delete_namespaced_lease(lease_name(), NS)
 
 
 def test_a_lease_deleted_by_hand_is_noticed_before_the_next_action(conn: KubeConnection) -> None:
     lock = ApplyLock(conn, "seam-lost", duration_s=2, identity="me@host pid 4")  # renews every 0.5 s
     with lock:
-        k8s.CoordinationV1Api(conn.api).delete_namespaced_lease(lease_name("seam-lost"), NS)
+        k8s.CoordinationV1Api(conn.api).delete_namespaced_lease(lease_name(), NS)
 
         def lost() -> bool:
             try:
                 lock.ensure_held()
             except LockHeld as exc:
-                assert "lease/litemaas-state-seam-lost was deleted" in str(exc)
+                assert "lease/litemaas-state was deleted" in str(exc)
                 return True
             return False
 
@@ -193,10 +193,9 @@ def test_wait_rollout_refuses_a_paused_deployment(conn: KubeConnection) -> None:
 
 def scale_redis(expected_replicas: int) -> ScaleAction:
     return ScaleAction(
-        id="scaling/litellm-redis", phase=Phase.SCALING, address="deployment/litellm-redis",
+        id="scaling/litellm-redis", address="deployment/litellm-redis",
         deployment="litellm-redis", replicas=1,
-        preconditions=(Precondition(source="kubernetes", address="deployment/litellm-redis", field="spec.replicas",
-                                    expected=expected_replicas),))
+        preconditions=(Replicas(deployment="litellm-redis", replicas=expected_replicas),))
 
 
 def test_a_moved_deployment_value_refuses_the_action_and_apply_stops_before_it(conn: KubeConnection) -> None:

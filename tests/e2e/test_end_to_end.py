@@ -224,8 +224,8 @@ def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> Non
             time.sleep(0.1)
         second = sb.cli("apply", state, "--auto-approve",
                         extra_env={"LITEMAAS_STATE_LOCK_SECONDS": str(LOCK_SECONDS)}, check=1)
-        assert "another apply holds the lock for this environment" in second.stderr
-        assert "pid" in second.stderr and "since" in second.stderr
+        assert "another apply holds the lock for this namespace" in second.stderr
+        assert "pid" in second.stderr and "(environment litellm-rhpds)" in second.stderr and "since" in second.stderr
         first.send_signal(signal.SIGKILL)
     finally:
         first.wait(timeout=30)

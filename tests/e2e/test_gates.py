@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
+from litemaas_state.apply.lock import LEASE_NAME
 from tests.e2e.conftest import Sandbox
 from tests.e2e.test_end_to_end import deployment, write
 
@@ -166,7 +167,7 @@ def test_a_rerun_after_a_killed_apply_waits_for_the_unfinished_rollout(make_sand
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
-        kubectl(sb, "delete", "lease", "litemaas-state-litellm-rhpds")
+        kubectl(sb, "delete", "lease", LEASE_NAME)
 
     # a rollout that will fail: the rerun is not "No changes." but waits, then reports the failure
     state = write(sb, f"deployments:\n  litellm:\n    image: {LITELLM_NEW}-broken\n")

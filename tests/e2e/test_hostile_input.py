@@ -90,3 +90,28 @@ def test_a_weak_database_password_is_masked_as_a_secret_not_inside_names(make_sa
     assert "deployment/litellm" in plain
     warnings = [ln for ln in plain.splitlines() if "database password is weak" in ln]
     assert len(warnings) == len(set(warnings)) >= 1, plain  # once per password
+
+
+def test_a_saved_plan_holds_no_secret_and_no_raw_control_character(make_sandbox, tmp_path) -> None:
+    sb = make_sandbox(secrets_file=secrets_file(tmp_path, master_key="sk-1234", db_password="postgres"))
+    leaks = ["leak sk-ABCDEFGHIJKLMNOPQRSTUVWXYZ123456 end", "uses the master key sk-1234 here",
+             "dsn host=db password=postgres", "del\x7f nel\x85 csi\x9b2J bidi\u202etxt isolate\u2066x"]
+    insert_expired_tokens(sb, leaks)
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
+        conn.execute('UPDATE "LiteLLM_VerificationToken" SET user_id = %s WHERE key_alias = %s', ("sk-1234", leaks[0]))
+    state = write(sb, "key_retention:\n  delete_expired: true\n  max_deletions: 500\n")
+    plan_file = sb.dir / "p.json"
+    sb.cli("plan", state, "--out", str(plan_file), check=0)
+    raw = plan_file.read_bytes()
+    for secret in (b"sk-ABCDEFGHIJKLMNOPQRSTUVWXYZ123456", b"sk-1234", b"password=postgres"):
+        assert secret not in raw, secret
+    assert not re.search(rb"[\x00-\x09\x0b-\x1f\x7f-\xff]", raw), "a raw control or non-ASCII byte in the saved plan"
+    text = raw.decode("ascii")
+    assert "\\u202e" in text and "\\u0085" in text and "\\u007f" in text and "\\u2066" in text
+    assert "(sensitive value)" in text
+    # still a plan apply accepts: keys are matched by token hash, the embedded state file by its digest
+    applied = sb.cli("apply", "--plan", str(plan_file), check=0)
+    assert "sk-ABCDEFGHIJKLMNOPQRSTUVWXYZ123456" not in applied.stdout + applied.stderr
+    with psycopg.connect(sb.direct["LITELLM_DATABASE_URL"]) as conn:
+        left = {r[0] for r in conn.execute('SELECT key_alias FROM "LiteLLM_VerificationToken"')}
+    assert not set(leaks) & left

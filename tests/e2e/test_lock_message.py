@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from litemaas_state.apply.lock import ApplyLock
+from litemaas_state.apply.lock import LEASE_NAME, ApplyLock
 from tests.e2e.test_end_to_end import write
 
 pytestmark = pytest.mark.slow
@@ -39,3 +40,18 @@ def test_a_held_lock_fails_fast_and_names_the_real_takeover_time(make_sandbox) -
             assert at, proc.stderr
             when = datetime.strptime(at.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
             assert timedelta(seconds=60) < when - datetime.now(UTC) <= timedelta(seconds=91)
+
+
+def test_the_lock_is_per_namespace_not_per_environment_name(make_sandbox) -> None:
+    sb = make_sandbox()
+    from litemaas_state.live.kube import connect_kube
+
+    other = write(sb, "deployments:\n  litellm:\n    replicas: 4\n", name="other.yaml")
+    Path(other).write_text(Path(other).read_text().replace("name: litellm-rhpds", "name: a-copy", 1))
+    conn = connect_kube("litellm-rhpds", kubeconfig=sb.env["KUBECONFIG"])
+    with ApplyLock(conn, "litellm-rhpds"):
+        proc = sb.cli("apply", other, "--auto-approve", check=1)
+        assert "another apply holds the lock for this namespace" in proc.stderr, proc.stderr
+        assert "(environment litellm-rhpds)" in proc.stderr and f"lease/{LEASE_NAME} " in proc.stderr
+    assert sb.cli("plan", other, "--detailed-exitcode").returncode == 2  # nothing was applied
+    sb.cli("apply", other, "--auto-approve", check=0)  # released: the copy applies

@@ -72,6 +72,9 @@ def test_scaling() -> None:
         ("2026-11-29T09:00:00Z", "2026-11-29T10:00:00Z", True),
         ("2026-11-29T10:00:00Z", "2026-11-29T10:00:00Z", False),
         ("2026-11-29T11:30:00Z", "2026-11-29T10:00:00Z", False),  # a later restart by hand is not drift
+        (None, "2026-11-29T10:04:00Z", True),  # within the clock-skew allowance
+        (None, "2099-01-01T00:00:00Z", False),  # in the future: a plan error (checks.py), never an action
+        (None, "9999-12-31T23:59:59Z", False),
     ],
 )
 def test_restart_at(live_annotation: str | None, declared: str, planned: bool) -> None:

@@ -142,20 +142,20 @@ def test_an_inactive_admin_alone_is_warned_about() -> None:
 
 def test_a_rollout_in_progress_of_an_undeclared_image_is_a_warning() -> None:
     state = desired(deployments={"litellm": {"replicas": 3}})
-    diags = check_deployments(state, live(workloads={"litellm": rolling()}))
+    diags = check_deployments(state, live(workloads={"litellm": rolling()}), planned=())
     assert [(d.severity, d.address, d.summary) for d in diags] == [
         (Severity.WARNING, "deployment/litellm",
          "a rollout is in progress: Waiting for deployment \"litellm\" rollout to finish: 1 out of 3 new "
          "replicas have been updated...")]
     # finished: nothing to say
-    assert check_deployments(state, live(workloads={"litellm": workload(image=NEW)})) == []
+    assert check_deployments(state, live(workloads={"litellm": workload(image=NEW)}), planned=()) == []
 
 
 def test_a_rollout_in_progress_of_the_declared_image_is_waited_for_not_warned_about() -> None:
     state = desired(deployments={"litellm": {"image": NEW}})
     world = live(workloads={"litellm": rolling()})
-    assert check_deployments(state, world) == []
     plan = make(state, world)
+    assert check_deployments(state, world, planned=plan.actions) == []
     assert [(a.kind, a.id) for a in plan.actions] == [("wait_rollout", "images/litellm/rollout")]
     assert not plan.errored
     # a paused one makes no progress: not an action to wait for

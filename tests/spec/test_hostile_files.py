@@ -81,6 +81,16 @@ def test_oversized_files_and_values_are_refused_fast_with_the_limit(tmp_path: Pa
     ("deployments:\n  litellm:\n    restart_at: 2026-11-29T10:00:00\n", "deployments.litellm.restart_at", "no zone"),
     ("deployments:\n  litellm:\n    restart_at: '2026-11-29 10:00'\n", "deployments.litellm.restart_at", "RFC 3339"),
     ("deployments:\n  litellm:\n    restart_at: 2026-11-29\n", "deployments.litellm.restart_at", "RFC 3339"),
+    ("deployments:\n  litellm:\n    restart_at: 2026-02-30T10:00:00Z\n", "deployments.litellm.restart_at",
+     "day is out of range"),
+    ("deployments:\n  litellm:\n    restart_at: 2026-13-01T10:00:00Z\n", "deployments.litellm.restart_at", "month"),
+    ("deployments:\n  litellm:\n    restart_at: 2026-01-01T10:00:00+25:00\n", "deployments.litellm.restart_at",
+     "under 24 hours"),
+    ('admins:\n  emails: ["new.hire@example.com\\u202e"]\n', "admins.emails[0]", "U+202E (bidirectional control)"),
+    ('admins:\n  emails: ["new.hire@example.com\\u200b"]\n', "admins.emails[0]", "U+200B"),
+    ('key_retention:\n  protect_aliases: ["ws-\\x1b[2J"]\n', "key_retention.protect_aliases[0]", "U+001B (ESC)"),
+    ('key_retention:\n  protect_users: ["u\\x85"]\n', "key_retention.protect_users[0]", "U+0085 (NEL)"),
+    ('metadata2:\n  "x\\u2066": 1\n', "metadata2", "U+2066"),
 ])
 def test_values_out_of_bounds_are_refused_naming_the_bound(body: str, field: str, bound: str) -> None:
     found = problems(HEAD + body)
@@ -112,6 +122,10 @@ def test_restart_at_in_the_future_is_a_plan_error() -> None:
         plan = make_plan(d, LiveState(observed_at=now, namespace="ns"), now=now, state_file="x.yaml", state_digest="0" * 64)
         errors = [x for x in plan.diagnostics if x.severity == "error" and "in the future" in x.summary]
         assert bool(errors) == refused, plan.diagnostics
+    for far in ("2099-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+        d = parse_state(HEAD + f"deployments:\n  litellm:\n    restart_at: {far}\n", "x.yaml")
+        plan = make_plan(d, LiveState(observed_at=now, namespace="ns"), now=now, state_file="x.yaml", state_digest="0" * 64)
+        assert [x for x in plan.diagnostics if x.severity == "error" and "in the future" in x.summary], far
 
 
 def test_the_shipped_file_is_within_every_limit() -> None:
@@ -122,3 +136,18 @@ def test_the_shipped_file_is_within_every_limit() -> None:
 def test_a_saved_plans_embedded_state_file_gets_the_same_limits() -> None:
     with pytest.raises(StateFileError):
         parse_state(HEAD + "x" * (MAX_FILE_CHARS + 1), "embedded")
+
+
+def test_backup_directories_resolving_into_system_directories_are_refused_at_their_line(tmp_path: Path) -> None:
+    (tmp_path / "backups_link").symlink_to("/etc")
+    for directory, shown in (("../../../../../../../../etc/cron.d", "/etc"), ("../../../../../../../../proc/self", "/proc"),
+                             ("backups_link", "/etc"), ("backups_link/sub", "/etc"), ("'~/'", "'~'"),
+                             ("~/backups", "'~'")):
+        f = tmp_path / "x.yaml"
+        f.write_text(HEAD + f"backup:\n  directory: {directory}\n")
+        proc = validate(f)
+        assert proc.returncode == 1, (directory, proc.stdout)
+        assert f"{f}:8:14: backup.directory" in proc.stderr and shown in proc.stderr, (directory, proc.stderr)
+        assert not (tmp_path / "~").exists()
+    f.write_text(HEAD + "backup:\n  directory: backups\n")
+    assert validate(f).returncode == 0
