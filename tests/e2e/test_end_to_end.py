@@ -230,7 +230,7 @@ def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> Non
     finally:
         first.wait(timeout=30)
     # the killed apply's lease expires by itself: LOCK_SECONDS lease + as much clock-skew allowance after its last renewal
-    wait_lease_expired(sb, "litemaas-state-litellm-rhpds", takeover_skew_s(LOCK_SECONDS))
+    wait_lease_expired(sb, "litemaas-state", takeover_skew_s(LOCK_SECONDS))
     sb.cli("apply", state, "--auto-approve", check=0)
     sb.cli("plan", state, "--detailed-exitcode", check=0)
 

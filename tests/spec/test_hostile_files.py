@@ -57,7 +57,7 @@ def test_bad_characters_get_a_position_not_a_reader_error(tmp_path: Path, raw: b
 def test_oversized_files_and_values_are_refused_fast_with_the_limit(tmp_path: Path, text: str, limit: str) -> None:
     start = time.monotonic()
     [(_, _, _, summary)] = problems(text)
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 3.0  # refused while parsing, not after building 400,000 items (which took 48 s); generous for a loaded 2-core CI
     assert limit in summary and len(summary) < 200
     f = tmp_path / "big.yaml"
     f.write_text(text)
