@@ -1,7 +1,7 @@
 """`litemaas-state apply FILE` / `apply --plan PLANFILE`: lock, plan (or load), confirm, check, execute.
 
 * Confirmation as Terraform's (anchors.md §1.10): only ``yes`` is accepted; ``--auto-approve`` skips it;
-  without a terminal and without --auto-approve, apply refuses. A saved plan is its own approval (§1.3).
+  without a terminal, one line is read from stdin (``echo yes | apply``); at end of input apply refuses. A saved plan is its own approval (§1.3).
 * One apply at a time: the environment's Lease (apply/lock.py), taken before anything is read.
 * Preconditions: with a saved plan, every action's preconditions are checked before the first action (a
   stale plan changes nothing) and each again just before its action; a fresh plan re-checks each action
@@ -102,11 +102,11 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
                              "actions described above.\n  Only 'yes' will be accepted to approve.\n\n"
                              "  Enter a value: ")
             if answer is None:
-                out.echo("Error: no terminal to confirm on; pass --auto-approve to apply without a prompt.",
-                         err=True)
+                out.echo("Error: no terminal to confirm on and no answer on stdin; pass --auto-approve to apply "
+                         "without a prompt.", err=True)
                 return ExitCode.ERROR
             if answer.strip() != "yes":
-                out.echo("\nApply cancelled.")
+                out.echo("\nApply cancelled. Only 'yes' approves; pass --auto-approve to apply without a prompt.")
                 return ExitCode.ERROR
         out.echo("")
         return _execute(plan, conns, opts, out, lock)
