@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,7 +63,8 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
             in_cluster = True
         except ConfigException:
             raise ConfigError(
-                f"no Kubernetes configuration: {str(exc).rstrip('.')}. Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
+                f"no Kubernetes configuration: {str(exc).rstrip('.')} (tried {_kubeconfig_paths(kubeconfig)}, "
+                "and no in-cluster service account). Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
                 "or run inside a cluster."
             ) from None
     cfg.retries = 1
@@ -75,6 +77,17 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
             effective = None  # in-cluster
     return KubeConnection(api=k8s.ApiClient(cfg), namespace=namespace, server=str(cfg.host), context=effective,
                           in_cluster=in_cluster)
+
+
+def _kubeconfig_paths(kubeconfig: str | None) -> str:
+    """The kubeconfig path(s) the client tried, as kubectl reads them: ``kubeconfig``, else each entry of
+    ``$KUBECONFIG``, else ``~/.kube/config``."""
+    if kubeconfig:
+        return kubeconfig
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        return "KUBECONFIG=" + os.pathsep.join(listed)
+    return os.path.expanduser("~/.kube/config")
 
 
 def forbidden(verb: str, resource: str, message: str, alternative: str | None = None) -> Forbidden:

@@ -48,6 +48,13 @@ def test_no_kubeconfig_is_a_clear_error() -> None:
     proc = run("plan", str(STATE))
     assert proc.returncode == 1
     assert "no Kubernetes configuration" in proc.stderr and "Traceback" not in proc.stderr
+    assert "/nonexistent" in proc.stderr  # the path tried is named
+
+
+def test_a_missing_kubeconfig_is_named_by_status() -> None:
+    proc = run("status", str(STATE))
+    assert proc.returncode == 1
+    assert "tried KUBECONFIG=/nonexistent" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_usage_errors_are_scrubbed() -> None:
