@@ -25,7 +25,7 @@ from litemaas_state.commands.common import (
 from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError
 from litemaas_state.plan.checks import ROLLOUT_FAILED
 from litemaas_state.render.document import PlanDocument, build_document
-from litemaas_state.render.text import render_diagnostic, render_text
+from litemaas_state.render.text import DRIFT_INTRO, render_diagnostic, render_text
 
 DRIFT_FORMAT_VERSION = "1.0"
 
@@ -109,7 +109,7 @@ def run(opts: DriftOptions, deps: Deps) -> ExitCode:
             elif r.verdict == "drift":
                 assert r.document is not None
                 out.echo(f"{name}: DRIFT — live state differs from {r.state_file}:\n")
-                out.echo(render_text(r.document, color=out.color))
+                out.echo(render_text(r.document, color=out.color, intro=DRIFT_INTRO))
             else:
                 out.echo(f"{name}: {r.error}" if r.environment else str(r.error), err=True)
     if any(r.verdict == "error" for r in results):
