@@ -29,6 +29,7 @@ from litemaas_state.commands.common import (
     ConnectOptions,
     Deps,
     Output,
+    check_targets,
     connect,
     connect_namespace,
     error_text,
@@ -88,6 +89,7 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
                 return _apply_saved(saved, conns, opts, out, deps.now(), lock)
     assert opts.state_file is not None
     state = read_state(opts.state_file)
+    check_targets(state, opts.targets)
     with connect(state, opts.connect) as conns, ApplyLock(conns.kube, state.desired.metadata.name) as lock:
         _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
         doc = build_document(plan)

@@ -134,3 +134,21 @@ def test_a_saved_plan_of_an_unknown_format_is_refused_naming_the_version(tmp_pat
     f.write_text(json.dumps({"actions": []}))
     with pytest.raises(ConfigError, match="no format_version"):
         read_plan(f)
+
+
+@pytest.mark.parametrize("verb", ["plan", "apply"])
+def test_an_unknown_target_is_refused_before_any_cluster_read(verb: str) -> None:
+    # KUBECONFIG points nowhere: reaching the cluster would fail with "no Kubernetes configuration"
+    proc = run(verb, str(STATE), "--target", "bogus", "--target", "deployment/litellm")
+    assert proc.returncode == 1
+    assert "--target 'bogus' matches no phase, address or action" in proc.stderr
+    assert "no Kubernetes configuration" not in proc.stderr and "Resource targeting" not in proc.stdout + proc.stderr
+
+
+def test_known_targets_pass_the_early_check() -> None:
+    from litemaas_state.commands.base import read_state
+    from litemaas_state.plan.planner import unknown_targets
+
+    desired = read_state(STATE).desired
+    assert unknown_targets(desired, ["deployment/*", "images/litellm/restart", "scaling/litellm", "keys", "backup",
+                                     "admin/not-listed@example.com", "litemaas/api_keys", "bogus"]) == ["bogus"]
