@@ -6,6 +6,7 @@ ActionReason rule, style.md §1).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -163,7 +164,7 @@ def build_executors(kube: KubeWriter, discovery: Discovery, ctx: ApplyContext | 
         before = list(recorded)
         admin_writes.set_roles(database("litemaas"), action.user_id, before, list(action.roles_after),
                                reason=action.kind)
-        return f"roles {before} -> {list(action.roles_after)}"
+        return f"roles {json.dumps(before)} -> {json.dumps(list(action.roles_after))}"  # as the plan shows them
 
     def delete_keys(action: Action, report: Reporter) -> str:
         assert isinstance(action, DeleteKeysAction)

@@ -46,7 +46,7 @@ from litemaas_state.plan.model import Action, Plan
 from litemaas_state.redact import scrub
 from litemaas_state.render.document import build_document
 from litemaas_state.render.escape import terminal
-from litemaas_state.render.text import connection_lines, render_errors, render_text
+from litemaas_state.render.text import change_text, connection_lines, render_errors, render_text
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
         if ev.kind in (EventKind.FINISHED, EventKind.FAILED):
             counted.stop()
         if ev.kind == EventKind.STARTED:
-            out.echo(f"{address}: {_verb(by_id[ev.action_id])}... [{message}]")
+            out.echo(f"{address}: {_verb(by_id[ev.action_id])}... [{_started(by_id[ev.action_id], message)}]")
         elif ev.kind == EventKind.PROGRESS and ev.total is not None:
             counted.update(ev)
         elif ev.kind == EventKind.PROGRESS:
@@ -266,6 +266,13 @@ class CountedProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def _started(action: Action, described: str) -> str:
+    """What a starting action changes, formatted as the plan shows its changes (render/text.py); a backup
+    keeps the runner's description (its files are listed as dumps)."""
+    parts = [change_text(c.field, c.before, c.after) for c in action.changes if c.field != "files"]
+    return "; ".join(parts) if parts and action.kind != "backup" else described
 
 
 def _verb(action: Action) -> str:

@@ -47,6 +47,12 @@ def _value(v: Any) -> str:
     return terminal(json.dumps(v, sort_keys=True, default=str))
 
 
+def change_text(field: str, before: Any, after: Any) -> str:
+    """One change as the plan shows it: ``is_active: true -> false``, ``roles: ["user"] -> ["user", "admin"]``
+    (values as JSON, world text escaped and cut)."""
+    return f"{terminal(field)}: {_value(before)} -> {_value(after)}"
+
+
 def _key_line(k: KeyDoc) -> str:
     created = k.created_at.strftime("%Y-%m-%d") if k.created_at else "?"
     expires = k.expires.strftime("%Y-%m-%d") if k.expires else "never"
@@ -65,7 +71,7 @@ def render_action(a: ActionDoc, color: bool) -> list[str]:
     for c in a.changes:
         if c.field == "files" and a.files:
             continue  # listed one per line below
-        lines.append(f"      ~ {terminal(c.field)}: {_value(c.before)} -> {_value(c.after)}")
+        lines.append(f"      ~ {change_text(c.field, c.before, c.after)}")
     for f in a.files:
         lines.append(f"      + file: {terminal(f)}")
     for k in a.keys[:KEYS_SHOWN]:

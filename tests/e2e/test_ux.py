@@ -4,6 +4,7 @@ early errors."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -34,3 +35,14 @@ def test_apply_reads_the_answer_from_stdin_when_it_is_not_a_terminal(make_sandbo
     assert proc.returncode == 0, proc.stderr
     assert "Apply complete!" in proc.stdout
     assert deployment(sb, "litellm")["spec"]["replicas"] == 4
+
+
+def test_progress_lines_show_values_as_the_plan_does(make_sandbox) -> None:
+    sb = make_sandbox()
+    state = sb.state_copy()
+    plan = sb.cli("plan", state, "--target", "admins", "--target", "keys", check=0).stdout
+    proc = sb.cli("apply", state, "--auto-approve", "--target", "admins", "--target", "keys", check=0)
+    assert "True" not in proc.stdout and "['" not in proc.stdout  # no Python reprs
+    assert "[is_active: true -> false]" in proc.stdout and "~ is_active: true -> false" in plan
+    promoted = re.search(r'roles \["user"\] -> \["user", "admin"\]', proc.stdout)
+    assert promoted and '~ roles: ["user"] -> ["user", "admin"]' in plan
