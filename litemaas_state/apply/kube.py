@@ -52,7 +52,7 @@ class KubeWriter:
         self.waiter = waiter or RolloutWaiter()
 
     def _read(self, name: str) -> dict[str, Any]:
-        with _apply_errors(f"get deployment/{name}"):
+        with _apply_errors(f"get deployment/{name}", "get", "deployments"):
             return read_json(self.apps.read_namespaced_deployment, name, self.conn.namespace)
 
     def read(self, name: str) -> Workload:
@@ -66,7 +66,7 @@ class KubeWriter:
         if init_containers:
             spec["initContainers"] = [{"name": c, "image": image} for c in init_containers]
         body = {"spec": {"template": {"spec": spec}}}
-        with _apply_errors(f"patch deployment/{name}"):
+        with _apply_errors(f"patch deployment/{name}", "patch", "deployments"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
                 _preload_content=False,
@@ -75,7 +75,7 @@ class KubeWriter:
     def restart(self, name: str, restarted_at: str) -> None:
         """Set the pod-template annotation kubectl rollout restart sets."""
         body = {"spec": {"template": {"metadata": {"annotations": {names.RESTARTED_AT_ANNOTATION: restarted_at}}}}}
-        with _apply_errors(f"patch deployment/{name}"):
+        with _apply_errors(f"patch deployment/{name}", "patch", "deployments"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
                 _preload_content=False,
@@ -83,7 +83,7 @@ class KubeWriter:
 
     def scale(self, name: str, replicas: int) -> None:
         """Set spec.replicas through the scale subresource (merge patch), as kubectl scale does."""
-        with _apply_errors(f"scale deployment/{name}"):
+        with _apply_errors(f"scale deployment/{name}", "patch", "deployments/scale"):
             self.apps.patch_namespaced_deployment_scale(
                 name, self.conn.namespace, {"spec": {"replicas": replicas}},
                 _content_type="application/merge-patch+json", _preload_content=False,
@@ -146,7 +146,7 @@ class KubeWriter:
         if raw.get("spec", {}).get("paused"):
             raise ApplyError(f"deployment/{name} is paused; resume it before rolling back")
         uid = raw["metadata"]["uid"]
-        with _apply_errors(f"list replicasets for deployment/{name}"):
+        with _apply_errors(f"list replicasets for deployment/{name}", "list", "replicasets"):
             rs_data = read_json(self.apps.list_namespaced_replica_set, self.conn.namespace)
         rs_list = [
             rs for rs in rs_data.get("items", [])
@@ -169,7 +169,7 @@ class KubeWriter:
         labels = (template.get("metadata") or {}).get("labels") or {}
         labels.pop("pod-template-hash", None)
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]
-        with _apply_errors(f"roll back deployment/{name}"):
+        with _apply_errors(f"roll back deployment/{name}", "patch", "deployments"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, patch, _content_type="application/json-patch+json",
                 _preload_content=False,
@@ -178,10 +178,11 @@ class KubeWriter:
 
 
 @contextmanager
-def _apply_errors(what: str) -> Iterator[None]:
-    """Client exceptions → ApplyError naming the operation (the Status message only, no bodies)."""
+def _apply_errors(what: str, verb: str, resource: str) -> Iterator[None]:
+    """Client exceptions → ApplyError naming the operation (the Status message only, no bodies); a 403
+    names ``verb`` on ``resource`` as RBAC spells them (``patch`` on ``deployments/scale``)."""
     try:
-        with kube_errors(what):
+        with kube_errors(what, verb=verb, resource=resource):
             yield
     except ObserveError as exc:
         raise ApplyError(str(exc)) from None

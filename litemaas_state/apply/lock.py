@@ -29,10 +29,12 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from litemaas_state.errors import ApplyError, ConfigError, LockHeld, ObserveError
-from litemaas_state.live.kube import KubeConnection, kube_errors, read_json
+from litemaas_state.live.kube import KubeConnection, forbidden_from, kube_errors, read_json
 from litemaas_state.timestamps import parse_utc
 
 LEASE_PREFIX = "litemaas-state-"
+#: The Lease API group, as RBAC rules name it.
+LEASE_GROUP = "coordination.k8s.io"
 DURATION_S = 60
 RENEW_EVERY_S = 15.0
 #: Takeover waits this much longer (at most one more lease duration) than the holder's lease, so a holder whose clock is behind ours is not
@@ -128,6 +130,8 @@ class ApplyLock:
             if exc.status == 404:
                 raise ApplyError(f"cannot create lease/{self.name}: namespace {self.conn.namespace} does not "
                                  "exist (or the coordination.k8s.io API is not served)") from None
+            if exc.status == 403:
+                raise forbidden_from(exc, "create", "leases", LEASE_GROUP) from None
             if exc.status != 409:
                 raise ApplyError(f"cannot create lease/{self.name}: HTTP {exc.status}") from None
             self._take_over(now)
@@ -136,6 +140,8 @@ class ApplyLock:
         try:
             lease = read_json(self.api.read_namespaced_lease, self.name, self.conn.namespace)
         except ApiException as exc:
+            if exc.status == 403:
+                raise forbidden_from(exc, "get", "leases", LEASE_GROUP) from None
             raise ApplyError(f"cannot read lease/{self.name}: HTTP {exc.status}") from None
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or "(unknown)"
@@ -158,6 +164,8 @@ class ApplyLock:
         except ApiException as exc:
             if exc.status == 409:
                 raise LockHeld(f"another apply took lease/{self.name} at the same moment") from None
+            if exc.status == 403:
+                raise forbidden_from(exc, "update", "leases", LEASE_GROUP) from None
             raise ApplyError(f"cannot take over lease/{self.name}: HTTP {exc.status}") from None
         self._rv = updated["metadata"]["resourceVersion"]
 

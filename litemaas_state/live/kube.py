@@ -90,11 +90,14 @@ def _kubeconfig_paths(kubeconfig: str | None) -> str:
     return os.path.expanduser("~/.kube/config")
 
 
-def forbidden(verb: str, resource: str, message: str, alternative: str | None = None) -> Forbidden:
-    """The one-line error for an HTTP 403: the verb and resource the token lacks, the API server's own
-    reason (``User "…" cannot create resource "pods/portforward" …``) and how to do without."""
+def forbidden(verb: str, resource: str, message: str, alternative: str | None = None,
+              group: str | None = None) -> Forbidden:
+    """The one-line error for an HTTP 403: the verb and resource (in API ``group``, when not the core or
+    apps group) the token lacks, the API server's own reason (``User "…" cannot create resource
+    "pods/portforward" …``) and how to do without."""
+    in_group = f" in API group \"{group}\"" if group else ""
     text = f"{verb} {resource} is forbidden (HTTP 403): {message.strip() or 'no reason given'}. The token " \
-           f"needs \"{verb}\" on \"{resource}\" (README: RBAC)"
+           f"needs \"{verb}\" on \"{resource}\"{in_group} (README: RBAC)"
     if alternative:
         text += f"; or {alternative}"
     return Forbidden(verb, resource, text)
@@ -120,6 +123,11 @@ def kube_errors(what: str, address: str | None = None, *, verb: str | None = Non
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ObserveError("kubernetes", f"{what}: cannot reach the API server ({type(exc).__name__})",
                            address) from None
+
+
+def forbidden_from(exc: ApiException, verb: str, resource: str, group: str | None = None) -> Forbidden:
+    """``forbidden`` for a 403 ``ApiException``, with the Status message as the reason."""
+    return forbidden(verb, resource, _status_message(exc), group=group)
 
 
 def _status_message(exc: ApiException) -> str:

@@ -46,3 +46,28 @@ def test_progress_lines_show_values_as_the_plan_does(make_sandbox) -> None:
     assert "[is_active: true -> false]" in proc.stdout and "~ is_active: true -> false" in plan
     promoted = re.search(r'roles \["user"\] -> \["user", "admin"\]', proc.stdout)
     assert promoted and '~ roles: ["user"] -> ["user", "admin"]' in plan
+
+
+def test_403_on_scale_and_on_the_lease_name_verb_and_resource_as_rbac_does(make_sandbox) -> None:
+    from litemaas_state.sandbox import manage
+    from tests.e2e.test_tunnels import PORTFORWARD, RULES
+
+    sb = make_sandbox()
+    state = write(sb, "deployments:\n  litellm:\n    replicas: 4\n")
+    no_scale = [r for r in RULES if "deployments/scale" not in r["resources"]]
+    no_scale.append({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch", "update"]})
+    kubeconfig = manage.restricted_kubeconfig(sb.dir, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "ci"},
+        "rules": [*no_scale, PORTFORWARD]})
+    restricted = {"KUBECONFIG": str(kubeconfig)}
+    proc = sb.cli("apply", state, "--auto-approve", extra_env=restricted, check=1)
+    assert 'The token needs "patch" on "deployments/scale" (README: RBAC)' in proc.stderr, proc.stderr
+    no_lease = [r for r in RULES if r["resources"] != ["leases"]]
+    manage.restricted_kubeconfig(sb.dir, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "ci"},
+        "rules": [*no_lease, PORTFORWARD]})
+    proc = sb.cli("apply", state, "--auto-approve", extra_env=restricted, check=1)
+    error = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1, proc.stderr
+    assert 'The token needs "create" on "leases" in API group "coordination.k8s.io" (README: RBAC)' in error[0]
+    assert deployment(sb, "litellm")["spec"]["replicas"] == 3
