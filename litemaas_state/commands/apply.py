@@ -44,7 +44,7 @@ from litemaas_state.plan import order
 from litemaas_state.plan.compare import inconsistencies, uncovered
 from litemaas_state.plan.model import Action, Plan
 from litemaas_state.redact import scrub
-from litemaas_state.render.document import build_document
+from litemaas_state.render.document import build_document, resource_counts
 from litemaas_state.render.escape import terminal
 from litemaas_state.render.text import change_text, connection_lines, render_errors, render_text
 
@@ -207,18 +207,34 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     if plan.targets:
         out.echo(f"\nWarning: applied with --target {', '.join(plan.targets)}: the rest of the state file was "
                  "NOT applied. Run plan without --target to see what is still pending.", err=True)
+    counted_ids = [r.action_id for r in done] + [a for a in ctx.partial if a == result.failed_action]
+    resources = _resources_done(by_id, counted_ids, ctx.counts)
     if result.ok:
-        out.echo(f"\nApply complete! Actions: {len(done)} done.")
+        out.echo(f"\nApply complete! {resources} ({len(done)} action{'s' if len(done) != 1 else ''}).")
         return ExitCode.OK
     out.echo(f"\nError: {error_text(result.error or '')}", err=True)
-    out.echo(f"\nApply stopped at {result.failed_action}.", err=True)
+    out.echo(f"\nApply stopped at {result.failed_action}. {resources} before it stopped.", err=True)
     out.echo("  Done:     " + (", ".join(r.action_id for r in done) or "nothing"), err=True)
+    partial = ctx.partial.get(result.failed_action or "")
+    if partial:
+        out.echo(f"  Partly:   {result.failed_action} ({error_text(partial)})", err=True)
     out.echo("  Failed:   " + str(result.failed_action), err=True)
     out.echo("  Not done: " + (", ".join(r.action_id for r in skipped) or "nothing"), err=True)
     note = order.after_failure(plan.actions, [r.action_id for r in done], result.failed_action)
     if note:
         out.echo(f"\nNote: {note}", err=True)
     return ExitCode.ERROR
+
+
+def _resources_done(by_id: dict[str, Action], action_ids: list[str], counts: dict[str, tuple[int, int, int]]) -> str:
+    """``Resources: 2 added, 33 changed, 111 destroyed``, counted as the plan's summary counts them
+    (render/document.py ``resource_counts``), with what a counted action really did (keys deleted, rows
+    revoked) in place of what was planned."""
+    add = change = destroy = 0
+    for action_id in action_ids:
+        a, c, d = counts.get(action_id) or resource_counts(by_id[action_id])
+        add, change, destroy = add + a, change + c, destroy + d
+    return f"Resources: {add} added, {change} changed, {destroy} destroyed"
 
 
 class CountedProgress:

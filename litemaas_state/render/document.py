@@ -180,6 +180,11 @@ def _weight(action: Action) -> tuple[int, int, int]:
     return 0, 1, 0
 
 
+def resource_counts(action: Action) -> tuple[int, int, int]:
+    """(add, change, destroy) one action contributes to the plan's summary (apply reports the same)."""
+    return _weight(action)
+
+
 def build_document(plan: Plan) -> PlanDocument:
     """Turn a Plan into the public PlanDocument (ordered by phase, redacted).
 
