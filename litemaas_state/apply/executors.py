@@ -9,6 +9,7 @@ binds them to one apply's dependencies. Executors act on typed action fields onl
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -52,9 +53,13 @@ HEALTH_WAIT_S = 60.0
 
 @dataclass
 class ApplyContext:
-    """What the executors share during one apply: the backups written so far (for rollback reports)."""
+    """What the executors share during one apply: the backups written so far (for rollback reports), and
+    what counted actions really did: ``counts[action_id]`` = (added, changed, destroyed) resources as the
+    plan counts them, ``partial[action_id]`` = what a failed action did before it stopped."""
 
     backups: list[str] = field(default_factory=list)
+    counts: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    partial: dict[str, str] = field(default_factory=dict)
 
 
 def _info(report: Reporter, action: Action, message: str) -> None:
@@ -206,7 +211,7 @@ def execute_admin(action: AdminAction, deps: ExecutorDeps, report: Reporter) -> 
     before = list(recorded)
     admin_writes.set_roles(_database(deps, "litemaas"), action.user_id, before, list(action.roles_after),
                            reason=action.kind)
-    return f"roles {before} -> {list(action.roles_after)}"
+    return f"roles {json.dumps(before)} -> {json.dumps(list(action.roles_after))}"  # as the plan shows them
 
 
 def execute_delete_keys(action: DeleteKeysAction, deps: ExecutorDeps, report: Reporter) -> str:
@@ -235,11 +240,18 @@ def execute_delete_keys(action: DeleteKeysAction, deps: ExecutorDeps, report: Re
     try:
         with litellm_api.make_client(url, key, pool=key_writes.WORKERS) as client:
             pruner = key_writes.KeyPruner(client, deps.discovery.database("litellm"))
-            deleted, already = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+            try:
+                deleted, already = pruner.prune([k.token_hash for k in action.keys], on_gone, progress)
+            except key_writes.PruneFailed as exc:
+                deps.ctx.counts[action.id] = (0, revoked, exc.deleted)
+                rows_note = f", {revoked} LiteMaaS api_keys rows revoked" if litemaas is not None else ""
+                deps.ctx.partial[action.id] = f"{exc.deleted} of {len(action.keys)} keys deleted{rows_note}"
+                raise
             source = "LiteLLM's database" if pruner.reader.db_trusted else "/key/list?key_hash="
     finally:
         if rows is not None:
             rows.close()
+    deps.ctx.counts[action.id] = (0, revoked, deleted)
     note = f" ({already} were already gone)" if already else ""
     suffix = f"; {revoked} LiteMaaS api_keys rows revoked" if litemaas is not None else ""
     return f"deleted {deleted} keys{note}{suffix} (read back through {source})"
@@ -255,6 +267,7 @@ def execute_revoke_rows(action: RevokeRowsAction, deps: ExecutorDeps, report: Re
         _info(report, action, f"{len(back)} rows skipped: their key exists in LiteLLM again")
     n = key_writes.revoke_rows_by_id(_database(deps, "litemaas"), [(r.id, r.key_hash) for r in action.rows],
                                      action.sync_error, back)
+    deps.ctx.counts[action.id] = (0, n, 0)
     return f"{n} orphaned api_keys rows revoked"
 
 

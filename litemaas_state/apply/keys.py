@@ -38,7 +38,7 @@ import psycopg
 from litemaas_state.errors import ApplyError, LitemaasStateError
 from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget
-from litemaas_state.live.litemaas_db import connection, open_connection
+from litemaas_state.live.litemaas_db import connection, open_connection, reason, tunnel_note
 from litemaas_state.live.tokens import TokenReader
 
 BATCH_SIZE = 50
@@ -90,7 +90,24 @@ def revoke_rows_by_hash(db: DatabaseTarget, key_hashes: list[str], sync_error: s
         with connection(db) as c:
             return c.execute(REVOKE_BY_HASH, (sync_error, key_hashes)).rowcount
     except psycopg.Error as exc:
-        raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from exc
+        raise ApplyError(_revoke_failed(db, exc)) from exc
+
+
+def _revoke_failed(db: DatabaseTarget, exc: psycopg.Error) -> str:
+    """``revoking … failed: OperationalError: <libpq's reason> (through the port-forward to pod/…:5432)
+    (<the tunnel's own error>)``: the reason, the path, and what the port-forward recorded."""
+    via = f" (through the port-forward to pod/{db.pod.name}:{db.pod.port})" if db.pod is not None else ""
+    return f"revoking LiteMaaS api_keys rows failed: {reason(exc)}{via}{tunnel_note(db)}"
+
+
+class PruneFailed(ApplyError):
+    """Pruning stopped part-way: ``deleted`` keys were confirmed deleted (every batch that finished,
+    including those in flight when the failure came) and ``already`` were gone before their batch."""
+
+    def __init__(self, message: str, deleted: int, already: int) -> None:
+        self.deleted = deleted
+        self.already = already
+        super().__init__(message)
 
 
 def revoke_rows_by_id(db: DatabaseTarget, rows: list[tuple[str, str]], sync_error: str, live_tokens: set[str]) -> int:
@@ -101,7 +118,7 @@ def revoke_rows_by_id(db: DatabaseTarget, rows: list[tuple[str, str]], sync_erro
             return conn.execute(REVOKE_BY_ID, (sync_error, [r[0] for r in rows], [r[1] for r in rows],
                                                sorted(live_tokens))).rowcount
     except psycopg.Error as exc:
-        raise ApplyError(f"revoking LiteMaaS api_keys rows failed: {type(exc).__name__}") from exc
+        raise ApplyError(_revoke_failed(db, exc)) from exc
 
 
 @dataclass
@@ -157,6 +174,8 @@ class KeyPruner:
         raise ApplyError(f"POST {litellm_api.KEY_DELETE}: {litellm_api.error_text(resp)}")
 
     def _batch(self, batch: list[str], on_gone: Callable[[list[str]], None]) -> _BatchResult:
+        """One batch: read which exist, delete them, read back; a failure after the read-back (revoking the
+        rows) still reports the keys confirmed deleted."""
         existing = self.reader.existing(batch, self._conn())
         failure: ApplyError | None = None
         if existing:
@@ -164,10 +183,21 @@ class KeyPruner:
                 self.delete_batch(sorted(existing))
             except ApplyError as exc:
                 failure = exc
-        still = self.remaining(sorted(existing)) if existing else set()
+        try:
+            still = self.remaining(sorted(existing)) if existing else set()
+        except LitemaasStateError as exc:
+            if failure is not None:  # neither the delete nor the read-back answered: nothing is known
+                raise
+            # POST /key/delete answered 200 for keys that existed a moment before: they are deleted; their
+            # rows are left for the next plan (it finds them as orphans), as only a read-back confirms
+            return _BatchResult(deleted=len(existing), already=len(batch) - len(existing), still=0,
+                                failure=ApplyError(str(exc)))
         gone = [t for t in batch if t not in still]
         if gone:
-            on_gone(gone)  # rows of keys already gone are revoked too: they are orphans of this rule
+            try:
+                on_gone(gone)  # rows of keys already gone are revoked too: they are orphans of this rule
+            except LitemaasStateError as exc:  # the keys are deleted all the same: count them
+                failure = failure or ApplyError(str(exc))
         return _BatchResult(deleted=len(existing) - len(still), already=len(batch) - len(existing),
                             still=len(still), failure=failure)
 
@@ -180,8 +210,8 @@ class KeyPruner:
             (deleted, already_gone): keys that existed before their batch and are gone after it, and
             planned keys that no longer existed when their batch came (a rerun, or deleted meanwhile).
         Raises:
-            ApplyError: a batch failed, or tokens remained after their batch was deleted (batches in flight
-            finish first; no new batch starts).
+            PruneFailed: a batch failed, or tokens remained after their batch was deleted (batches in flight
+            finish first and are counted; no new batch starts).
         """
         self.reader.use_db()  # the trust check, at apply time
         batches = [tokens[i:i + self.batch_size] for i in range(0, len(tokens), self.batch_size)]
@@ -209,10 +239,10 @@ class KeyPruner:
                     failure = failure or r.failure
                 progress(deleted + already, len(tokens))
         if failure is not None:
-            raise ApplyError(f"{failure} (after {deleted} of {len(tokens)} keys were deleted)")
+            raise PruneFailed(f"{failure} (after {deleted} of {len(tokens)} keys were deleted)", deleted, already)
         if still:
-            raise ApplyError(f"{still} keys still exist after POST {litellm_api.KEY_DELETE} "
-                             f"(after {deleted} of {len(tokens)} were deleted)")
+            raise PruneFailed(f"{still} keys still exist after POST {litellm_api.KEY_DELETE} "
+                              f"(after {deleted} of {len(tokens)} were deleted)", deleted, already)
         return deleted, already
 
     @contextmanager

@@ -57,7 +57,7 @@ class KubeWriter:
         self.waiter = waiter or RolloutWaiter()
 
     def _read(self, name: str) -> dict[str, Any]:
-        with _apply_errors(f"get deployment/{name}"):
+        with _apply_errors(f"get deployment/{name}", "get", "deployments"):
             return read_json(self.apps.read_namespaced_deployment, name, self.conn.namespace)
 
     def read(self, name: str) -> Workload:
@@ -79,7 +79,7 @@ class KubeWriter:
             spec["initContainers"] = [{"name": c, "image": image} for c in init_containers]
         meta = self._record(name, images={c: image for c in (*containers, *init_containers)})
         body = {"metadata": meta, "spec": {"template": {"spec": spec}}}
-        with _apply_errors(f"patch deployment/{name}"):
+        with _apply_errors(f"patch deployment/{name}", "patch", "deployments"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
                 _preload_content=False,
@@ -89,7 +89,7 @@ class KubeWriter:
         """Set the pod-template annotation kubectl rollout restart sets."""
         body = {"metadata": self._record(name, restarted_at=restarted_at),
                 "spec": {"template": {"metadata": {"annotations": {names.RESTARTED_AT_ANNOTATION: restarted_at}}}}}
-        with _apply_errors(f"patch deployment/{name}"):
+        with _apply_errors(f"patch deployment/{name}", "patch", "deployments"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
                 _preload_content=False,
@@ -98,7 +98,7 @@ class KubeWriter:
     def scale(self, name: str, replicas: int) -> None:
         """Set spec.replicas (merge patch), as kubectl scale does, with the record in the same write."""
         body = {"metadata": self._record(name, replicas=replicas), "spec": {"replicas": replicas}}
-        with _apply_errors(f"scale deployment/{name}"):
+        with _apply_errors(f"scale deployment/{name}", "patch", "deployments"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, body, _content_type="application/merge-patch+json",
                 _preload_content=False,
@@ -163,7 +163,7 @@ class KubeWriter:
         if raw.get("spec", {}).get("paused"):
             raise ApplyError(f"deployment/{name} is paused; resume it before rolling back")
         uid = raw["metadata"]["uid"]
-        with _apply_errors(f"list replicasets for deployment/{name}"):
+        with _apply_errors(f"list replicasets for deployment/{name}", "list", "replicasets"):
             rs_data = read_json(self.apps.list_namespaced_replica_set, self.conn.namespace)
         rs_list = [
             rs for rs in rs_data.get("items", [])
@@ -193,7 +193,7 @@ class KubeWriter:
         else:
             patch.append({"op": "add", "path": "/metadata/annotations",
                           "value": {names.LAST_APPLIED_ANNOTATION: restored.to_annotation()}})
-        with _apply_errors(f"roll back deployment/{name}"):
+        with _apply_errors(f"roll back deployment/{name}", "patch", "deployments"):
             self.apps.patch_namespaced_deployment(
                 name, self.conn.namespace, patch, _content_type="application/json-patch+json",
                 _preload_content=False,
@@ -202,12 +202,13 @@ class KubeWriter:
 
 
 @contextmanager
-def _apply_errors(what: str) -> Iterator[None]:
+def _apply_errors(what: str, verb: str, resource: str) -> Iterator[None]:
     """Client exceptions → ApplyError naming the operation, translated once by live/kube.py
-    ``kube_errors`` (the Status message only, no bodies); ``status`` keeps the HTTP status (None when the
-    API server was not reached) and the ObserveError, chained to the client exception, is the cause."""
+    ``kube_errors`` (the Status message only, no bodies); a 403 names ``verb`` on ``resource`` as RBAC
+    spells them (``patch`` on ``deployments``); ``status`` keeps the HTTP status (None when the API server
+    was not reached) and the ObserveError, chained to the client exception, is the cause."""
     try:
-        with kube_errors(what):
+        with kube_errors(what, verb=verb, resource=resource):
             yield
     except ObserveError as exc:
         raise ApplyError(str(exc), status=exc.status) from exc

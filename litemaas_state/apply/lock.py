@@ -31,12 +31,14 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
-from litemaas_state.errors import ApplyError, ConfigError, LockHeld, ObserveError
-from litemaas_state.live.kube import KubeConnection, api_error, kube_errors, read_json
+from litemaas_state.errors import ApplyError, ConfigError, LitemaasStateError, LockHeld, ObserveError
+from litemaas_state.live.kube import KubeConnection, api_error, forbidden_from, kube_errors, read_json
 from litemaas_state.timestamps import parse_utc, rfc3339, rfc3339_micro
 
 #: The apply lock's Lease in the target namespace (one per namespace, whatever the environment's name).
 LEASE_NAME = "litemaas-state"
+#: The Lease API group, as RBAC rules name it.
+LEASE_GROUP = "coordination.k8s.io"
 DURATION_S = 60
 RENEW_EVERY_S = 15.0
 #: Takeover waits this much longer (at most one more lease duration) than the holder's lease, so a holder whose clock is behind ours is not
@@ -133,6 +135,8 @@ class ApplyLock:
             if exc.status == 404:
                 raise ApplyError(f"cannot create lease/{self.name}: namespace {self.conn.namespace} does not "
                                  "exist (or the coordination.k8s.io API is not served)") from exc
+            if exc.status == 403:
+                raise forbidden_from(exc, "create", "leases", LEASE_GROUP) from exc
             if exc.status != 409:
                 raise _lease_error("create", "create", self.name, exc) from exc
             self._take_over(now)
@@ -209,7 +213,10 @@ class ApplyLock:
         self.release()
 
 
-def _lease_error(doing: str, verb: str, name: str, exc: ApiException) -> ApplyError:
-    """``cannot <doing> lease/NAME: HTTP <status> <reason>: <Status message>`` (live/kube.py ``api_error``)."""
+def _lease_error(doing: str, verb: str, name: str, exc: ApiException) -> LitemaasStateError:
+    """``cannot <doing> lease/NAME: HTTP <status> <reason>: <Status message>`` (live/kube.py ``api_error``);
+    a 403 is the one-line RBAC error naming ``verb`` on ``leases`` in group coordination.k8s.io."""
+    if exc.status == 403:
+        return forbidden_from(exc, verb, "leases", LEASE_GROUP)
     err = api_error(exc, f"{verb} leases/{name}", verb=verb, resource="leases.coordination.k8s.io")
     return ApplyError(f"cannot {doing} lease/{name}: {str(err).removeprefix('kubernetes: ')}", status=err.status)

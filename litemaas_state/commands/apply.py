@@ -1,7 +1,7 @@
 """`litemaas-state apply FILE` / `apply --plan PLANFILE`: lock, plan (or load), confirm, check, execute.
 
 * Confirmation as Terraform's (anchors.md §1.10): only ``yes`` is accepted; ``--auto-approve`` skips it;
-  without a terminal and without --auto-approve, apply refuses. A saved plan is its own approval (§1.3).
+  without a terminal, one line is read from stdin (``echo yes | apply``); at end of input apply refuses. A saved plan is its own approval (§1.3).
 * One apply at a time: the environment's Lease (apply/lock.py), taken before anything is read.
 * Preconditions: with a saved plan, every action's preconditions are checked before the first action (a
   stale plan changes nothing) and each again just before its action; a fresh plan re-checks each action
@@ -29,6 +29,7 @@ from litemaas_state.commands.common import (
     ConnectOptions,
     Deps,
     Output,
+    check_targets,
     connect,
     connect_namespace,
     error_text,
@@ -44,9 +45,9 @@ from litemaas_state.plan.compare import inconsistencies, uncovered
 from litemaas_state.plan.kinds import spec
 from litemaas_state.plan.model import Action, Plan
 from litemaas_state.redact import scrub
-from litemaas_state.render.document import build_document
+from litemaas_state.render.document import build_document, resource_counts
 from litemaas_state.render.escape import terminal
-from litemaas_state.render.text import connection_lines, render_errors, render_text
+from litemaas_state.render.text import change_text, connection_lines, render_errors, render_text
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
                 return _apply_saved(saved, conns, opts, out, deps.now(), lock)
     assert opts.state_file is not None
     state = read_state(opts.state_file)
+    check_targets(state, opts.targets)
     with connect(state, opts.connect) as conns, ApplyLock(conns.kube, state.desired.metadata.name) as lock:
         _, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
         doc = build_document(plan)
@@ -103,11 +105,11 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
                              "actions described above.\n  Only 'yes' will be accepted to approve.\n\n"
                              "  Enter a value: ")
             if answer is None:
-                out.echo("Error: no terminal to confirm on; pass --auto-approve to apply without a prompt.",
-                         err=True)
+                out.echo("Error: no terminal to confirm on and no answer on stdin; pass --auto-approve to apply "
+                         "without a prompt.", err=True)
                 return ExitCode.ERROR
             if answer.strip() != "yes":
-                out.echo("\nApply cancelled.")
+                out.echo("\nApply cancelled. Only 'yes' approves; pass --auto-approve to apply without a prompt.")
                 return ExitCode.ERROR
         out.echo("")
         return _execute(plan, conns, opts, out, lock)
@@ -181,7 +183,7 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
         if ev.kind in (EventKind.FINISHED, EventKind.FAILED):
             counted.stop()
         if ev.kind == EventKind.STARTED:
-            out.echo(f"{address}: {_verb(by_id[ev.action_id])}... [{message}]")
+            out.echo(f"{address}: {_verb(by_id[ev.action_id])}... [{_started(by_id[ev.action_id], message)}]")
         elif ev.kind == EventKind.PROGRESS and ev.total is not None:
             counted.update(ev)  # keys pruned, or a rollout's replicas
         elif ev.kind == EventKind.PROGRESS:
@@ -207,12 +209,17 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     if plan.targets:
         out.echo(f"\nWarning: applied with --target {', '.join(plan.targets)}: the rest of the state file was "
                  "NOT applied. Run plan without --target to see what is still pending.", err=True)
+    counted_ids = [r.action_id for r in done] + [a for a in ctx.partial if a == result.failed_action]
+    resources = _resources_done(by_id, counted_ids, ctx.counts)
     if result.ok:
-        out.echo(f"\nApply complete! Actions: {len(done)} done.")
+        out.echo(f"\nApply complete! {resources} ({len(done)} action{'s' if len(done) != 1 else ''}).")
         return ExitCode.OK
     out.echo(f"\nError: {error_text(result.error or '')}", err=True)
-    out.echo(f"\nApply stopped at {result.failed_action}.", err=True)
+    out.echo(f"\nApply stopped at {result.failed_action}. {resources} before it stopped.", err=True)
     out.echo("  Done:     " + (", ".join(r.action_id for r in done) or "nothing"), err=True)
+    partial = ctx.partial.get(result.failed_action or "")
+    if partial:
+        out.echo(f"  Partly:   {result.failed_action} ({error_text(partial)})", err=True)
     out.echo("  Failed:   " + str(result.failed_action), err=True)
     out.echo("  Not done: " + (", ".join(r.action_id for r in skipped) or "nothing"), err=True)
     note = order.after_failure(plan.actions, [r.action_id for r in done], result.failed_action)
@@ -230,6 +237,15 @@ def live_display(stream: Any) -> bool:
     from rich.console import Console
 
     return Console(file=stream).is_interactive
+def _resources_done(by_id: dict[str, Action], action_ids: list[str], counts: dict[str, tuple[int, int, int]]) -> str:
+    """``Resources: 2 added, 33 changed, 111 destroyed``, counted as the plan's summary counts them
+    (render/document.py ``resource_counts``), with what a counted action really did (keys deleted, rows
+    revoked) in place of what was planned."""
+    add = change = destroy = 0
+    for action_id in action_ids:
+        a, c, d = counts.get(action_id) or resource_counts(by_id[action_id])
+        add, change, destroy = add + a, change + c, destroy + d
+    return f"Resources: {add} added, {change} changed, {destroy} destroyed"
 
 
 class CountedProgress:
@@ -292,6 +308,13 @@ class CountedProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def _started(action: Action, described: str) -> str:
+    """What a starting action changes, formatted as the plan shows its changes (render/text.py); a backup
+    keeps the runner's description (its files are listed as dumps)."""
+    parts = [change_text(c.field, c.before, c.after) for c in action.changes if c.field != "files"]
+    return "; ".join(parts) if parts and action.kind != "backup" else described
 
 
 def _verb(action: Action) -> str:

@@ -17,13 +17,13 @@ from litemaas_state.commands.base import (  # noqa: F401 - re-exported for the v
     use_color,
     utc_now,
 )
-from litemaas_state.errors import Diagnostic, Severity
+from litemaas_state.errors import ConfigError, Diagnostic, Severity
 from litemaas_state.live.connect import DataPlaneFlags, Discovery
 from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube
 from litemaas_state.live.model import LiveState
 from litemaas_state.live.observe import observe
 from litemaas_state.plan.model import Plan
-from litemaas_state.plan.planner import make_plan
+from litemaas_state.plan.planner import TARGET_HINT, make_plan, unknown_targets
 from litemaas_state.redact import weak_secrets
 
 
@@ -59,6 +59,18 @@ def connect_namespace(namespace: str, context: str | None, opts: ConnectOptions)
 
 def connect(state: StateFile, opts: ConnectOptions) -> Connections:
     return connect_namespace(state.desired.target.namespace, state.desired.target.context, opts)
+
+
+def check_targets(state: StateFile, targets: tuple[str, ...]) -> None:
+    """Refuse ``--target`` values that match nothing in the state file, before any cluster read.
+
+    Raises:
+        ConfigError: naming each such target and the state file.
+    """
+    unknown = unknown_targets(state.desired, targets)
+    if unknown:
+        raise ConfigError(f"--target {', '.join(repr(t) for t in unknown)} matches no phase, address or action "
+                          f"of {state.path}. {TARGET_HINT}")
 
 
 def observe_and_plan(state: StateFile, conns: Connections, now: datetime,

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from litemaas_state.commands.common import ConnectOptions, Deps, connect, observe_and_plan, read_state
+from litemaas_state.commands.common import (
+    ConnectOptions,
+    Deps,
+    check_targets,
+    connect,
+    observe_and_plan,
+    read_state,
+)
 from litemaas_state.commands.planfile import write_plan
 from litemaas_state.errors import ExitCode, Severity
 from litemaas_state.render.document import build_document
@@ -30,6 +37,7 @@ class PlanOptions:
 def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
     state = read_state(opts.state_file)
+    check_targets(state, opts.targets)
     with connect(state, opts.connect) as conns:
         live, plan = observe_and_plan(state, conns, deps.now(), opts.targets)
         del live  # the key population is not needed once planned: free it before rendering (peak memory)

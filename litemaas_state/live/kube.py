@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,7 +72,8 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
             in_cluster = True
         except ConfigException as incluster_exc:
             raise ConfigError(
-                f"no Kubernetes configuration: {str(exc).rstrip('.')}. Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
+                f"no Kubernetes configuration: {str(exc).rstrip('.')} (tried {_kubeconfig_paths(kubeconfig)}, "
+                "and no in-cluster service account). Set KUBECONFIG (e.g. eval \"$(litemaas-state sandbox up)\") "
                 "or run inside a cluster."
             ) from incluster_exc
     cfg.retries = 1
@@ -86,11 +88,25 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
                           in_cluster=in_cluster)
 
 
-def forbidden(verb: str, resource: str, message: str, alternative: str | None = None) -> Forbidden:
-    """The one-line error for an HTTP 403: the verb and resource the token lacks, the API server's own
-    reason (``User "…" cannot create resource "pods/portforward" …``) and how to do without."""
+def _kubeconfig_paths(kubeconfig: str | None) -> str:
+    """The kubeconfig path(s) the client tried, as kubectl reads them: ``kubeconfig``, else each entry of
+    ``$KUBECONFIG``, else ``~/.kube/config``."""
+    if kubeconfig:
+        return kubeconfig
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        return "KUBECONFIG=" + os.pathsep.join(listed)
+    return os.path.expanduser("~/.kube/config")
+
+
+def forbidden(verb: str, resource: str, message: str, alternative: str | None = None,
+              group: str | None = None) -> Forbidden:
+    """The one-line error for an HTTP 403: the verb and resource (in API ``group``, when not the core or
+    apps group) the token lacks, the API server's own reason (``User "…" cannot create resource
+    "pods/portforward" …``) and how to do without."""
+    in_group = f" in API group \"{group}\"" if group else ""
     text = f"{verb} {resource} is forbidden (HTTP 403): {message.strip() or 'no reason given'}. The token " \
-           f"needs \"{verb}\" on \"{resource}\" (README: RBAC)"
+           f"needs \"{verb}\" on \"{resource}\"{in_group} (README: RBAC)"
     if alternative:
         text += f"; or {alternative}"
     return Forbidden(verb, resource, text)
@@ -155,6 +171,11 @@ def _status_body(exc: ApiException) -> dict[str, Any]:
     except (ValueError, TypeError):
         return {}
     return body if isinstance(body, dict) and body.get("kind") == "Status" else {}
+
+
+def forbidden_from(exc: ApiException, verb: str, resource: str, group: str | None = None) -> Forbidden:
+    """``forbidden`` for a 403 ``ApiException``, with the Status message as the reason."""
+    return forbidden(verb, resource, _status_message(exc), group=group)
 
 
 def _status_message(exc: ApiException) -> str:

@@ -22,6 +22,10 @@ from litemaas_state.spec.model import DesiredState
 BACKUP_TARGET = "backup"
 
 
+TARGET_HINT = ("Phases: backup, images, scaling, admins, keys; addresses look like deployment/litellm, "
+               "admin/<email>, keys/expired.")
+
+
 def _matches(action: Action, target: str) -> bool:
     return (target == action.phase.value or target == action.address or target == action.id
             or (target == BACKUP_TARGET and isinstance(action, BackupAction))
@@ -37,6 +41,21 @@ def known_addresses(desired: DesiredState) -> set[str]:
     if desired.key_retention is not None:
         known |= {"keys/expired", "keys/max_age", "keys/orphans", "litemaas/api_keys"}
     return known
+
+
+def unknown_targets(desired: DesiredState, targets: Sequence[str]) -> list[str]:
+    """The ``--target`` values that can match nothing the state file manages, known before any cluster
+    read: not a phase, address or action id of ``known_addresses``, nor a glob matching one. With admins
+    managed, any ``admin/…`` or ``admins/…`` passes (exclusive demotion acts on users the file does not list).
+    """
+    known = known_addresses(desired)
+    for component, _ in desired.deployments.items():
+        known |= {f"images/{component.value}", f"images/{component.value}/restart",
+                  f"images/{component.value}/rollout", f"scaling/{component.value}"}
+    open_prefixes = ("admin/", "admins/") if desired.admins is not None else ()
+    return [t for t in targets
+            if not any(k == t or fnmatch.fnmatchcase(k, t) for k in known)
+            and not (open_prefixes and t.startswith(open_prefixes))]
 
 
 def select_targets(actions: Sequence[Action], targets: Sequence[str]) -> list[Action]:
@@ -114,8 +133,7 @@ def make_plan(
         for t in unknown:
             diags.append(Diagnostic(
                 severity=Severity.ERROR, summary=f"--target {t!r} matches no phase, address or action",
-                detail="Phases: backup, images, scaling, admins, keys; addresses look like deployment/litellm, "
-                       "admin/<email>, keys/expired.",
+                detail=TARGET_HINT,
             ))
         actions = chosen
     for problem in compare.unmet_requirements(actions):  # cannot happen by construction; never apply one

@@ -139,6 +139,12 @@ def rows_revoked_by(action: DeleteKeysAction | RevokeRowsAction) -> int:
     return int(spec(action).rows_revoked(action))
 
 
+def resource_counts(action: Action) -> tuple[int, int, int]:
+    """(add, change, destroy) one action contributes to the plan's summary (apply reports the same)."""
+    w: tuple[int, int, int] = spec(action).weight(action)  # plan/kinds.py
+    return w
+
+
 def build_document(plan: Plan) -> PlanDocument:
     """Turn a Plan into the public PlanDocument (ordered by phase, redacted).
 

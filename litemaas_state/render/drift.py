@@ -14,7 +14,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from litemaas_state.render.document import PlanDocument
-from litemaas_state.render.text import render_diagnostic, render_text
+from litemaas_state.render.text import DRIFT_INTRO, render_diagnostic, render_text
 
 DRIFT_FORMAT_VERSION: Final = "1.0"
 
@@ -67,7 +67,7 @@ def render_drift_text(doc: DriftDocument, color: bool = False) -> list[tuple[str
         elif r.verdict == Verdict.DRIFT:
             assert r.plan is not None
             out.append((f"{r.name}: DRIFT — live state differs from {r.state_file}:\n", False))
-            out.append((render_text(r.plan, color=color), False))
+            out.append((render_text(r.plan, color=color, intro=DRIFT_INTRO), False))
         else:
             out.append((f"{r.name}: {r.error}" if r.environment else str(r.error), True))
     return out

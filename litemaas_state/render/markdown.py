@@ -137,7 +137,7 @@ def _verdict(doc: PlanDocument, title: str | None) -> str:
     elif doc.verdict == "no_changes":
         what = "no changes"
     else:
-        what = f"{_plural(s.actions, 'action')} ({s.add:,} to add, {s.change:,} to change, {s.destroy:,} to destroy)"
+        what = f"{_plural(s.actions, 'action')}: {s.add:,} to add, {s.change:,} to change, {s.destroy:,} to destroy"
     return f"### {_ICON[doc.verdict]} {name}: {what}"
 
 

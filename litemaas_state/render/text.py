@@ -28,6 +28,9 @@ KEYS_SHOWN = 10
 ORDER_WIDTH = 100
 #: Characters kept of one diagnostic line (our sentences can be long; world text inside them is bounded).
 DIAGNOSTIC_MAX = 2000
+#: The sentence before the actions: apply's promise, or drift's read-only finding.
+APPLY_INTRO = "litemaas-state will perform the following actions"
+DRIFT_INTRO = "Drift: the live deployment differs from the state file; apply would perform these actions"
 _KEYS: TypeAdapter[Any] = TypeAdapter(list[KeyDoc])
 _ROWS: TypeAdapter[Any] = TypeAdapter(list[RowDoc])
 
@@ -42,6 +45,12 @@ def _value(v: Any) -> str:
     if isinstance(v, str):
         return json.dumps(cut(v, TERMINAL_MAX))
     return terminal(json.dumps(v, sort_keys=True, default=str))
+
+
+def change_text(field: str, before: Any, after: Any) -> str:
+    """One change as the plan shows it: ``is_active: true -> false``, ``roles: ["user"] -> ["user", "admin"]``
+    (values as JSON, world text escaped and cut)."""
+    return f"{terminal(field)}: {_value(before)} -> {_value(after)}"
 
 
 def _key_line(k: KeyDoc) -> str:
@@ -62,7 +71,7 @@ def render_action(a: ActionDoc, color: bool) -> list[str]:
     for c in a.changes:
         if c.field == "files" and a.files:
             continue  # listed one per line below
-        lines.append(f"      ~ {terminal(c.field)}: {_value(c.before)} -> {_value(c.after)}")
+        lines.append(f"      ~ {change_text(c.field, c.before, c.after)}")
     for f in a.files:
         lines.append(f"      + file: {terminal(f)}")
     for k in a.keys[:KEYS_SHOWN]:
@@ -152,9 +161,10 @@ def render_errors(doc: PlanDocument, *, color: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True) -> str:
+def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True, intro: str = APPLY_INTRO) -> str:
     """The whole plan as text, ending with a newline; with ``errors=False`` without its error
-    diagnostics and "Planning failed" lines (see ``render_errors``).
+    diagnostics and "Planning failed" lines (see ``render_errors``). ``intro`` opens the list of actions
+    (``DRIFT_INTRO`` for the read-only drift check).
 
     Raises:
         Nothing.
@@ -186,7 +196,7 @@ def render_text(doc: PlanDocument, *, color: bool = False, errors: bool = True) 
                        + " The deployment matches the state file.")
     else:
         verbs = sorted({a.actions[0] for a in actions}, key=list(LEGEND).index)
-        out.append("litemaas-state will perform the following actions "
+        out.append(f"{intro} "
                    f"(environment {terminal(doc.environment)}, namespace {terminal(doc.namespace)}). Legend:")
         for v in verbs:
             out.append("  " + _style(SYMBOL[v], color, fg=COLOR[v]) + f" {LEGEND[v]}")

@@ -3,6 +3,7 @@ PostgreSQL, LiteLLM API stand-in): no planner, no CLI, no apply_plan."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -161,7 +162,7 @@ def test_admin_executor_sets_the_roles_it_planned_and_refuses_without_the_record
     action = AdminAction(kind="promote_admin", id=f"admins/{email}", address=f"admin/{email}", email=email,
                          user_id=uid, roles_after=after,
                          preconditions=(UserRoles(user_id=uid, email=email, roles=roles),))
-    assert execute_admin(action, deps, lambda _e: None) == f"roles {list(roles)} -> {list(after)}"
+    assert execute_admin(action, deps, lambda _e: None) == f"roles {json.dumps(list(roles))} -> {json.dumps(list(after))}"
     db = discovery.database("litemaas")
     assert db is not None and litemaas_db.read_user_roles(db, uid) == list(after)
     with pytest.raises(ApplyError, match="no recorded roles"):

@@ -48,6 +48,13 @@ def test_no_kubeconfig_is_a_clear_error() -> None:
     proc = run("plan", str(STATE))
     assert proc.returncode == 1
     assert "no Kubernetes configuration" in proc.stderr and "Traceback" not in proc.stderr
+    assert "/nonexistent" in proc.stderr  # the path tried is named
+
+
+def test_a_missing_kubeconfig_is_named_by_status() -> None:
+    proc = run("status", str(STATE))
+    assert proc.returncode == 1
+    assert "tried KUBECONFIG=/nonexistent" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_usage_errors_are_scrubbed() -> None:
@@ -150,3 +157,19 @@ def test_exit_codes_spelled_once() -> None:
     from litemaas_state.errors import ExitCode
 
     assert (cli.ERROR_EXIT, cli.INTERRUPTED_EXIT) == (ExitCode.ERROR, ExitCode.INTERRUPTED) == (1, 130)
+@pytest.mark.parametrize("verb", ["plan", "apply"])
+def test_an_unknown_target_is_refused_before_any_cluster_read(verb: str) -> None:
+    # KUBECONFIG points nowhere: reaching the cluster would fail with "no Kubernetes configuration"
+    proc = run(verb, str(STATE), "--target", "bogus", "--target", "deployment/litellm")
+    assert proc.returncode == 1
+    assert "--target 'bogus' matches no phase, address or action" in proc.stderr
+    assert "no Kubernetes configuration" not in proc.stderr and "Resource targeting" not in proc.stdout + proc.stderr
+
+
+def test_known_targets_pass_the_early_check() -> None:
+    from litemaas_state.commands.base import read_state
+    from litemaas_state.plan.planner import unknown_targets
+
+    desired = read_state(STATE).desired
+    assert unknown_targets(desired, ["deployment/*", "images/litellm/restart", "scaling/litellm", "keys", "backup",
+                                     "admin/not-listed@example.com", "litemaas/api_keys", "bogus"]) == ["bogus"]

@@ -243,6 +243,7 @@ def test_drift_exit_codes(make_sandbox, tmp_path: Path) -> None:
     subprocess.run(["kubectl", "scale", "deploy/litellm", "--replicas=2"], env=kube, check=True, capture_output=True)
     proc = sb.cli("drift", state, check=2)
     assert "DRIFT" in proc.stdout and "~ replicas: 2 -> 3" in proc.stdout
+    assert "apply would perform these actions" in proc.stdout and "will perform" not in proc.stdout  # read-only
     report = json.loads(sb.cli("drift", state, "--json", check=2).stdout)
     assert report["environments"][0]["verdict"] == "drift"
     bad = write(sb, "deployments:\n  litellm:\n    replicas: -1\n", name="bad.yaml")

@@ -35,7 +35,7 @@ def test_empty_plan(snapshot: SnapshotAssertion) -> None:
 
 def test_full_plan(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     md = render_markdown(build_document(full_plan))
-    assert md.splitlines()[1] == "### ⚠️ litellm-rhpds: 7 actions (2 to add, 5 to change, 12 to destroy)"
+    assert md.splitlines()[1] == "### ⚠️ litellm-rhpds: 7 actions: 2 to add, 5 to change, 12 to destroy"
     # the dependency and the order are shown: the LiteLLM image change requires the backup
     assert "requires <code>backup/litellm-rhpds</code>: runs only if it succeeded" in md
     assert "required by <code>images/litellm</code>" in md
@@ -96,7 +96,7 @@ def test_50000_prunable_keys_fit_one_github_comment() -> None:
     assert len(md) < GITHUB_COMMENT_LIMIT
     assert len(md) > GITHUB_COMMENT_LIMIT - 500  # the room is used, not thrown away
     lines = md.splitlines()
-    assert lines[:2] == [MARKER, "### ⚠️ litellm-rhpds: 1 action (0 to add, 0 to change, 50,000 to destroy)"]
+    assert lines[:2] == [MARKER, "### ⚠️ litellm-rhpds: 1 action: 0 to add, 0 to change, 50,000 to destroy"]
     assert "**1 warning**" in lines and "50,000 keys is a lot" in md  # diagnostics kept
     assert "| **Total** | **1** | **0** | **0** | **50,000** |" in md  # summary kept
     shown = len(KEY_ROW.findall(md))

@@ -12,7 +12,7 @@ from litemaas_state.live.model import ConnectionPath, PathKind, Source
 from litemaas_state.plan.model import Plan
 from litemaas_state.render.document import build_document
 from litemaas_state.render.markdown import render_markdown
-from litemaas_state.render.text import iter_json, render_json, render_text
+from litemaas_state.render.text import DRIFT_INTRO, iter_json, render_json, render_text
 from tests.render.conftest import plan_of
 
 
@@ -32,6 +32,14 @@ def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     assert "# required by images/litellm" in text
     assert "# order (the runbook's): images of litellm-backend, litellm-frontend first" in text
     assert "… and 2 more keys" in text
+    assert text == snapshot
+
+
+def test_drift_text_has_its_own_header(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
+    text = render_text(build_document(full_plan), intro=DRIFT_INTRO)
+    assert "will perform" not in text
+    assert text.startswith("Drift: the live deployment differs from the state file; apply would perform these "
+                           "actions (environment")
     assert text == snapshot
 
 
