@@ -17,7 +17,7 @@ Then prune at ``--prune-keys`` (default 10,000 seeded, 4,000 prunable), on a fre
 counting the HTTP requests the sandbox's LiteLLM served (``/sandbox/stats``) and the LiteMaaS DB
 transactions (pg_stat_database). Figures go to benchmarks/results/keys_at_scale.json and a table on stdout.
 The LiteLLM here is the sandbox's stand-in, not a real proxy (a real 1.81 proxy deleted ≈ 400 keys/s in
-batches of 50: litellm-1.81-observed.md).
+batches of 50: docs/litellm-api.md).
 
 The fast plan and the floor run ``--repeat`` times (default 3) and the fastest is reported (this machine is
 shared; every wall time is in the file).

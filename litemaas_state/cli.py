@@ -1,5 +1,5 @@
 """The command line: click flags → Options → commands.*.run(). The ONLY place that turns errors into
-exit codes and the only place that calls sys.exit (style.md §6.4 #6; kubectl's CheckErr is the
+exit codes and the only place that calls sys.exit (docs/design.md §10.6; kubectl's CheckErr is the
 counter-example)."""
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def _thread_failed(args: threading.ExceptHookArgs) -> None:
 
 def main() -> None:
     """Entry point. Usage errors (bad flag, missing file) exit 1, not click's 2: with
-    --detailed-exitcode and drift, 2 means "changes"/"drift" (anchors.md §1.2, §8 item 3)."""
+    --detailed-exitcode and drift, 2 means "changes"/"drift" (docs/design.md §9.2, §9.19 item 3)."""
     def _terminate(signum: int, frame: object) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut the cleanup short
         signal.signal(signal.SIGHUP, signal.SIG_IGN)

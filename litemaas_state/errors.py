@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class ExitCode(IntEnum):
-    """Process exit codes (Terraform's -detailed-exitcode, anchors.md §1.2)."""
+    """Process exit codes (Terraform's -detailed-exitcode, docs/design.md §9.2)."""
 
     OK = 0
     ERROR = 1

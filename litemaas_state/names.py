@@ -1,6 +1,6 @@
 """One place for each fact about the deployment's names: components, containers, labels, secrets, env.
 
-Source: litemaas-facts.md §1 (rhpds HA deployment: object names, containers, init containers, labels,
+Source: docs/deployment-facts.md §1 (rhpds HA deployment: object names, containers, init containers, labels,
 secrets) and §1.2 (images shared by init containers). Nothing else in the product spells these strings.
 """
 
@@ -10,7 +10,7 @@ from enum import StrEnum
 
 
 class Component(StrEnum):
-    """A managed Deployment, by its name in the rhpds HA deployment (litemaas-facts.md §1)."""
+    """A managed Deployment, by its name in the rhpds HA deployment (docs/deployment-facts.md §1.4)."""
 
     LITELLM = "litellm"
     BACKEND = "litellm-backend"
@@ -18,16 +18,16 @@ class Component(StrEnum):
     REDIS = "litellm-redis"
 
 
-#: Label selector per component (the Deployment's `spec.selector`; litemaas-facts.md §1, bold labels).
+#: Label selector per component (the Deployment's `spec.selector`; docs/deployment-facts.md §1.4, selector labels).
 SELECTOR: dict[Component, str] = {c: f"app={c.value}" for c in Component}
 
-#: Secrets (litemaas-facts.md §1, "Secrets").
+#: Secrets (docs/deployment-facts.md §1.6).
 LITELLM_SECRET = "litellm-secret"
 LITELLM_MASTER_KEY_FIELD = "LITELLM_MASTER_KEY"
 DB_SECRET = "litemaas-db"
 BACKEND_SECRET = "backend-secret"
 
-#: Service the LiteLLM API Route points to; the Route is found by its target, never by name (§1, Routes).
+#: Service the LiteLLM API Route points to; the Route is found by its target, never by name (§1.5).
 LITELLM_SERVICE = "litellm"
 LITELLM_PORT = 4000
 
@@ -37,7 +37,7 @@ REDIS_SERVICE = "litellm-redis"
 REDIS_PORT = 6379
 ENV_REDIS_PASSWORD = "REDIS_PASSWORD"
 
-#: Environment variable names on the Deployments (litemaas-facts.md §2).
+#: Environment variable names on the Deployments (docs/deployment-facts.md §2).
 ENV_DATABASE_URL = "DATABASE_URL"
 ENV_DISABLE_SCHEMA_UPDATE = "DISABLE_SCHEMA_UPDATE"
 
@@ -49,7 +49,7 @@ IMAGE_TRIGGERS_ANNOTATION = "image.openshift.io/triggers"
 #: the next plan compares the live fields with it ("Objects have changed outside litemaas-state").
 LAST_APPLIED_ANNOTATION = "litemaas-state/last-applied"
 
-#: Environment variables the tool reads for connection details (issue 3; `sandbox up` exports them).
+#: Environment variables the tool reads for connection details (README "Connections"; `sandbox up --direct-urls` exports them).
 ENV_LITEMAAS_DATABASE_URL = "LITEMAAS_DATABASE_URL"
 ENV_LITELLM_DATABASE_URL = "LITELLM_DATABASE_URL"
 ENV_LITELLM_URL = "LITELLM_URL"
@@ -71,11 +71,11 @@ class Role(StrEnum):
 ROLE_ADMIN = Role.ADMIN
 ROLE_USER = Role.USER
 
-#: The LiteMaaS system user, never reconciled (litemaas-facts.md §3.1).
+#: The LiteMaaS system user, never reconciled (docs/deployment-facts.md §3.1).
 SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001"
 SYSTEM_USER_EMAIL = "system@litemaas.internal"
 
-#: LiteLLM UI session keys, left out of /key/list (litemaas-facts.md §5).
+#: LiteLLM UI session keys, left out of /key/list (docs/deployment-facts.md §5).
 DASHBOARD_TEAM_ID = "litellm-dashboard"
 
 
@@ -83,7 +83,7 @@ def address(component: Component | str) -> str:
     """The plan address of a managed Deployment, kubectl style: ``deployment/litellm``."""
     return f"deployment/{Component(component).value}"
 
-#: The main container of each Deployment (litemaas-facts.md §1, "Main container"). Init containers are
+#: The main container of each Deployment (docs/deployment-facts.md §1.4). Init containers are
 #: discovered, never assumed (§1.2: the docs call the frontend's init container by a wrong name).
 MAIN_CONTAINER: dict[Component, str] = {
     Component.LITELLM: "litellm",

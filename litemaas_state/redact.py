@@ -1,6 +1,6 @@
 """Last-line secret scrubbing for every byte the tool writes (stdout, stderr, files it renders).
 
-Secrets never enter LiveState, Plan or any document by construction (style.md §6.4 #2); this module is
+Secrets never enter LiveState, Plan or any document by construction (docs/design.md §10.2); this module is
 the belt to those braces. ``scrub()`` masks secrets **where they occur as secrets**, so names are never
 mangled:
 

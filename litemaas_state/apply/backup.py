@@ -1,7 +1,7 @@
 """The pre-upgrade database backup: pg_dump | gzip, verified, before any image change.
 
 Replaces the runbook's ``oc exec … pg_dump -U litellm litellm | gzip > /tmp/litellm-pre-upgrade.sql.gz``
-(shared/seed) and covers every database LiteLLM and LiteMaaS use (litemaas-facts.md §2: they may share
+(the rhpds day-2 runbook) and covers every database LiteLLM and LiteMaaS use (docs/deployment-facts.md §2: they may share
 one). Each dump is written to a temporary name and renamed only once verified: non-empty, a whole gzip
 stream, and pg_dump's completion trailer (``-- PostgreSQL database dump complete``) present. Then only
 the newest ``keep`` dumps per environment and database are kept.

@@ -1,7 +1,7 @@
 """Key pruning: delete through LiteLLM's API in batches, confirm, then revoke the LiteMaaS rows.
 
-Why this shape (litemaas-facts.md §5, §6; litellm-1.81-observed.md):
-* ``POST /key/delete`` (never DELETE, which answers 405 — the in-cluster CronJob's bug, facts §6.3), so
+Why this shape (docs/deployment-facts.md §5, §6; docs/litellm-api.md):
+* ``POST /key/delete`` (never DELETE, which answers 405 — the in-cluster CronJob's bug, docs/deployment-facts.md §6.3), so
   every LiteLLM replica's delete path runs and the row is copied to the deleted-token table.
 * Its answer echoes the input and cannot tell which keys existed; 404 means none existed. So after each
   batch the tool reads back which tokens remain and only then revokes LiteMaaS rows — for confirmed-gone
@@ -10,14 +10,14 @@ Why this shape (litemaas-facts.md §5, §6; litellm-1.81-observed.md):
   before it counts as alive (existence is what LiteLLM serves); without a trusted database it is one
   ``/key/list?key_hash=`` call per token.
 * LiteMaaS rows are matched by ``key_hash`` = token, never by alias (a rotated key keeps a stale alias;
-  facts §3.2), and marked ``is_active=false, revoked_at=now(), sync_status='error'`` with a ``sync_error``
-  naming the rule (the values the CHECK constraint allows and rhpds uses; facts §6.2): one set-based
+  docs/deployment-facts.md §3.2), and marked ``is_active=false, revoked_at=now(), sync_status='error'`` with a ``sync_error``
+  naming the rule (the values the CHECK constraint allows and rhpds uses; docs/deployment-facts.md §6.2): one set-based
   UPDATE per batch.
 * ``WORKERS`` batches run at once, each worker on its own database connections. A failure stops new
   batches; the ones in flight finish (and revoke their rows). A kill leaves at most one batch per worker
   (``WORKERS × BATCH_SIZE`` keys) deleted with rows still active; the next plan finds those rows as
   orphans and revokes them.
-Batch size and concurrency: batches of 50 ran at ≈ 400 keys/s on a real 1.81 proxy (observed doc), 14×
+Batch size and concurrency: batches of 50 ran at ≈ 400 keys/s on a real 1.81 proxy (docs/litellm-api.md §9), 14×
 one-per-request; that is the size measured on a real proxy, so it stays. On the sandbox's stand-in (4,000
 keys, 2 cores) 50 × 1 worker gave ≈ 940 keys/s, 50 × 4 ≈ 3,500, 100 × 4 ≈ 6,200, 200 × 4 ≈ 9,600,
 50 × 8 ≈ 5,900: four workers bound the load on the proxy and its database while removing most of the

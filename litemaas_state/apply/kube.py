@@ -1,14 +1,14 @@
 """Writes to Deployments: image patch, rolling restart, scale, rollout wait, and rollback.
 
 * set image: one strategic-merge patch that sets every listed container and init container (kubectl
-  set image matches init containers by name only; we list them explicitly; anchors.md §4.2).
-* scale: merge-patch of ``spec.replicas`` (what kubectl scale sets through ``/scale``, anchors.md §4.4; the
+  set image matches init containers by name only; we list them explicitly; docs/design.md §9.11).
+* scale: merge-patch of ``spec.replicas`` (what kubectl scale sets through ``/scale``, docs/design.md §9.13; the
   Deployment itself is patched so the record below goes in the same write).
 * restart: the pod-template annotation ``kubectl.kubernetes.io/restartedAt`` (kubectl rollout restart).
 * wait: polls the Deployment and judges it with ``live.rollout.rollout_status`` — kubectl's algorithm
-  (anchors.md §4.1); stops on ProgressDeadlineExceeded, on timeout, or when the object is deleted or its
+  (docs/design.md §9.10); stops on ProgressDeadlineExceeded, on timeout, or when the object is deleted or its
   uid changes.
-* rollback: ``kubectl rollout undo`` (anchors.md §4.3): the ReplicaSet with the previous revision, its
+* rollback: ``kubectl rollout undo`` (docs/design.md §9.12): the ReplicaSet with the previous revision, its
   template without ``pod-template-hash`` written back with a JSON patch.
 * Every write also sets the Deployment annotation ``names.LAST_APPLIED_ANNOTATION`` to the managed fields
   as the write leaves them (``live.model.ManagedFields``: the fields read just before, with this write's

@@ -15,7 +15,7 @@ Takeover and release use the Lease's resourceVersion, so two applies never both 
 taken over ``duration + min(CLOCK_SKEW_S, duration)`` after its last renewal (90 s by default); the
 refusal message says so, with the time.
 Release by hand: ``kubectl delete lease litemaas-state -n <namespace>`` (README).
-Terraform's lock semantics (anchors.md §1.6): no waiting by default; the second apply fails at once.
+Terraform's lock semantics (docs/design.md §9.4): no waiting by default; the second apply fails at once.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """apply(): run a plan's actions in order; stop at the first failure and report what was and was not done.
 
-One straight pass over the ordered actions (gitops-engine's sync, without the controller shape; style.md
+One straight pass over the ordered actions (gitops-engine's sync, without the controller shape; docs/design.md
 §5). An action runs only when every action it ``requires`` has succeeded earlier in this apply (a backup
 succeeds only when every dump was verified: apply/backup.py raises otherwise); else it fails without
-being started. Before each action its preconditions are re-checked when a checker is given (saved plans; style.md
-§6.4 #5). A failure stops later phases; Terraform never rolls back a failed apply and neither do we,
+being started. Before each action its preconditions are re-checked when a checker is given (saved plans; docs/design.md
+§10.5). A failure stops later phases; Terraform never rolls back a failed apply and neither do we,
 except the per-Deployment ``on_failure: rollback`` of a failed rollout (apply/kube.py).
 """
 

@@ -1,3 +1,3 @@
 """One module per verb: Options (frozen), then run(options, deps) -> ExitCode (kubectl's
-Complete → Validate → Run; style.md §2). Commands read state files and plan files; they print only
+Complete → Validate → Run; docs/design.md §9.15). Commands read state files and plan files; they print only
 through ``Output`` (which scrubs secrets)."""

@@ -1,7 +1,7 @@
 """`litemaas-state apply FILE` / `apply --plan PLANFILE`: lock, plan (or load), confirm, check, execute.
 
-* Confirmation as Terraform's (anchors.md §1.10): only ``yes`` is accepted; ``--auto-approve`` skips it;
-  without a terminal, one line is read from stdin (``echo yes | apply``); at end of input apply refuses. A saved plan is its own approval (§1.3).
+* Confirmation as Terraform's (docs/design.md §9.5): only ``yes`` is accepted; ``--auto-approve`` skips it;
+  without a terminal, one line is read from stdin (``echo yes | apply``); at end of input apply refuses. A saved plan is its own approval (§9.3).
 * One apply at a time: the environment's Lease (apply/lock.py), taken before anything is read.
 * Preconditions: with a saved plan, every action's preconditions are checked before the first action (a
   stale plan changes nothing) and each again just before its action; a fresh plan re-checks each action

@@ -1,5 +1,5 @@
 """`litemaas-state plan FILE`: observe, plan, render. Exit codes: Terraform's -detailed-exitcode
-(anchors.md §1.2): 0 no changes, 2 changes (only with --detailed-exitcode), 1 error."""
+(docs/design.md §9.2): 0 no changes, 2 changes (only with --detailed-exitcode), 1 error."""
 
 from __future__ import annotations
 

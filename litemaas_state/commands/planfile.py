@@ -1,6 +1,6 @@
 """Saved plans: `plan --out FILE` writes the Plan (actions + the live values they were computed from);
 `apply --plan FILE` reads it back. The file is the Plan model as JSON: token hashes, roles, images and
-replica counts — never a key, a password or a URL (anchors.md §1.3, §7 item 6: secret-safe by
+replica counts — never a key, a password or a URL (docs/design.md §9.3, §9.18 item 6: secret-safe by
 construction; Terraform's plan files are not); world strings are scrubbed and escaped (``plan_json``)."""
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Connection details for the data plane: flags, else environment, else discovered in the cluster; and
 the path each source takes from here.
 
-Discovery follows litemaas-facts.md: the LiteMaaS database is the backend Deployment's ``DATABASE_URL``
+Discovery follows docs/deployment-facts.md: the LiteMaaS database is the backend Deployment's ``DATABASE_URL``
 and LiteLLM's is the litellm Deployment's ``DATABASE_URL`` (§2 "Recommendation"; both usually from
 Secret ``litemaas-db``); the LiteLLM API is the Route whose ``spec.to.name`` is Service ``litellm`` (§1
-Routes: never by route name); the master key is ``litellm-secret/LITELLM_MASTER_KEY`` (§1 Secrets); Redis
+Routes: never by route name); the master key is ``litellm-secret/LITELLM_MASTER_KEY`` (§1.6); Redis
 is Service ``litellm-redis:6379``, with the password the redis Deployment's ``REDIS_PASSWORD`` (if any).
-Environment variables (issue 3): LITEMAAS_DATABASE_URL, LITELLM_DATABASE_URL, LITELLM_URL,
+Environment variables (README "Connections"): LITEMAAS_DATABASE_URL, LITELLM_DATABASE_URL, LITELLM_URL,
 LITELLM_MASTER_KEY, REDIS_URL.
 
 Paths (``--connect`` / ``LITEMAAS_STATE_CONNECT``): each source (LiteMaaS DB, LiteLLM DB, LiteLLM API,

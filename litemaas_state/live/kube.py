@@ -280,7 +280,7 @@ class KubeReader:
         return workload_from_raw(raw) if raw is not None else None
 
     def hpas(self) -> tuple[HorizontalPodAutoscaler, ...]:
-        """HorizontalPodAutoscalers in the namespace (an HPA owns replicas; anchors.md §7 item 9)."""
+        """HorizontalPodAutoscalers in the namespace (an HPA owns replicas; docs/design.md §9.18 item 9)."""
         with kube_errors("list horizontalpodautoscalers"):
             try:
                 raw = read_json(self.autoscaling.list_namespaced_horizontal_pod_autoscaler, self.conn.namespace)

@@ -1,6 +1,6 @@
 """The LiteLLM admin API client (httpx): endpoint paths, key listing, health. Shared with apply/keys.py.
 
-Behaviour held to litellm-1.81-observed.md and litemaas-facts.md §5: Bearer master key; ``/key/list``
+Behaviour held to docs/litellm-api.md and docs/deployment-facts.md §5: Bearer master key; ``/key/list``
 with ``size`` ≤ 100 (else 422), ``return_full_object=true``, paged until ``total_pages`` — all pages are
 collected before anything is deleted, because deleting while paging forward skips rows; timestamps come
 as ``…T09:13:56.683000Z`` or ``…:56Z``; ``/health/liveliness`` answers the JSON string ``"I'm alive!"``;

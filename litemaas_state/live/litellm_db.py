@@ -1,8 +1,8 @@
 """Reads of LiteLLM's database: the key population (one streamed query), which tokens still exist, and the
 row count the trust check compares with the API's ``total_count``.
 
-Table and column names: litemaas-facts.md §4 ("LiteLLM_VerificationToken".token = sha256 hex; ``expires``
-and ``created_at`` are ``timestamp(3)`` without time zone holding UTC, litellm-1.81-observed.md). Dashboard
+Table and column names: docs/deployment-facts.md §4 ("LiteLLM_VerificationToken".token = sha256 hex; ``expires``
+and ``created_at`` are ``timestamp(3)`` without time zone holding UTC, docs/litellm-api.md). Dashboard
 session keys (``team_id = 'litellm-dashboard'``) are left out everywhere, as ``/key/list`` leaves them out
 (LiteLLM ``litellm/proxy/management_endpoints/key_management_endpoints.py`` filters its
 ``UI_SESSION_TOKEN_TEAM_ID``; the sandbox's stand-in does the same).

@@ -1,6 +1,6 @@
 """Reads of the LiteMaaS database (psycopg 3): users and api_keys. Read SQL lives only here.
 
-Schema: litemaas-facts.md §3.1 (users: roles TEXT[], the system user) and §3.2 (api_keys: key_hash =
+Schema: docs/deployment-facts.md §3.1 (users: roles TEXT[], the system user) and §3.2 (api_keys: key_hash =
 sha256 of the LiteLLM key = "LiteLLM_VerificationToken".token). Also the server version (for pg_dump's
 version check) of any database. Only parameters, never string-built SQL.
 """
@@ -90,7 +90,7 @@ def _require_table(conn: psycopg.Connection, db: DatabaseTarget, table: str) -> 
     row = conn.execute(SELECT_TABLE_EXISTS, (table,)).fetchone()
     if not row or not row[0]:
         raise ObserveError(f"{db.info.role}-db", f"{db.info.database} has no table {table}: is "
-                           f"{db.info.source} the LiteMaaS database? (litemaas-facts.md §2)")
+                           f"{db.info.source} the LiteMaaS database?")
 
 
 def _read_table(db: DatabaseTarget, table: str, sql: str) -> list[tuple[Any, ...]]:

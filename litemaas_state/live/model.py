@@ -1,7 +1,7 @@
 """Live state: what the observers saw, as frozen pure data. Never holds a secret value.
 
 Importable by the planner without pulling in any client (``live/__init__.py`` stays empty).
-Shapes follow the Kubernetes API (apps/v1 Deployment) and litemaas-facts.md §3–§5.
+Shapes follow the Kubernetes API (apps/v1 Deployment) and docs/deployment-facts.md §3–§5.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class HorizontalPodAutoscaler(_Frozen):
 
 
 class LiteMaaSUser(_Frozen):
-    """A row of LiteMaaS ``users`` (litemaas-facts.md §3.1). ``roles`` as stored (TEXT[])."""
+    """A row of LiteMaaS ``users`` (docs/deployment-facts.md §3.1). ``roles`` as stored (TEXT[])."""
 
     id: str
     email: str
@@ -130,11 +130,11 @@ class LiteMaaSUser(_Frozen):
 
 @dataclass(frozen=True, slots=True)
 class VirtualKey:
-    """A LiteLLM virtual key as /key/list returns it (litemaas-facts.md §5), never the key itself.
+    """A LiteLLM virtual key as /key/list returns it (docs/deployment-facts.md §5), never the key itself.
 
     ``token_hash``: sha256 hex of the raw key (the ``token`` column). Datetimes are UTC-aware; None when
     absent (``expires`` None = never expires). ``duration``: ``metadata.duration`` as sent by its creator
-    (any JSON value; only rhpds workshop keys carry it, facts §6.1). ``created_by``: ``metadata.created_by``.
+    (any JSON value; only rhpds workshop keys carry it, docs/deployment-facts.md §6.1). ``created_by``: ``metadata.created_by``.
     A slotted dataclass, not a pydantic model: 100,000 of them are held at once (≈ 0.5 KB each with their
     values), built from typed sources (``live.litellm_db``; ``live.litellm_api`` coerces the API's JSON).
     """
@@ -164,7 +164,7 @@ class KeySource(_Frozen):
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyRow:
-    """A LiteMaaS ``api_keys`` row, active or not (facts §3.2): matched to LiteLLM by ``key_hash`` = token.
+    """A LiteMaaS ``api_keys`` row, active or not (docs/deployment-facts.md §3.2): matched to LiteLLM by ``key_hash`` = token.
     A slotted dataclass for the same reason as ``VirtualKey`` (one row per key)."""
 
     id: str
@@ -329,6 +329,6 @@ class LiveState(_Frozen):
 
     @property
     def shared_database(self) -> bool:
-        """True when LiteLLM and LiteMaaS use one database (litemaas-facts.md §2)."""
+        """True when LiteLLM and LiteMaaS use one database (docs/deployment-facts.md §2)."""
         ids = {d.role: d.identity for d in self.databases}
         return "litemaas" in ids and "litellm" in ids and ids["litemaas"] == ids["litellm"]

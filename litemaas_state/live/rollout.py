@@ -1,7 +1,7 @@
 """The rollout verdict of one Deployment: a pure function, exactly kubectl's algorithm.
 
 Source: kubectl ``pkg/polymorphichelpers/rollout_status.go`` (DeploymentStatusViewer.Status) @dee3483,
-transcribed in anchors.md §4.1; gitops-engine's Deployment health borrows the same algorithm.
+transcribed in docs/design.md §9.10; gitops-engine's Deployment health borrows the same algorithm.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def rollout_status(w: Workload) -> RolloutStatus:
         message is kubectl's wording without the trailing newline.
     Raises:
         Nothing: failure is a value; apply turns "failed" into RolloutFailed.
-    Source: kubectl rollout_status.go @dee3483; anchors.md §4.1.
+    Source: kubectl rollout_status.go @dee3483; docs/design.md §9.10.
     """
     if w.generation <= w.observed_generation:
         for cond in w.conditions:

@@ -3,11 +3,11 @@
 Reading LiteLLM's database is one query for the whole key population (or one indexed query for a batch
 of tokens), where the API needs 1,000 ``/key/list`` pages for 100,000 keys (or one ``?key_hash=`` call
 per token). But the database URL may name the wrong database: rhpds HEAD sets ``LITELLM_DATABASE_URL``
-to a stale ``litellm`` database LiteLLM no longer uses (litemaas-facts.md §2), empty or holding old
+to a stale ``litellm`` database LiteLLM no longer uses (docs/deployment-facts.md §2), empty or holding old
 tokens. So the database is trusted only on positive evidence (``check_trust``):
 
 * every token of ``/key/list``'s newest page (size 100, LiteLLM's default order ``created_at desc``,
-  litellm-1.81-observed.md) has a row in it, and
+  docs/litellm-api.md) has a row in it, and
 * its row count, leaving out dashboard session keys as ``/key/list`` does, lies between the API's
   ``total_count`` read before and after it (what changed meanwhile).
 

@@ -3,15 +3,15 @@
 Pure functions of (DesiredState, LiveState): no clock, no database, no environment. The applier writes
 ``users.roles`` by user id; this module only decides which roles each user should end up with.
 
-Rules (litemaas-facts.md §3.1, §6.4; the runbook's admin section):
+Rules (docs/deployment-facts.md §3.1, §6.4; the runbook's admin section):
 
 * Emails match case-insensitively (``str.casefold``); addresses and ids use the case-folded email.
 * The LiteMaaS system user (``names.SYSTEM_USER_ID``, ``system@litemaas.internal``) is never touched and
   never counted as an admin.
 * Promotion adds ``admin`` and ``user`` to the roles already held (``admin-readonly`` etc. are kept),
-  unlike ``promote-admin.sh``, which overwrote them with ``{admin,user}`` (facts §6.4).
+  unlike ``promote-admin.sh``, which overwrote them with ``{admin,user}`` (docs/deployment-facts.md §6.4).
 * A listed email with no ``users`` row has not logged in via OAuth yet: a NOTE, never an insert (LiteMaaS
-  creates the row at first login; facts §3.1, §6.4).
+  creates the row at first login; docs/deployment-facts.md §3.1, §6.4).
 * ``exclusive: true`` demotes every other user holding ``admin``, removing only ``admin``.
 * Last-admin guard: a plan whose demotions would leave no user holding ``admin`` is an error.
 
@@ -31,15 +31,15 @@ from litemaas_state.spec.model import DesiredState
 
 SESSION_NOTE = (
     "the new role reaches the user's session at their next login or token refresh "
-    "(the JWT carries roles; facts §3.1)"
+    "(the JWT carries roles; docs/deployment-facts.md §3.1)"
 )
 DEMOTE_SESSION_NOTE = (
     "the user's current JWT keeps admin until it is refreshed or expires (JWT_EXPIRES_IN, default 24h; "
-    "facts §3.1)"
+    "docs/deployment-facts.md §3.1)"
 )
 DEMOTE_GROUP_NOTE = (
     "login never removes roles but adds group roles: a member of the OpenShift group litemaas-admins or "
-    "administrators gets admin back at the next login (facts §3.1)"
+    "administrators gets admin back at the next login"
 )
 
 
@@ -52,7 +52,7 @@ def email_key(email: str) -> str:
         ``email.casefold()`` (``O'Brien@Example.com`` → ``o'brien@example.com``).
     Raises:
         Nothing.
-    Source: litemaas-facts.md §3.1 (``users.email`` is UNIQUE but case-sensitive); style.md §6.4 #8.
+    Source: docs/deployment-facts.md §3.1 (``users.email`` is UNIQUE but case-sensitive); docs/design.md §10.8.
     """
     return email.casefold()
 
@@ -63,7 +63,7 @@ def admin_address(email: str) -> str:
 
 
 def is_system_user(user: LiteMaaSUser) -> bool:
-    """True for the LiteMaaS system user, which no rule touches (litemaas-facts.md §3.1)."""
+    """True for the LiteMaaS system user, which no rule touches (docs/deployment-facts.md §3.1)."""
     return user.id == names.SYSTEM_USER_ID or email_key(user.email) == names.SYSTEM_USER_EMAIL
 
 
@@ -91,7 +91,7 @@ def roles_with_admin(roles: Iterable[str]) -> tuple[str, ...]:
         "admin")``.
     Raises:
         Nothing.
-    Source: litemaas-facts.md §3.1 (role names; login adds ``user`` always), §6.4 (the script's overwrite
+    Source: docs/deployment-facts.md §3.1 (role names; login adds ``user`` always), §6.4 (the script's overwrite
     dropped ``admin-readonly``; we do not).
     """
     return _merge_roles(roles, (names.ROLE_ADMIN, names.ROLE_USER))
@@ -106,7 +106,7 @@ def roles_without_admin(roles: Iterable[str]) -> tuple[str, ...]:
         The remaining roles, e.g. ``("admin", "admin-readonly", "user")`` → ``("admin-readonly", "user")``.
     Raises:
         Nothing.
-    Source: litemaas-facts.md §3.1.
+    Source: docs/deployment-facts.md §3.1.
     """
     return _merge_roles((r for r in roles if r != names.ROLE_ADMIN), ())
 
@@ -145,8 +145,8 @@ def plan_admins(desired: DesiredState, live: LiveState) -> tuple[list[AdminActio
         deployment has no admin before or after the plan and the plan does not cause it.
     Raises:
         Nothing: findings are Diagnostics.
-    Source: litemaas-facts.md §3.1 (roles, login union, JWT carries roles), §6.4 (promote-admin.sh: the
-    user must log in first, never insert users); style.md §6.4 #7.
+    Source: docs/deployment-facts.md §3.1 (roles, login union, JWT carries roles), §6.4 (promote-admin.sh: the
+    user must log in first, never insert users); docs/design.md §10.7.
     """
     policy = desired.admins
     if policy is None:
@@ -180,7 +180,7 @@ def plan_admins(desired: DesiredState, live: LiveState) -> tuple[list[AdminActio
                     severity=Severity.ERROR,
                     address=addr,
                     summary=f"{email} is the LiteMaaS system user; it cannot be an admin",
-                    detail="The system user is internal (is_active false) and never reconciled (facts §3.1).",
+                    detail="The system user is internal (is_active false) and never reconciled.",
                 )
             )
             continue
@@ -192,7 +192,7 @@ def plan_admins(desired: DesiredState, live: LiveState) -> tuple[list[AdminActio
                     address=addr,
                     summary=f"{email} has not logged in via OAuth yet; promotion is pending",
                     detail="LiteMaaS creates the user at their first login and litemaas-state never inserts "
-                    "users (facts §6.4). Plan again after they have logged in.",
+                    "users. Plan again after they have logged in.",
                 )
             )
             continue

@@ -4,7 +4,7 @@ Pure: the file names embed ``now`` (a parameter), and nothing here touches a fil
 environment. The applier runs pg_dump, verifies each dump and prunes old ones (``keep``).
 
 Why: LiteLLM runs ``prisma migrate deploy`` and a post-migration diff at start; with a shared database
-that diff can drop LiteMaaS tables (litemaas-facts.md §2; BerriAI/litellm#9558). An image change of a
+that diff can drop LiteMaaS tables (docs/deployment-facts.md §2; BerriAI/litellm#9558). An image change of a
 Deployment listed in ``backup.before_image_change_of`` (default: litellm) therefore *requires* one
 backup action (``guard``: the typed ``requires`` of plan/model.py), run immediately before it
 (plan/order.py), covering every distinct database the observers found (one dump when LiteLLM and LiteMaaS
@@ -72,7 +72,7 @@ def distinct_databases(databases: Sequence[DatabaseInfo]) -> list[tuple[str, Dat
         it (the rhpds layout since 3cc9770, still so after f4545df), else the single role.
     Raises:
         Nothing.
-    Source: litemaas-facts.md §2 (which database holds which tables; shared vs separate layout).
+    Source: docs/deployment-facts.md §2 (which database holds which tables; shared vs separate layout).
     """
     groups: dict[tuple[str, int, str], list[DatabaseInfo]] = {}
     for db in databases:
@@ -100,7 +100,7 @@ def backup_file(directory: str, environment: str, database: str, now: datetime) 
         A POSIX path string.
     Raises:
         Nothing.
-    Source: issue 3 (file naming); style.md §6.4 #1 (no clock in the planner).
+    Source: README "State file reference" (file naming); docs/design.md §10.1 (no clock in the planner).
     """
     name = f"{dump_prefix(environment, database)}{backup_stamp(now)}{DUMP_SUFFIX}"
     return posixpath.join(directory, name)
@@ -149,7 +149,7 @@ def plan_backup(
         pg_dump, so no local version applies.
     Raises:
         Nothing: findings are Diagnostics.
-    Source: litemaas-facts.md §2 (LiteLLM's migration can drop LiteMaaS tables; both databases; shared
+    Source: docs/deployment-facts.md §2 (LiteLLM's migration can drop LiteMaaS tables; both databases; shared
     layout), §1.2 (LiteLLM migrates at start); pg_dump's documentation (it cannot dump a newer server).
     """
     policy = desired.backup
@@ -183,7 +183,7 @@ def plan_backup(
                     severity=Severity.WARNING,
                     address=address,
                     summary=f"the {role} database is not known: it will not be backed up",
-                    detail="Only the databases the observers found are dumped (litemaas-facts.md §2).",
+                    detail="Only the databases the observers found are dumped.",
                 )
             )
     local = [(role, d) for role, d in dbs if d.exec_pod is None]
@@ -227,7 +227,7 @@ def plan_backup(
         targets=tuple(targets),
         directory=policy.directory,
         keep=policy.keep,
-        reason=f"the image of {which} changes; LiteLLM migrates its schema at start (facts §2)",
+        reason=f"the image of {which} changes; LiteLLM migrates its schema at start",
         notes=(f"runs before {which}, which runs only if every dump is verified",
                f"keeps the newest {policy.keep} dump(s) per database in {policy.directory}",
                *(f"pg_dump {d.database} runs in pod/{d.exec_pod} by exec (a local pg_dump over the port-forward "

@@ -1,7 +1,7 @@
 """Checks shown in the plan: platform traps and deployment rules, as Diagnostics (findings are values).
 
-Sources: litemaas-facts.md §1.2 (backend must stay at 1 replica: OAuth state lives in process memory;
-Redis runs as a single replica), anchors.md §4.5 and §7 item 9 (HPA owns replicas; an
+Sources: docs/deployment-facts.md §1.2 (backend must stay at 1 replica: OAuth state lives in process memory;
+Redis runs as a single replica), docs/design.md §9.14 and §9.18 item 9 (HPA owns replicas; an
 ``image.openshift.io/triggers`` annotation overwrites images; a paused Deployment makes no progress;
 ``revisionHistoryLimit: 0`` makes undo impossible).
 """
@@ -59,7 +59,7 @@ def check_deployments(desired: DesiredState, live: LiveState, *, planned: Sequen
             severity=Severity.WARNING, address=names.address(Component.BACKEND),
             summary=f"litellm-backend at {backend} replicas: OAuth login state is held in process memory",
             detail="LiteMaaS keeps OAuth state, PKCE verifier and nonce in an in-process Map; logins fail "
-                   "when the callback reaches another replica (litemaas-facts.md §1.2). Keep it at 1.",
+                   "when the callback reaches another replica. Keep it at 1.",
         ))
     redis_spec = desired.deployments.get(Component.REDIS)
     if redis_spec and redis_spec.replicas is not None and redis_spec.replicas > 1:
@@ -107,7 +107,7 @@ def check_deployments(desired: DesiredState, live: LiveState, *, planned: Sequen
                 severity=Severity.WARNING, address=addr,
                 summary=f"{names.IMAGE_TRIGGERS_ANNOTATION} is set: OpenShift will overwrite the image",
                 detail="An image-stream trigger rewrites the container image when its tag moves; the "
-                       "declared image would be fought over (anchors.md §4.5).",
+                       "declared image would be fought over.",
             ))
         if w.paused and (replaced or component.value in restarted):
             out.append(Diagnostic(
@@ -139,7 +139,7 @@ def check_data_plane(desired: DesiredState, live: LiveState) -> list[Diagnostic]
         ``DISABLE_SCHEMA_UPDATE=true`` (case-insensitive).
     Raises:
         Nothing.
-    Source: the runbook (multi-replica LiteLLM needs Redis); litemaas-facts.md §1.2 (Redis), §2 (LiteLLM's
+    Source: the runbook (multi-replica LiteLLM needs Redis); docs/deployment-facts.md §1.2 (Redis), §2 (LiteLLM's
     start-up migration drops tables not in its Prisma schema; BerriAI/litellm#9558).
     """
     out: list[Diagnostic] = []
@@ -165,7 +165,7 @@ def check_data_plane(desired: DesiredState, live: LiveState) -> list[Diagnostic]
                 summary=f"LiteLLM and LiteMaaS share one database and {names.ENV_DISABLE_SCHEMA_UPDATE} is "
                         f"{shown}: LiteLLM's start-up migration can drop LiteMaaS tables",
                 detail="LiteLLM applies a `prisma migrate diff` at start that drops tables not in its schema "
-                       "(litemaas-facts.md §2, BerriAI/litellm#9558). Give LiteLLM its own database or set "
+                       "(BerriAI/litellm#9558). Give LiteLLM its own database or set "
                        f"{names.ENV_DISABLE_SCHEMA_UPDATE}=true.",
             ))
     return out

@@ -6,7 +6,7 @@ every saved action to be *covered* by the fresh plan: the same id and kind, and 
 saved tokens/rows must be a subset of what the rules pick now. So a saved plan can only ever do less
 than a fresh plan would — never new actions, never keys the retention rules no longer select, never a
 replica count the checks would refuse — and a live change that no saved action depends on does not
-block it (anchors.md §1.3, §7 items 7–8); a saved wait for a rollout that has finished since needs no
+block it (docs/design.md §9.3, §9.18 items 7–8); a saved wait for a rollout that has finished since needs no
 fresh counterpart (waiting changes nothing; its precondition still pins the image). Per kind, "covered"
 is the kind's ``covers`` in plan/kinds.py. Also runs each kind's integrity checks, rejects duplicate ids, and refuses a plan that lost a requirement: every id an
 action ``requires`` must be in the plan, before it, and the saved action must require at least what the

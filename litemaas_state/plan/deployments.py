@@ -1,10 +1,10 @@
 """Plan rules for the Deployment phases: images (set_image, restart) and scaling.
 
-Pure functions of (DesiredState, LiveState). Sources: kubectl set image / scale semantics (anchors.md
-§4.2, §4.4); an image change follows every container and init container running the same image
+Pure functions of (DesiredState, LiveState). Sources: kubectl set image / scale semantics (docs/design.md
+§9.11, §9.13); an image change follows every container and init container running the same image
 repository, so the frontend's ``copy-custom-logos`` init container is never left behind
-(litemaas-facts.md §1.2, troubleshooting #3); ``kubectl rollout restart`` sets the pod-template annotation
-``kubectl.kubernetes.io/restartedAt`` (anchors.md §4.3).
+(docs/deployment-facts.md §1.2, troubleshooting #3); ``kubectl rollout restart`` sets the pod-template annotation
+``kubectl.kubernetes.io/restartedAt`` (docs/design.md §9.12).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Pure functions of (DesiredState, LiveState, now): ``now`` is a parameter, never 
 per-key verdict ``prune_rule`` is table-tested; ``plan_keys`` groups its verdicts into one
 ``delete_keys`` action per rule and one ``revoke_rows`` action for orphan LiteMaaS rows.
 
-What this generalises: the rhpds bastion cleanup script (litemaas-facts.md §6.1), keeping its two rules
+What this generalises: the rhpds bastion cleanup script (docs/deployment-facts.md §6.1), keeping its two rules
 and fixing its bugs:
 
 * **expired** — ``expires < now - expired_grace_days`` (the script: ``expires < now``). Keys with no
@@ -19,9 +19,9 @@ and fixing its bugs:
 * Thresholds are strict: a key exactly at the threshold is kept.
 * Never pruned: aliases matching ``protect_aliases`` (shell globs, case-sensitive), keys of
   ``protect_users`` (LiteLLM user ids, or emails mapped to LiteMaaS user ids), dashboard session keys
-  (``team_id == "litellm-dashboard"``, facts §5).
+  (``team_id == "litellm-dashboard"``, docs/deployment-facts.md §5).
 * LiteMaaS rows are matched by ``api_keys.key_hash == token``, never by alias: a rotated LiteMaaS key
-  keeps its stale alias and must survive (facts §3.2). Orphans are active rows whose ``key_hash`` matches
+  keeps its stale alias and must survive (docs/deployment-facts.md §3.2). Orphans are active rows whose ``key_hash`` matches
   no live LiteLLM token.
 * ``max_deletions`` is a blast-radius limit: more prunable keys (or orphan rows) than this is a plan
   error, never a silent cut.
@@ -56,13 +56,13 @@ RULES: tuple[str, ...] = (RULE_EXPIRED, RULE_MAX_AGE)
 
 ORPHANS_ID = "keys/orphans"
 ORPHANS_ADDRESS = "litemaas/api_keys"
-#: ``api_keys.sync_error`` written on orphan rows (the script wrote 'Key deleted from LiteLLM'; facts §6.1
+#: ``api_keys.sync_error`` written on orphan rows (the script wrote 'Key deleted from LiteLLM'; docs/deployment-facts.md §6.1
 #: item 7).
 ORPHAN_SYNC_ERROR = "Key deleted from LiteLLM (litemaas-state orphan rule: no LiteLLM token matches key_hash)"
 
 CACHE_NOTE = (
     "LiteLLM caches keys per replica for up to 60 s: a deleted key may keep working briefly on other "
-    "pods (facts §5)"
+    "pods"
 )
 
 _DURATION = re.compile(r"^(?P<n>[0-9]+(?:\.[0-9]+)?)(?P<unit>[dh])$")
@@ -87,7 +87,7 @@ def parse_duration_s(value: object) -> float | None:
         made the rule collapse into the expired rule) and crashed on non-strings.
     Raises:
         Nothing.
-    Source: litemaas-facts.md §6.1 item 4 (the script's jq parse and its equivalent Python predicate).
+    Source: docs/deployment-facts.md §6.1 item 4 (the script's jq parse and its equivalent Python predicate).
     """
     if not isinstance(value, str):
         return None
@@ -107,7 +107,7 @@ def key_created_at(key: VirtualKey) -> datetime | None:
         reconstructed (no ``expires``, or a duration ``parse_duration_s`` does not understand).
     Raises:
         Nothing.
-    Source: litemaas-facts.md §6.1 item 4 (LiteLLM sets expires = created + duration; the script
+    Source: docs/deployment-facts.md §6.1 item 4 (LiteLLM sets expires = created + duration; the script
     reconstructed creation that way and ignored ``created_at``).
     """
     if key.created_at is not None:
@@ -131,7 +131,7 @@ def is_protected(key: VirtualKey, policy: KeyRetention, protected_user_ids: Coll
         True for a matching alias, a protected owner, or a LiteLLM dashboard session key.
     Raises:
         Nothing.
-    Source: litemaas-facts.md §5 (dashboard keys: ``team_id == "litellm-dashboard"``).
+    Source: docs/deployment-facts.md §5 (dashboard keys: ``team_id == "litellm-dashboard"``).
     """
     if key.team_id == names.DASHBOARD_TEAM_ID:
         return True
@@ -165,8 +165,8 @@ def prune_rule(
         a threshold is kept. Keys with ``expires`` None are never expired.
     Raises:
         Nothing.
-    Source: litemaas-facts.md §6.1 item 4 (the script's predicate: ``expired = exp < now``; ``old = exp -
-    parse(dur) < now - 30d``), §5 (dashboard keys); style.md §6.4 #4.
+    Source: docs/deployment-facts.md §6.1 item 4 (the script's predicate: ``expired = exp < now``; ``old = exp -
+    parse(dur) < now - 30d``), §5 (dashboard keys); docs/design.md §10.4.
     """
     if is_protected(key, policy, protected_user_ids):
         return None
@@ -186,7 +186,7 @@ def protected_user_ids(policy: KeyRetention, live: LiveState) -> tuple[frozenset
 
     Args:
         policy: ``protect_users``: entries with ``@`` are LiteMaaS emails (matched case-insensitively
-            against ``live.users``; LiteMaaS ``users.id`` is the LiteLLM ``user_id``, facts §3.1); other
+            against ``live.users``; LiteMaaS ``users.id`` is the LiteLLM ``user_id``, docs/deployment-facts.md §3.1); other
             entries are LiteLLM user ids, used as written.
         live: ``live.users`` (None when not observed).
     Returns:
@@ -195,7 +195,7 @@ def protected_user_ids(policy: KeyRetention, live: LiveState) -> tuple[frozenset
         apart, so nothing would be safe to prune); WARNING for an email with no LiteMaaS user.
     Raises:
         Nothing.
-    Source: litemaas-facts.md §3.1 (``users.id`` == LiteLLM ``user_id``).
+    Source: docs/deployment-facts.md §3.1 (``users.id`` == LiteLLM ``user_id``).
     """
     ids: set[str] = set()
     diags: list[Diagnostic] = []
@@ -281,7 +281,7 @@ def _delete_action(
             )
     if rule == RULE_MAX_AGE and any(k.created_at is None for k in keys):
         notes.append(
-            "created_at reconstructed as expires - metadata.duration where LiteLLM gave none (facts §6.1)"
+            "created_at reconstructed as expires - metadata.duration where LiteLLM gave none"
         )
     return DeleteKeysAction(
         id=address,
@@ -309,9 +309,9 @@ def _orphans_action(orphans: list[ApiKeyRow], owners: dict[str, str]) -> RevokeR
         ),
         sync_error=ORPHAN_SYNC_ERROR,
         reason="active LiteMaaS api_keys rows whose key_hash matches no LiteLLM token (matched by "
-        "key_hash, never by alias: facts §3.2)",
+        "key_hash, never by alias: docs/deployment-facts.md §3.2)",
         notes=(
-            f"{len(orphans)} row(s): is_active=false, revoked_at=now(), sync_status='error' (facts §6.2)",
+            f"{len(orphans)} row(s): is_active=false, revoked_at=now(), sync_status='error'",
         ),
         preconditions=(OrphanRows(row_ids=tuple(ids)),),
     )
@@ -336,8 +336,8 @@ def plan_keys(
         ``sync_litemaas`` is true, or a protected email matches no user.
     Raises:
         Nothing: findings are Diagnostics.
-    Source: litemaas-facts.md §6.1 (rules, the alias-based orphan bug), §6.2 (match by key_hash), §3.2
-    (rotation keeps a stale alias), §5 (dashboard keys, per-replica cache); style.md §6.4 #4, #7.
+    Source: docs/deployment-facts.md §6.1 (rules, the alias-based orphan bug), §6.2 (match by key_hash), §3.2
+    (rotation keeps a stale alias), §5 (dashboard keys, per-replica cache); docs/design.md §10.4, §10.7.
     """
     policy = desired.key_retention
     if policy is None:

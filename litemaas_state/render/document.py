@@ -1,8 +1,8 @@
 """build_document(): the public, versioned plan document, and the ONLY place that redacts.
 
 Every display (text, markdown, ``--json``) is derived from ``PlanDocument``, so none can show what the
-document lacks (Terraform's jsonplan → jsonformat split; style.md §1 habit 3). Virtual keys appear only
-as alias + token-hash prefix (anchors.md §7 "secret-safe artifacts"); no field carries a key, a password
+document lacks (Terraform's jsonplan → jsonformat split; docs/design.md §9.6). Virtual keys appear only
+as alias + token-hash prefix (docs/design.md §9.18 item 6 "secret-safe artifacts"); no field carries a key, a password
 or a URL with credentials.
 
 ``format_version`` is MAJOR.MINOR: MINOR for new optional fields, MAJOR for breaking changes. 2.0: actions

@@ -1,14 +1,14 @@
-"""A PlanDocument as one GitHub PR comment or drift issue body (Atlantis-style, anchors.md §3, §7 "plan
-posted as a PR comment that fits GitHub limits", §8 #1 and #9).
+"""A PlanDocument as one GitHub PR comment or drift issue body (Atlantis-style, docs/design.md §9.7, §9.18 "plan
+posted as a PR comment that fits GitHub limits", §9.19 #1 and #9).
 
-Pure: ``render_markdown(doc, *, title=None, limit=65536) -> str`` (style.md §6.4 #8); it sees only the
-redacted document, so it cannot show a key or a whole token hash (anchors.md §7 #6). Layout, top to
+Pure: ``render_markdown(doc, *, title=None, limit=65536) -> str`` (docs/design.md §10.8); it sees only the
+redacted document, so it cannot show a key or a whole token hash (docs/design.md §9.18 #6). Layout, top to
 bottom, so that whatever is cut is never the verdict:
 
 1. ``<!-- litemaas-state:ENV -->``: a hidden marker so CI finds and updates ONE comment per environment
-   (anchors.md §8 #10, tfaction's one-issue-per-target).
+   (docs/design.md §9.19 #10, tfaction's one-issue-per-target).
 2. The verdict heading (✅ no changes / ⚠️ N actions / ❌ planning failed) and the Terraform summary
-   counts (anchors.md §1.1), then the diagnostics: errors, warnings, notes.
+   counts (docs/design.md §9.1), then the diagnostics: errors, warnings, notes.
 3. A table of counts per phase, then one table of actions per phase, destructive ones flagged.
 4. Long lists (the keys of ``delete_keys``, the rows of ``revoke_rows``) as tables inside
    ``<details>``.
@@ -361,7 +361,7 @@ def render_markdown(doc: PlanDocument, *, title: str | None = None, limit: int =
         Markdown starting with ``<!-- litemaas-state:ENV -->`` and the verdict heading.
     Raises:
         Nothing.
-    Source: anchors.md §3 (Atlantis PR comments, tfaction's one issue per target), §1.1 (summary counts).
+    Source: docs/design.md §9.7–§9.8 (Atlantis PR comments, tfaction's one issue per target), §9.1 (summary counts).
     """
     parts: list[_Part] = [_marker(doc.environment), _verdict(doc, title), "", _meta(doc)]
     if doc.connections:

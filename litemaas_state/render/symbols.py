@@ -1,4 +1,4 @@
-"""One table: action verb → symbol, header phrase and colour (Terraform's legend, anchors.md §1.1)."""
+"""One table: action verb → symbol, header phrase and colour (Terraform's legend, docs/design.md §9.1)."""
 
 from __future__ import annotations
 

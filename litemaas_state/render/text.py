@@ -1,4 +1,4 @@
-"""Terraform-like human text of a PlanDocument (anchors.md §1.1): legend, a header per address,
+"""Terraform-like human text of a PlanDocument (docs/design.md §9.1): legend, a header per address,
 ``~ image: a -> b``, a summary line, ``No changes.`` with a sentence when empty; warnings and errors after.
 
 Pure: ``render_text(doc, color=...) -> str``. Long key lists are cut in text (the whole list is in

@@ -15,7 +15,7 @@ passes a Redis PING for `litellm-redis`) that its pods' readiness follows, check
 Sources: kubernetes/kubernetes pkg/controller/deployment (rolling.go reconcileNewReplicaSet /
 reconcileOldReplicaSets, sync.go getNewReplicaSet / syncRolloutStatus / cleanupDeployment,
 progress.go) and pkg/controller/deployment/util (revision annotations, EqualIgnoreHash); the rollout
-semantics kubectl observes are in anchors.md §4.1 and §4.3.
+semantics kubectl observes are in docs/design.md §9.10 and §9.12.
 
 Boundary: talks to the store in-process (`Store.mutate`, `create`, `delete`), never over HTTP;
 imports no product code.
@@ -147,7 +147,7 @@ class DeploymentController:
         ready_probes: Deployment name → callable returning whether its pods are Ready
             (e.g. `{"litellm-redis": dataplane.redis_ping}`); exceptions count as not Ready.
         probe_interval_s: minimum seconds between two calls of one probe.
-    Source: kubernetes pkg/controller/deployment; anchors.md §4.1.
+    Source: kubernetes pkg/controller/deployment; docs/design.md §9.10.
     """
 
     def __init__(

@@ -4,11 +4,11 @@
 it puts the URLs of the returned :class:`DataPlane` into its Secrets, Route and env file. Steps:
 
 1. a throwaway PostgreSQL cluster in ``<workdir>/pg`` (``postgres.py``), databases per ``layout``
-   (litemaas-facts.md §2: ``"separate"`` = ``litemaas_db`` + ``litellm``; ``"shared"`` = both schemas
+   (docs/deployment-facts.md §2: ``"separate"`` = ``litemaas_db`` + ``litellm``; ``"shared"`` = both schemas
    in ``litemaas_db``, the rhpds HEAD reality);
 2. the deterministic seed (``seed.py``) relative to ``now``;
 3. redis-server with ``requirepass`` (``redis_server.py``);
-4. the LiteLLM admin API on 127.0.0.1 (``litellm_api.py``, held to litellm-1.81-observed.md).
+4. the LiteLLM admin API on 127.0.0.1 (``litellm_api.py``, held to docs/litellm-api.md).
 
 If a step fails, the steps already done are undone before the exception propagates.
 
@@ -103,7 +103,7 @@ def start_data_plane(
         workdir: a directory of this sandbox (created if missing); the cluster goes to ``<workdir>/pg``
             and redis to ``<workdir>/redis``. Must not already contain ``pg``.
         secrets: ``db_password`` (role ``litellm``), ``redis_password``, ``master_key``.
-        layout: ``"separate"`` or ``"shared"`` (litemaas-facts.md §2).
+        layout: ``"separate"`` or ``"shared"`` (docs/deployment-facts.md §2).
         now: reference time of the seed (UTC-aware); default the current time.
         seed: seed of the data generator.
     Returns:

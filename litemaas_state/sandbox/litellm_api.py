@@ -2,27 +2,27 @@
 
 Served over real HTTP on 127.0.0.1 by uvicorn in a background thread; every request reads and writes
 the LiteLLM tables of the sandbox PostgreSQL through psycopg 3. The behaviour is held to
-shared/reference/litellm-1.81-observed.md ("observed") and litemaas-facts.md §5 ("facts"):
+docs/litellm-api.md ("observed") and docs/deployment-facts.md §5 ("facts"):
 
-- Auth (facts §5 "Auth", observed "Wrong master key"): ``Authorization: Bearer <key>`` or
+- Auth (docs/deployment-facts.md §5 "Auth", observed "Wrong master key"): ``Authorization: Bearer <key>`` or
   ``x-litellm-api-key`` / ``API-Key`` / ``x-api-key``. No key → 401 ``auth_error``; an unknown key →
   401 ``token_not_found_in_db``; an expired virtual key → 400 ``expired_key`` (observed "Other 1.81.0
   differences"). Sandbox simplification: a valid virtual key (not the master key) gets 401 on admin
   routes; per-user scoping of non-admin callers is not modelled.
-- ``GET /key/list`` (observed "/key/list", facts §5): page ≥ 1, 1 ≤ size ≤ 100 (default 10, FastAPI
+- ``GET /key/list`` (observed "/key/list", docs/deployment-facts.md §5): page ≥ 1, 1 ≤ size ≤ 100 (default 10, FastAPI
   422 otherwise), exact-match filters user_id, team_id, organization_id, key_hash, key_alias,
   ``status=deleted`` reads ``LiteLLM_DeletedVerificationToken``, order ``created_at desc, token desc``,
   dashboard keys (``team_id='litellm-dashboard'``) always left out, ``total_pages = ceil(count/size)``.
   ``return_full_object`` gives the exact field set and order of the observed response; timestamps are
   rendered as pydantic v2 renders UTC datetimes (``…:56.683000Z``, ``…:56Z`` at 0 µs).
-- ``POST /key/delete`` (observed "POST /key/delete", facts §5): ``keys`` (raw ``sk-`` keys are
+- ``POST /key/delete`` (observed "POST /key/delete", docs/deployment-facts.md §5): ``keys`` (raw ``sk-`` keys are
   hashed, anything else is used as the token) wins over ``key_aliases``; neither → 422 value_error;
   deletes the rows that exist after copying them to the deleted table, echoes the input verbatim;
   none exist → 404 ``{'error': 'No keys found'}``. ``DELETE /key/delete`` → 405 (not routed).
 - ``GET /key/info`` → ``{"key", "info"}`` or 404 ``not_found_error``; ``POST /key/generate``.
 - ``GET /health/liveliness`` and ``/health/liveness`` → ``"I'm alive!"``; ``/health/readiness`` →
   the observed connected body, 503 when the DB is unreachable; ``/health/livenessz`` → 404.
-- Without a DB the key routes answer 500 ``Not connected to DB!`` (facts §5 "Without a DB").
+- Without a DB the key routes answer 500 ``Not connected to DB!`` (docs/deployment-facts.md §5 "Without a DB").
 
 SANDBOX-ONLY (no such endpoint exists in LiteLLM): ``GET|POST|DELETE /sandbox/faults``, master key
 required, to inject failures: make ``/key/delete`` fail after N calls, or pretend the DB is gone.
@@ -111,7 +111,7 @@ _DURATION_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d":
 
 
 def hash_token(key: str) -> str:
-    """sha256 hex of a raw key (LiteLLM ``hash_token``, facts §4)."""
+    """sha256 hex of a raw key (LiteLLM ``hash_token``, docs/deployment-facts.md §4)."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -128,7 +128,7 @@ def abbreviate(key: str) -> str:
 def format_datetime(value: datetime | None) -> str | None:
     """Render as pydantic v2 renders a UTC datetime: ``…T09:13:56.683000Z``, or ``…T09:13:56Z`` at 0 µs.
 
-    Naive values are taken as UTC (the TIMESTAMP(3) columns are UTC, facts §4).
+    Naive values are taken as UTC (the TIMESTAMP(3) columns are UTC, docs/deployment-facts.md §4).
     """
     if value is None:
         return None
@@ -386,7 +386,7 @@ def _presented_key(request: Request) -> str | None:
 
 
 def _auth(request: Request) -> Caller:
-    """The auth dependency of every admin route (facts §5 "Auth"; observed "Wrong master key")."""
+    """The auth dependency of every admin route (docs/deployment-facts.md §5 "Auth"; observed "Wrong master key")."""
     state: ApiState = request.app.state.api
     state.count(f"{request.method} {request.url.path}")
     key = _presented_key(request)

@@ -149,7 +149,7 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
     Raises:
         SandboxError: the daemon exited or did not write DIR/ready within `options.startup_timeout_s`
             (the message holds the daemon log tail), or DIR is not a sandbox directory.
-    Source: daemon.py (files written); litemaas-facts §1 (what it serves).
+    Source: daemon.py (files written); docs/deployment-facts.md §1 (what it serves).
     """
     d = (sandbox_dir or default_dir()).absolute()
     if is_running(d):

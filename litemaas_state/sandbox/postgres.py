@@ -1,18 +1,18 @@
 """A throwaway PostgreSQL cluster (any installed major version, see ``find_bindir``) for the sandbox's data plane.
 
-What it stands in for: the StatefulSet `litellm-postgres` (litemaas-facts.md §1), whose superuser is the
+What it stands in for: the StatefulSet `litellm-postgres` (docs/deployment-facts.md §1.4), whose superuser is the
 role `litellm` (POSTGRES_USER of the official image) with password authentication, and the database
-layouts of facts §2:
+layouts of docs/deployment-facts.md §2:
 
-- ``"separate"``: ``litemaas_db`` holds the LiteMaaS schema (facts §3) and ``litellm`` the LiteLLM
-  schema (facts §4), the layout rhpds f4545df intended;
+- ``"separate"``: ``litemaas_db`` holds the LiteMaaS schema (docs/deployment-facts.md §3) and ``litellm`` the LiteLLM
+  schema (docs/deployment-facts.md §4), the layout rhpds f4545df intended;
 - ``"shared"``: one database ``litemaas_db`` holds both schemas, which is what rhpds HEAD really does
-  (LiteLLM's DATABASE_URL still comes from ``litemaas-db/DATABASE_URL``, facts §2).
+  (LiteLLM's DATABASE_URL still comes from ``litemaas-db/DATABASE_URL``, docs/deployment-facts.md §2).
 
 The cluster lives in ``<workdir>/pg`` (data in ``data/``, unix socket in ``sock/``, server log in
 ``postgres.log``), listens on a free port of 127.0.0.1 only, uses scram-sha-256 for every connection,
 and runs with durability off (fsync, full_page_writes, synchronous_commit) because it is disposable.
-The server's TimeZone is UTC, as in the official postgres image (facts §4 "SQL caveat").
+The server's TimeZone is UTC, as in the official postgres image (docs/deployment-facts.md §4 "SQL caveat").
 
 PostgreSQL refuses to run as root. When this process is root, initdb/pg_ctl run as the OS user
 ``postgres`` (``runuser -u postgres --``); if that user cannot reach ``<workdir>/pg`` (e.g. a pytest
@@ -316,7 +316,7 @@ class PostgresCluster:
     # -- databases -------------------------------------------------------------------------------
 
     def url(self, dbname: str) -> str:
-        """``postgresql://litellm:<pw>@127.0.0.1:<port>/<db>?sslmode=disable`` (facts §1 litemaas-db shape)."""
+        """``postgresql://litellm:<pw>@127.0.0.1:<port>/<db>?sslmode=disable`` (docs/deployment-facts.md §1.6, litemaas-db shape)."""
         return f"postgresql://{ROLE}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{dbname}?sslmode=disable"
 
     def connect(self, dbname: str, autocommit: bool = False) -> psycopg.Connection:

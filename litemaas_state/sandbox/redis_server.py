@@ -1,4 +1,4 @@
-"""The sandbox's own redis-server, standing in for Deployment `litellm-redis` (litemaas-facts.md §1, §1.2).
+"""The sandbox's own redis-server, standing in for Deployment `litellm-redis` (docs/deployment-facts.md §1.4, §1.2).
 
 It listens on a free port of 127.0.0.1 only, requires a password (``requirepass``), and keeps nothing
 on disk (no RDB snapshots, no AOF). The configuration, which holds the password, is written to a 0600

@@ -1,7 +1,7 @@
 """Secret values of one sandbox deployment.
 
 Generated at random by default; a test may pass known values (to scan every output for them).
-Source of the secret names and shapes: litemaas-facts.md §1 (Secrets).
+Source of the secret names and shapes: docs/deployment-facts.md §1.6.
 """
 
 from __future__ import annotations

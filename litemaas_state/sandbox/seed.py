@@ -1,7 +1,7 @@
 """Deterministic, production-looking data for the sandbox databases.
 
 Everything is drawn from ``random.Random(seed)`` and placed relative to ``now`` (UTC), so one
-(seed, now) pair always gives the same rows, token hashes and counts. Shapes follow litemaas-facts.md:
+(seed, now) pair always gives the same rows, token hashes and counts. Shapes follow docs/deployment-facts.md:
 users §3.1, api_keys and key rotation §3.2, subscriptions §3.4, audit_logs §3.6, LiteLLM tables §4,
 key metadata per creator §6.1 (4), dashboard session keys §5 (``team_id='litellm-dashboard'``).
 
@@ -36,7 +36,7 @@ LiteMaaS ``users`` (301 rows)
 LiteMaaS ``api_keys`` (174 rows)
     157 active rows matching a live token by ``key_hash = token`` (litemaas_live + never_expires +
     expired + rotated); 3 orphans (is_active, token gone from LiteLLM; one has alias
-    ``orphaned_<id>``, facts §3.2 backfill); 14 revoked (is_active=false, revoked_at set). Each row has
+    ``orphaned_<id>``, docs/deployment-facts.md §3.2 backfill); 14 revoked (is_active=false, revoked_at set). Each row has
     ``api_key_models`` rows and an ``API_KEY_CREATE`` audit row; revoked ones an ``API_KEY_REVOKE`` too.
 
 ``"LiteLLM_DeletedVerificationToken"`` (41 rows)
@@ -187,7 +187,7 @@ def _naive(dt: datetime | None) -> datetime | None:
 
 
 def hash_token(raw_key: str) -> str:
-    """sha256 hex of a raw ``sk-`` key: LiteLLM's ``token`` (facts §4, ``hash_token``)."""
+    """sha256 hex of a raw ``sk-`` key: LiteLLM's ``token`` (docs/deployment-facts.md §4, ``hash_token``)."""
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
@@ -356,7 +356,7 @@ class _Builder:
         )
 
     def litemaas_key(self, category: str, user: dict[str, Any]) -> None:
-        """One key made by LiteMaaS createApiKey (facts §3.2), with its api_keys row."""
+        """One key made by LiteMaaS createApiKey (docs/deployment-facts.md §3.2), with its api_keys row."""
         rng = self.rng
         name = rng.choice(_KEY_NAMES)
         alias = f"{name.lower().replace(' ', '-')[:50]}_{self.hex8()}"
@@ -405,7 +405,7 @@ class _Builder:
             "models": models,
         }
         if category == "litemaas_rotated":
-            # The pre-rotation key (with the alias) was deleted; the fresh key has no alias (facts §3.2).
+            # The pre-rotation key (with the alias) was deleted; the fresh key has no alias (docs/deployment-facts.md §3.2).
             self.add_deleted(row, deleted_at=self.ago(1, 20))
             self.stale_aliases.append(alias)
             new_raw = self.raw_key()
@@ -469,7 +469,7 @@ class _Builder:
             self.orphans.append(row["token"])
 
     def workshop_batch(self, category: str, count: int) -> None:
-        """Keys from rhpds/litemaas.virtual_keys manage_keys (facts §6.1 (4)): metadata.duration."""
+        """Keys from rhpds/litemaas.virtual_keys manage_keys (docs/deployment-facts.md §6.1 (4)): metadata.duration."""
         rng = self.rng
         made = 0
         while made < count:
@@ -530,7 +530,7 @@ class _Builder:
             self.add_token("workshop_odd_duration", row)
 
     def script_key(self, category: str) -> None:
-        """A key from scripts/create-user-key.sh: metadata {user_email, description} (facts §6.1 (4))."""
+        """A key from scripts/create-user-key.sh: metadata {user_email, description} (docs/deployment-facts.md §6.1 (4))."""
         rng = self.rng
         user = rng.choice(self.people)
         created = self.ago(1, 200) if category != "script_expired" else self.ago(60, 200)

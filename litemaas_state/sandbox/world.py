@@ -1,18 +1,18 @@
 """The seeded objects of the sandbox: the rhpds HA LiteMaaS deployment in namespace `litellm-rhpds`.
 
 Role: fill a `kubeapi.Store` with what `oc get all,secrets,routes -n litellm-rhpds` shows on the
-runbook's cluster (shared/seed: "Current Image" table), at the runbook's current versions. The
+runbook's cluster (the rhpds day-2 runbook's "Current Image" table), at the runbook's current versions. The
 Deployments are written without status; `DeploymentController.prime()` then rolls them out to
 revision-1 ReplicaSets with Ready pods.
 
-The names, labels, containers and init containers are declared here from litemaas-facts.md §1, and
+The names, labels, containers and init containers are declared here from docs/deployment-facts.md §1, and
 deliberately not imported from the product (`names.py`), so a wrong name in the product is not
-mirrored by the sandbox (style.md §3, the kmock caveat).
+mirrored by the sandbox (docs/design.md §9.16, the kmock caveat).
 
 Data-plane endpoints (real PostgreSQL, Redis and LiteLLM admin API on 127.0.0.1) are optional: with
 them the Secrets carry the URLs that reach the local servers and the API Route's `spec.host` is the
 LiteLLM `host:port` with no `tls` (so clients use http); without them, the URLs have the in-cluster
-form of litemaas-facts §1 (`postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable`).
+form of docs/deployment-facts.md §1.6 (`postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable`).
 With the data plane and `daemon --in-cluster-urls`, `in_cluster_urls` gives that form for the data
 plane's database names, and clients reach the servers through pods/portforward or pods/exec only.
 """
@@ -54,7 +54,7 @@ class WorldEndpoints:
 
 
 def in_cluster_endpoints(secrets: SandboxSecrets, layout: str) -> WorldEndpoints:
-    """The URLs the rhpds templates put in Secret litemaas-db (litemaas-facts §1.1, §2), for a kube-only sandbox.
+    """The URLs the rhpds templates put in Secret litemaas-db (docs/deployment-facts.md §1.1, §2), for a kube-only sandbox.
 
     layout "separate": LiteMaaS in `litemaas_db`, LiteLLM in `litellm` (rhpds f4545df);
     "shared": both in `litellm` (rhpds 3cc9770).
@@ -70,7 +70,7 @@ def in_cluster_endpoints(secrets: SandboxSecrets, layout: str) -> WorldEndpoints
 def in_cluster_urls(secrets: SandboxSecrets, litemaas_db: str, litellm_db: str) -> WorldEndpoints:
     """Secret litemaas-db URLs in the rhpds form for the data plane's database names (no Route host: in-cluster).
 
-    `postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable` (litemaas-facts §1.1).
+    `postgresql://litellm:<pw>@litellm-postgres:5432/<db>?sslmode=disable` (docs/deployment-facts.md §1.1).
     """
     base = f"postgresql://litellm:{quote(secrets.db_password, safe='')}@litellm-postgres:5432"
     return WorldEndpoints(
@@ -134,7 +134,7 @@ def _probe(path: str, port: int) -> Obj:
 
 
 def deployments(layout: str, progress_deadline_s: int) -> list[Obj]:
-    """The four Deployments of litemaas-facts §1, at the runbook's current images and replicas."""
+    """The four Deployments of docs/deployment-facts.md §1.4, at the runbook's current images and replicas."""
     wait_pg = _container(
         "wait-for-postgres",
         BUSYBOX_IMAGE,
@@ -285,7 +285,7 @@ def secrets_objects(secrets: SandboxSecrets, endpoints: WorldEndpoints) -> list[
 
 
 def services() -> list[Obj]:
-    """Services of litemaas-facts §1 (ports; backend ClientIP affinity with a 3600 s timeout)."""
+    """Services of docs/deployment-facts.md §1.5 (ports; backend ClientIP affinity with a 3600 s timeout)."""
 
     def svc(name: str, port: int, ip: str, **extra: Any) -> Obj:
         return {
@@ -483,7 +483,7 @@ def seed(
         progress_deadline_s: every Deployment's spec.progressDeadlineSeconds (the real default is 600).
     Raises:
         ValueError on an unknown layout.
-    Source: litemaas-facts.md §1, §1.1, §2; shared/seed runbook ("Current Image" table).
+    Source: docs/deployment-facts.md §1, §1.1, §2; the rhpds day-2 runbook ("Current Image" table).
     """
     if layout not in ("separate", "shared"):
         raise ValueError(f"unknown layout {layout!r} (expected 'separate' or 'shared')")

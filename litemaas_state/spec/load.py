@@ -9,7 +9,7 @@ the same plus every C0 control and zero-width character in a value written as a 
 (``"a@b.c\\u202e"``); timestamps YAML reads but no calendar has (2026-02-30, +25:00); a file
 longer than ``MAX_FILE_CHARS``, a scalar longer than ``MAX_SCALAR_CHARS`` or more than ``MAX_NODES``
 values, each with the limit named, while parsing (before anything is built from it). All validation problems are reported at once (Terraform
-``tfdiags``; style.md §6.4 #7). Pure: the caller reads the file and passes its text.
+``tfdiags``; docs/design.md §10.7). Pure: the caller reads the file and passes its text.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Shape (every mapping rejects unknown keys)::
     deployments:
       litellm|litellm-backend|litellm-frontend|litellm-redis:
         image: registry/repo:tag                    # every container and init container running
-        replicas: 5                                 #   the same repository follows it (facts §1.2)
+        replicas: 5                                 #   the same repository follows it (docs/deployment-facts.md §1.2)
         on_failure: stop | rollback
         restart_at: 2026-11-29T10:00:00Z            # changing it triggers a rolling restart
     backup: {enabled, before_image_change_of: [litellm], directory, keep}
@@ -18,7 +18,7 @@ Shape (every mapping rejects unknown keys)::
     key_retention: {delete_expired, expired_grace_days, max_age_days, max_age_applies_to,
                     protect_aliases, protect_users, max_deletions, sync_litemaas}
 
-Sources: the runbook (shared/seed) for what is managed; litemaas-facts.md §1.2 (backend must stay at 1
+Sources: the rhpds day-2 runbook (docs/deployment-facts.md) for what is managed; docs/deployment-facts.md §1.2 (backend must stay at 1
 replica, shared images), §3 (roles), §6 (the cleanup script's retention rules, which this policy
 generalises).
 """
@@ -207,7 +207,7 @@ class BackupPolicy(_Strict):
     before_image_change_of: tuple[Component, ...] = Field(
         (Component.LITELLM,),
         description="Deployments whose image change needs a database backup first "
-        "(LiteLLM migrates its schema at start; litemaas-facts.md §1.2).",
+        "(LiteLLM migrates its schema at start; docs/deployment-facts.md §1.2).",
     )
     directory: str = Field("backups", min_length=1, max_length=1024,
                            description="Where dumps go; a relative path is relative to the state file's "
@@ -256,7 +256,7 @@ class KeyRetention(_Strict):
                                                          description="Delete keys created longer ago than this.")
     max_age_applies_to: Literal["workshop", "expiring"] = Field(
         "workshop",
-        description="workshop: keys carrying metadata.duration (the cleanup script's rule, facts §6.1); "
+        description="workshop: keys carrying metadata.duration (the cleanup script's rule, docs/deployment-facts.md §6.1); "
         "expiring: every key with an expiry.",
     )
     protect_aliases: tuple[Annotated[str, Field(max_length=256)], ...] = Field(

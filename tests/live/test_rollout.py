@@ -1,4 +1,4 @@
-"""kubectl's rollout-status verdict, pinned message by message (anchors.md §4.1)."""
+"""kubectl's rollout-status verdict, pinned message by message (docs/design.md §9.10)."""
 
 from __future__ import annotations
 

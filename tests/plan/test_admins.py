@@ -1,6 +1,6 @@
 """Admin rules (plan/admins.py): promotion, pending users, exclusive demotion, the last-admin guard.
 
-Sources for the expectations: litemaas-facts.md §3.1 (roles, system user, JWT carries roles), §6.4
+Sources for the expectations: docs/deployment-facts.md §3.1 (roles, system user, JWT carries roles), §6.4
 (promote-admin.sh: the user must log in first; the script overwrote roles).
 """
 

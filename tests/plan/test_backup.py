@@ -1,7 +1,7 @@
 """Backup rules (plan/backup.py) and their wiring into make_plan.
 
-Sources for the expectations: litemaas-facts.md §2 (shared vs separate databases; LiteLLM's start-up
-migration), issue 3 (file naming), pg_dump (cannot dump a newer major server).
+Sources for the expectations: docs/deployment-facts.md §2 (shared vs separate databases; LiteLLM's start-up
+migration), the README (file naming), pg_dump (cannot dump a newer major server).
 """
 
 from __future__ import annotations

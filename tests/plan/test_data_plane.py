@@ -1,6 +1,6 @@
 """check_data_plane (plan/checks.py): Redis readiness for multi-replica LiteLLM; the shared-database trap.
 
-Sources: the runbook ("Redis is required for multi-replica LiteLLM"); litemaas-facts.md §2
+Sources: the runbook ("Redis is required for multi-replica LiteLLM"); docs/deployment-facts.md §2
 (DISABLE_SCHEMA_UPDATE, BerriAI/litellm#9558).
 """
 

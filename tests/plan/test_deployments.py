@@ -1,5 +1,5 @@
 """Deployment rules: image changes follow same-repository init containers, scaling, restarts, and the
-platform traps shown in the plan (anchors.md §4.5, §7 item 9)."""
+platform traps shown in the plan (docs/design.md §9.14, §9.18 item 9)."""
 
 from __future__ import annotations
 

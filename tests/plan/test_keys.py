@@ -1,6 +1,6 @@
 """Key retention rules (plan/keys.py): the per-key verdict by table, then plan_keys as a whole.
 
-Sources for the expectations: litemaas-facts.md §6.1 (the cleanup script's rules and bugs), §3.2
+Sources for the expectations: docs/deployment-facts.md §6.1 (the cleanup script's rules and bugs), §3.2
 (rotation keeps a stale alias), §5 (dashboard keys).
 """
 

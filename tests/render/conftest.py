@@ -1,4 +1,4 @@
-"""Hand-built plans for renderer snapshots (never live observation; style.md §6.4 #9)."""
+"""Hand-built plans for renderer snapshots (never live observation; docs/design.md §10.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The PR-comment markdown (anchors.md §3, §8 #9): syrupy snapshots of hand-built plans (style.md §6.4 #9),
+"""The PR-comment markdown (docs/design.md §9.7, §9.19 #9): syrupy snapshots of hand-built plans (docs/design.md §10.9),
 the 65,536-character bound with deterministic cuts, redaction and escaping of user input."""
 
 from __future__ import annotations

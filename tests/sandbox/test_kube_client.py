@@ -1,7 +1,7 @@
 """The sandbox's Kubernetes API through the official `kubernetes` Python client: reads, /scale, errors, Leases, watch.
 
 Error shapes are those of a real apiserver (Status with reason and code), since the product's
-`live/` and `apply/` code maps them (style.md §6.4 #6). Sources: anchors.md §4.4, §6.2.
+`live/` and `apply/` code maps them (docs/design.md §10.6). Sources: docs/design.md §9.13, §9.17.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The sandbox's Kubernetes API and Deployment controller, driven by the real `kubectl` (the runbook's commands).
 
 One sandbox (Kubernetes only, fast rollouts) is shared by the module; each test works on its own
-Deployment, so the tests do not depend on their order. Sources: anchors.md §4.1-§4.4, litemaas-facts §1.
+Deployment, so the tests do not depend on their order. Sources: docs/design.md §9.10–§9.13, docs/deployment-facts.md §1.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def test_set_image_bumps_generation_and_leaves_the_init_container(kube: Sandbox)
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     pod_spec = after["spec"]["template"]["spec"]
     assert [c["image"] for c in pod_spec["containers"]] == [FRONTEND_050]
-    # kubectl set image matches containers *by name*: copy-custom-logos keeps the old image (facts §1.2).
+    # kubectl set image matches containers *by name*: copy-custom-logos keeps the old image (docs/deployment-facts.md §1.2).
     init = {c["name"]: c["image"] for c in pod_spec["initContainers"]}
     assert init == {
         "copy-custom-logos": "quay.io/rh-aiservices-bu/litemaas-frontend:0.4.0",

@@ -1,4 +1,4 @@
-"""The sandbox LiteLLM API against every behaviour in litellm-1.81-observed.md and facts §5."""
+"""The sandbox LiteLLM API against every behaviour in docs/litellm-api.md and docs/deployment-facts.md §5."""
 
 from __future__ import annotations
 

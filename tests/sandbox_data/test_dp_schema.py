@@ -1,4 +1,4 @@
-"""Schema of the sandbox databases: layouts (facts §2), LiteMaaS constraints (facts §3), LiteLLM DDL (facts §4)."""
+"""Schema of the sandbox databases: layouts (docs/deployment-facts.md §2), LiteMaaS constraints (docs/deployment-facts.md §3), LiteLLM DDL (docs/deployment-facts.md §4)."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_check_constraints_reject_unknown_values(sbx: Sandbox, statement: str, c
 
 
 def test_cleanup_update_is_allowed_by_the_constraints(sbx: Sandbox) -> None:
-    """facts §6.2: is_active=false, revoked_at, sync_status='error', sync_error pass the CHECKs."""
+    """docs/deployment-facts.md §6.2: is_active=false, revoked_at, sync_status='error', sync_error pass the CHECKs."""
     with sbx.litemaas() as conn, conn.transaction(force_rollback=True):
         cur = conn.execute(
             "UPDATE api_keys SET is_active=false, revoked_at=now(), sync_status='error',"

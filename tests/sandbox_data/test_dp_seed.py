@@ -138,7 +138,7 @@ def test_litemaas_keys_match_their_api_keys_rows(sbx: Sandbox) -> None:
 
 
 def test_rotated_key_keeps_the_stale_alias(sbx: Sandbox) -> None:
-    """facts §3.2: the fresh token has no alias; api_keys keeps the old alias, which LiteLLM no longer has."""
+    """docs/deployment-facts.md §3.2: the fresh token has no alias; api_keys keeps the old alias, which LiteLLM no longer has."""
     s = sbx.dp.seed
     rotated = _tokens(sbx, "litemaas_rotated")
     assert len(rotated) == 2 and all(t["key_alias"] is None for t in rotated)
@@ -161,7 +161,7 @@ def test_orphans_by_hash_and_by_alias(sbx: Sandbox) -> None:
         tokens = {r[0] for r in ll.execute(f"SELECT token FROM {VT}")}  # noqa: S608
         aliases = {r[0] for r in ll.execute(f"SELECT key_alias FROM {VT} WHERE key_alias IS NOT NULL")}  # noqa: S608
         active = m.execute("SELECT key_hash, litellm_key_alias FROM api_keys WHERE is_active").fetchall()
-        if sbx.layout == "shared":  # the rhpds orphan pass needs both schemas in one DB (facts §6.1 (7))
+        if sbx.layout == "shared":  # the rhpds orphan pass needs both schemas in one DB (docs/deployment-facts.md §6.1 (7))
             n = m.execute(
                 "SELECT count(*) FROM api_keys WHERE is_active = true AND litellm_key_alias IS NOT NULL"
                 ' AND NOT EXISTS (SELECT 1 FROM "LiteLLM_VerificationToken" lv'
