@@ -184,7 +184,12 @@ def test_audit_log_has_one_line_per_request(kube: Sandbox, ci: client.ApiClient)
     client.CoreV1Api(ci).read_namespaced_pod("litellm-postgres-0", NS)
     with pytest.raises(ApiException):
         client.CoreV1Api(ci).delete_namespaced_pod("litellm-postgres-0", NS)
-    lines = audit_lines(kube)
+    def settled() -> list[dict[str, Any]]:  # the audit line may land just after the client has its answer
+        lines = audit_lines(kube)
+        mine = [x for x in lines if x["user"] == CI]
+        return lines if len(mine) >= 2 and mine[-1]["verb"] == "delete" else []
+
+    lines = wait_for(settled, what="the audit lines of both requests")
     keys = {
         "time",
         "user",

@@ -310,11 +310,19 @@ def test_kubectl_exec_stdin_and_exit_codes(sb: Sandbox) -> None:
     assert b'pods "litellm-postgres-7" not found' in done.stderr
 
 
-def test_audit_log_records_streams(sb: Sandbox) -> None:
-    lines = [json.loads(x) for x in (sb.dir / "audit.jsonl").read_text().splitlines()]
-    upgrades = [x for x in lines if x.get("subresource") in ("exec", "portforward") and x["code"] == 101]
-    assert {x["subresource"] for x in upgrades} == {"exec", "portforward"}
-    assert all(x["verb"] == "create" and x["resource"] == "pods" for x in upgrades)
+def test_audit_log_records_streams(sb: Sandbox, core: client.CoreV1Api) -> None:
+    run_exec(core, PG_POD, ["pg_isready"])  # one exec and one port-forward of its own, whatever ran before
+    pg_connect(sb, core).close()
+
+    def upgrades() -> list[dict[str, object]]:
+        lines = [json.loads(x) for x in (sb.dir / "audit.jsonl").read_text().splitlines()]
+        found = [x for x in lines if x.get("subresource") in ("exec", "portforward") and x["code"] == 101]
+        return found if {x["subresource"] for x in found} == {"exec", "portforward"} else []
+
+    # a stream's line is written when its upgrade is answered, which may follow the client's first frame
+    wait_for(upgrades, what="audit lines for exec and portforward")
+    upgrades_seen = upgrades()
+    assert all(x["verb"] == "create" and x["resource"] == "pods" for x in upgrades_seen)
 
 
 def test_exec_v4_protocol_frames(sb: Sandbox) -> None:
