@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 import time
@@ -49,6 +50,37 @@ class Sandbox:
         if check is not None:
             assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         return proc
+
+
+def interactive(sb: Sandbox, args: list[str], answer: str = "yes", before_answer: Callable[[], None] | None = None,
+                extra_env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, as a user at a terminal does; at its prompt (``Enter a value:``)
+    call ``before_answer`` (e.g. change the world meanwhile), then type ``answer``. Returns (exit code,
+    everything printed)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "litemaas_state", *args], stdin=slave, stdout=slave,
+                            stderr=slave, env={**os.environ, **sb.env, **(extra_env or {}), "NO_COLOR": "1"},
+                            cwd=sb.dir)
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not answered and b"Enter a value:" in out:
+            if before_answer is not None:
+                before_answer()
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+    code = proc.wait(timeout=240)
+    os.close(master)
+    return code, out.decode(errors="replace")
 
 
 def parse_env(sandbox_dir: Path, extra: tuple[str, ...] = ()) -> dict[str, str]:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.e2e.conftest import STATE, Sandbox, rolled_out, wait_until
+from tests.e2e.conftest import STATE, Sandbox, interactive, rolled_out, wait_until
 from tests.e2e.test_end_to_end import deployment, write
 
 pytestmark = pytest.mark.slow
@@ -95,37 +93,12 @@ def test_restart_at_restarts_once_and_manual_restarts_are_not_drift(make_sandbox
     sb.cli("drift", state, check=0)
 
 
-def _interactive(sb: Sandbox, args: list[str], answer: str) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal, answer the prompt, return (exit code, everything printed)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "litemaas_state", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env={**os.environ, **sb.env, "NO_COLOR": "1"}, cwd=sb.dir)
-    os.close(slave)
-    out = b""
-    answered = False
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-        if not answered and b"Enter a value:" in out:
-            os.write(master, answer.encode() + b"\n")
-            answered = True
-    code = proc.wait(timeout=240)
-    os.close(master)
-    return code, out.decode(errors="replace")
-
-
 def test_apply_asks_for_yes_on_a_terminal(make_sandbox) -> None:
     sb = make_sandbox()
     state = write(sb, "deployments:\n  litellm:\n    replicas: 4\n")
-    code, out = _interactive(sb, ["apply", state], "no")
+    code, out = interactive(sb, ["apply", state], "no")
     assert code == 1 and "Only 'yes' will be accepted" in out and "Apply cancelled." in out
     assert deployment(sb, "litellm")["spec"]["replicas"] == 3
-    code, out = _interactive(sb, ["apply", state], "yes")
+    code, out = interactive(sb, ["apply", state], "yes")
     assert code == 0 and "Apply complete!" in out
     assert deployment(sb, "litellm")["spec"]["replicas"] == 4

@@ -4,20 +4,14 @@ applies after someone else deleted some of its keys, and the counts shown are wh
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import Sandbox
+from tests.e2e.conftest import Sandbox, interactive
 from tests.e2e.test_end_to_end import api_keys, tokens, write
 
 pytestmark = pytest.mark.slow
@@ -44,33 +38,6 @@ def delete_through_api(sb: Sandbox, token_hashes: list[str]) -> None:
     r = httpx.post(sb.direct["LITELLM_URL"] + "/key/delete", json={"keys": token_hashes},
                    headers={"Authorization": f"Bearer {sb.direct['LITELLM_MASTER_KEY']}"})
     assert r.status_code == 200, r.text
-
-
-def interactive(sb: Sandbox, args: list[str], answer: str, before_answer: Callable[[], None],
-                extra_env: dict[str, str]) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal; at its prompt run ``before_answer``, then answer."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "litemaas_state", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env={**os.environ, **sb.env, **extra_env, "NO_COLOR": "1"}, cwd=sb.dir)
-    os.close(slave)
-    out = b""
-    answered = False
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-        if not answered and b"Enter a value:" in out:
-            before_answer()
-            os.write(master, answer.encode() + b"\n")
-            answered = True
-    code = proc.wait(timeout=240)
-    os.close(master)
-    return code, out.decode(errors="replace")
 
 
 def planned(sb: Sandbox, state: str, extra_env: dict[str, str] | None = None) -> dict:

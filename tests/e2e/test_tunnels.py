@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import pty
 import ssl
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +19,7 @@ import pytest
 import yaml
 
 from litemaas_state.sandbox import manage
-from tests.e2e.conftest import Sandbox
+from tests.e2e.conftest import Sandbox, interactive
 from tests.e2e.test_end_to_end import write
 
 pytestmark = pytest.mark.slow
@@ -142,32 +137,6 @@ def test_restricted_token_gets_one_403_line_and_exec_falls_back_to_a_local_pg_du
     assert "; or set REDIS_URL to a URL reachable from here" in lines[0]  # Redis is the first source read
 
 
-def _interactive(sb: Sandbox, args: list[str], before_yes: Callable[[], None]) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal; at the prompt call ``before_yes()``, then answer yes."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "litemaas_state", *args], stdin=slave, stdout=slave,
-                            stderr=slave, env={**os.environ, **sb.env, "NO_COLOR": "1"}, cwd=sb.dir)
-    os.close(slave)
-    out = b""
-    answered = False
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-        if not answered and b"Enter a value:" in out:
-            before_yes()
-            os.write(master, b"yes\n")
-            answered = True
-    code = proc.wait(timeout=240)
-    os.close(master)
-    return code, out.decode(errors="replace")
-
-
 def test_a_tunnel_dropped_mid_apply_stops_before_the_next_write_and_a_rerun_converges(make_sandbox) -> None:
     sb = make_sandbox()
     state = write(sb, """deployments:
@@ -181,7 +150,7 @@ key_retention:
   sync_litemaas: true
 """)
     # at the prompt the plan's tunnels are up; from then on every port-forward is cut at its first byte
-    code, out = _interactive(sb, ["apply", state], lambda: fault(sb, "drop-port-forwards", after_bytes=0))
+    code, out = interactive(sb, ["apply", state], before_answer=lambda: fault(sb, "drop-port-forwards", after_bytes=0))
     assert code == 1, out
     assert "scaling/litellm: scaled to 4" in out or "deployment/litellm: scaled to 4" in out
     assert "Apply stopped at admins/sean.o'brien@example.com" in out
