@@ -97,6 +97,16 @@ def sandbox_launcher() -> Iterator[SandboxLauncher]:
         launcher.stop_all()
 
 
+@pytest.fixture(scope="module")
+def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
+    """A kube-only sandbox (no data plane), one per test module."""
+    sandbox = sandbox_launcher.start(**FAST, data_plane=False)
+    try:
+        yield sandbox
+    finally:
+        sandbox_launcher.stop(sandbox)
+
+
 @pytest.fixture
 def sandbox_factory(sandbox_launcher: SandboxLauncher) -> Iterator[Callable[..., Sandbox]]:
     """Call with SandboxOptions fields (e.g. `layout="shared"`); each sandbox is stopped at teardown."""

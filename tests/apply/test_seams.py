@@ -26,21 +26,11 @@ from litemaas_state.errors import LockHeld, PreconditionFailed, RolloutFailed
 from litemaas_state.live.connect import DataPlaneFlags, Discovery
 from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube
 from litemaas_state.plan.model import Action, Plan, Replicas, ScaleAction
-from tests.conftest import FAST, Sandbox, SandboxLauncher
+from tests.conftest import Sandbox
 from tests.plan.factories import NOW
 
 pytestmark = pytest.mark.slow
 NS = "litellm-rhpds"
-
-
-@pytest.fixture(scope="module")
-def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    """A kube-only sandbox (no data plane) for this module."""
-    sandbox = sandbox_launcher.start(**FAST, data_plane=False)
-    try:
-        yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 @pytest.fixture(scope="module")
