@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,10 +163,23 @@ def _still_asked_for(saved: Plan, conns: Connections, now: datetime) -> list[str
     state = state_from_text(saved.state_text, Path(saved.state_file))
     if state.digest != saved.state_digest:
         return ["the embedded state file does not match the plan's state_digest (the plan file was edited)"]
+    on_disk = _digest_on_disk(Path(saved.state_file))
+    if on_disk is not None and on_disk != saved.state_digest:
+        return [f"the state file {saved.state_file} differs from the copy this plan was made from (the state "
+                "file changed since, or the plan's copy was edited): make a new plan"]
     if (state.desired.metadata.name, state.desired.target.namespace) != (saved.environment, saved.namespace):
         return ["the embedded state file names another environment or namespace than the plan"]
     live, fresh = observe_and_plan(state, conns, now, saved.targets)
     return uncovered(saved, fresh, live)
+
+
+def _digest_on_disk(path: Path) -> str | None:
+    """sha256 of the state file the plan names, as ``plan`` computed it; None when it is not readable from
+    here (another working directory, another machine): the embedded copy is then all there is to check."""
+    try:
+        return hashlib.sha256(path.read_text(encoding="utf-8").encode()).hexdigest()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lock: ApplyLock) -> ExitCode:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -351,7 +352,13 @@ def test_edited_saved_plans_are_refused(make_sandbox) -> None:
         next(a for a in doc["actions"] if a["kind"] == "scale")["changes"] = [
             {"field": "replicas", "before": 3, "after": 4}]
 
+    def redigested(doc: dict) -> None:  # a consistent edit of the embedded copy: the file on disk says otherwise
+        doc["state_text"] = doc["state_text"].replace("replicas: 4", "replicas: 7")
+        doc["state_digest"] = hashlib.sha256(doc["state_text"].encode()).hexdigest()
+        next(a for a in doc["actions"] if a["kind"] == "scale")["replicas"] = 7
+
     cases = {
+        "redigest.plan": (redigested, "differs from the copy this plan was made from"),
         "zero.plan": (scale_to_zero, "would now scale to 4"),
         "livekey.plan": (delete_a_live_key, "no longer selected by rule expired"),
         "added.plan": (add_an_action, "no longer contains this action"),
