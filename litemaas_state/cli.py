@@ -84,13 +84,14 @@ def _connect_options(f: Any) -> Any:
         click.option("--context", default=None, help="kubeconfig context (default: target.context, "
                      "else current-context)."),
         click.option("--litemaas-database-url", default=None, help="LiteMaaS database URL (default: "
-                     "$LITEMAAS_DATABASE_URL, else deployment/litellm-backend's DATABASE_URL)."),
+                     "$LITEMAAS_DATABASE_URL, else the backend Deployment's DATABASE_URL)."),
         click.option("--litellm-database-url", default=None, help="LiteLLM database URL (default: "
-                     "$LITELLM_DATABASE_URL, else deployment/litellm's DATABASE_URL)."),
+                     "$LITELLM_DATABASE_URL, else the litellm Deployment's DATABASE_URL)."),
         click.option("--litellm-url", default=None, help="LiteLLM API base URL (default: $LITELLM_URL, else "
                      "the Route to service litellm)."),
         click.option("--litellm-master-key", default=None, help="LiteLLM master key (default: "
-                     "$LITELLM_MASTER_KEY, else litellm-secret). Prefer the variable: flags show in ps."),
+                     "$LITELLM_MASTER_KEY, else the litellm Deployment's, via litellm-secret). Prefer the variable: "
+                     "flags show in ps."),
         click.option("--redis-url", default=None, help="Redis URL for a PING (default: $REDIS_URL, else "
                      "service litellm-redis)."),
         click.option("--connect", "connect_mode", type=click.Choice(["auto", "direct", "kubernetes"]), default=None,

@@ -1,40 +1,129 @@
 """One place for each fact about the deployment's names: components, containers, labels, secrets, env.
 
 Source: docs/deployment-facts.md §1 (rhpds HA deployment: object names, containers, init containers, labels,
-secrets) and §1.2 (images shared by init containers). Nothing else in the product spells these strings.
+secrets), §1.2 (images shared by init containers) and §1.3 (the upstream Kustomize names). Object names
+live in one ``Layout`` per layout, keyed by the logical ``Component``; nothing else in the product spells
+them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
 
 class Component(StrEnum):
-    """A managed Deployment, by its name in the rhpds HA deployment (docs/deployment-facts.md §1.4)."""
+    """A managed workload, by its logical name: the state file's ``deployments`` keys and the plan's ids.
+
+    The object names, selectors and containers behind a component depend on the layout (``Layout``).
+    """
 
     LITELLM = "litellm"
-    BACKEND = "litellm-backend"
-    FRONTEND = "litellm-frontend"
-    REDIS = "litellm-redis"
+    BACKEND = "backend"
+    FRONTEND = "frontend"
+    REDIS = "redis"
 
 
-#: Label selector per component (the Deployment's `spec.selector`; docs/deployment-facts.md §1.4, selector labels).
-SELECTOR: dict[Component, str] = {c: f"app={c.value}" for c in Component}
+class LayoutName(StrEnum):
+    """How a LiteMaaS deployment names its objects (state file ``target.layout``; docs/deployment-facts.md §1.3)."""
 
-#: Secrets (docs/deployment-facts.md §1.6).
-LITELLM_SECRET = "litellm-secret"
-LITELLM_MASTER_KEY_FIELD = "LITELLM_MASTER_KEY"
-DB_SECRET = "litemaas-db"
-BACKEND_SECRET = "backend-secret"
+    RHPDS = "rhpds"
+    KUSTOMIZE = "kustomize"
 
-#: Service the LiteLLM API Route points to; the Route is found by its target, never by name (§1.5).
-LITELLM_SERVICE = "litellm"
-LITELLM_PORT = 4000
 
-#: Redis: its Service and port (what LiteLLM's and the backend's REDIS_HOST/REDIS_PORT name, §1), and the
-#: variable the rhel9/redis-7 image takes its password from (sclorg/redis-container README).
-REDIS_SERVICE = "litellm-redis"
-REDIS_PORT = 6379
+@dataclass(frozen=True)
+class SecretKey:
+    """One key of one Secret (a ``secretKeyRef``)."""
+
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The name map of one LiteMaaS layout: every object name the tool uses, keyed by ``Component``.
+
+    ``deployments``: Deployment name per component; ``selectors``: its ``spec.selector`` as a label selector;
+    ``main_containers``: the container whose image the state file declares (init containers are discovered,
+    never assumed: docs/deployment-facts.md §1.2); ``litellm_service``/``litellm_port``: the Service the
+    LiteLLM API Route targets (the Route is found by its target, never by name, §1.5);
+    ``redis_service``/``redis_port``: what REDIS_HOST/REDIS_PORT name; ``master_key``: where the LiteLLM
+    master key is stored, read only when LiteLLM's Deployment does not say (§1.6).
+    """
+
+    name: LayoutName
+    deployments: Mapping[Component, str]
+    selectors: Mapping[Component, str]
+    main_containers: Mapping[Component, str]
+    master_key: SecretKey
+    litellm_service: str = "litellm"
+    litellm_port: int = 4000
+    redis_service: str = "litellm-redis"
+    redis_port: int = 6379
+
+    def deployment(self, component: Component) -> str:
+        """The Deployment name of ``component``."""
+        return self.deployments[component]
+
+    def address(self, component: Component) -> str:
+        """The plan address of a managed Deployment, kubectl style: ``deployment/litellm-backend``."""
+        return f"deployment/{self.deployments[component]}"
+
+    def component(self, deployment: str) -> Component | None:
+        """The component whose Deployment is named ``deployment``, or None."""
+        return next((c for c, n in self.deployments.items() if n == deployment), None)
+
+
+def _app_selectors(deployments: Mapping[Component, str]) -> dict[Component, str]:
+    return {c: f"app={n}" for c, n in deployments.items()}
+
+
+_RHPDS_DEPLOYMENTS = {
+    Component.LITELLM: "litellm",
+    Component.BACKEND: "litellm-backend",
+    Component.FRONTEND: "litellm-frontend",
+    Component.REDIS: "litellm-redis",
+}
+_KUSTOMIZE_DEPLOYMENTS = {
+    Component.LITELLM: "litellm",
+    Component.BACKEND: "backend",
+    Component.FRONTEND: "frontend",
+    Component.REDIS: "litellm-redis",
+}
+_MAIN_CONTAINERS = {
+    Component.LITELLM: "litellm",
+    Component.BACKEND: "backend",
+    Component.FRONTEND: "frontend",
+    Component.REDIS: "redis",
+}
+
+#: The layouts (docs/deployment-facts.md §1.3-§1.6): rhpds (rhpds/rhpds.litemaas roles/ocp4_workload_litemaas
+#: templates) and the upstream Kustomize manifests (rh-aiservices-bu/litemaas deployment/kustomize @f6b748f).
+LAYOUTS: dict[LayoutName, Layout] = {
+    LayoutName.RHPDS: Layout(
+        name=LayoutName.RHPDS,
+        deployments=_RHPDS_DEPLOYMENTS,
+        selectors=_app_selectors(_RHPDS_DEPLOYMENTS),
+        main_containers=_MAIN_CONTAINERS,
+        master_key=SecretKey("litellm-secret", "LITELLM_MASTER_KEY"),
+    ),
+    LayoutName.KUSTOMIZE: Layout(
+        name=LayoutName.KUSTOMIZE,
+        deployments=_KUSTOMIZE_DEPLOYMENTS,
+        selectors=_app_selectors(_KUSTOMIZE_DEPLOYMENTS),
+        main_containers=_MAIN_CONTAINERS,
+        master_key=SecretKey("litellm-secret", "master-key"),
+    ),
+}
+
+
+def layout(name: LayoutName | str = LayoutName.RHPDS) -> Layout:
+    """The ``Layout`` called ``name`` (``KeyError`` for an unknown name; the state file's enum prevents it)."""
+    return LAYOUTS[LayoutName(name)]
+
+
+#: The variable the rhel9/redis-7 image takes its password from (sclorg/redis-container README).
 ENV_REDIS_PASSWORD = "REDIS_PASSWORD"
 
 #: Environment variable names on the Deployments (docs/deployment-facts.md §2).
@@ -53,6 +142,7 @@ LAST_APPLIED_ANNOTATION = "litemaas-state/last-applied"
 ENV_LITEMAAS_DATABASE_URL = "LITEMAAS_DATABASE_URL"
 ENV_LITELLM_DATABASE_URL = "LITELLM_DATABASE_URL"
 ENV_LITELLM_URL = "LITELLM_URL"
+#: Also the variable LiteLLM's own Deployment takes its master key from (docs/deployment-facts.md §1.6).
 ENV_LITELLM_MASTER_KEY = "LITELLM_MASTER_KEY"
 ENV_REDIS_URL = "REDIS_URL"
 #: How each data-plane source is reached: auto | direct | kubernetes (flag --connect).
@@ -77,17 +167,3 @@ SYSTEM_USER_EMAIL = "system@litemaas.internal"
 
 #: LiteLLM UI session keys, left out of /key/list (docs/deployment-facts.md §5).
 DASHBOARD_TEAM_ID = "litellm-dashboard"
-
-
-def address(component: Component | str) -> str:
-    """The plan address of a managed Deployment, kubectl style: ``deployment/litellm``."""
-    return f"deployment/{Component(component).value}"
-
-#: The main container of each Deployment (docs/deployment-facts.md §1.4). Init containers are
-#: discovered, never assumed (§1.2: the docs call the frontend's init container by a wrong name).
-MAIN_CONTAINER: dict[Component, str] = {
-    Component.LITELLM: "litellm",
-    Component.BACKEND: "backend",
-    Component.FRONTEND: "frontend",
-    Component.REDIS: "redis",
-}

@@ -130,7 +130,7 @@ def execute_set_image(action: SetImageAction, deps: ExecutorDeps, report: Report
     health after a LiteLLM change."""
     deps.kube.set_image(action.deployment, action.image, action.containers, action.init_containers)
     _rollout_or_rollback(action, deps, report)
-    if action.deployment == names.Component.LITELLM.value:
+    if action.component == names.Component.LITELLM:
         check_litellm_health(action, deps, report)
     return f"rolled out {action.image}"
 
@@ -138,7 +138,7 @@ def execute_set_image(action: SetImageAction, deps: ExecutorDeps, report: Report
 def execute_wait_rollout(action: WaitRolloutAction, deps: ExecutorDeps, report: Reporter) -> str:
     """Wait for an unfinished rollout (no write), then as after a set_image."""
     _rollout_or_rollback(action, deps, report)
-    if action.deployment == names.Component.LITELLM.value:
+    if action.component == names.Component.LITELLM:
         check_litellm_health(action, deps, report)
     return f"the rollout of {action.image} finished"
 

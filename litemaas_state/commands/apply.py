@@ -82,7 +82,7 @@ def run(opts: ApplyOptions, deps: Deps, confirm: Callable[[str], str | None]) ->
     out = deps.output
     if opts.plan_file is not None:
         saved = read_plan(opts.plan_file)
-        with connect_namespace(saved.namespace, saved.context, opts.connect) as conns:
+        with connect_namespace(saved.namespace, saved.context, opts.connect, saved.layout) as conns:
             if saved.server and conns.kube.server.rstrip("/") != saved.server.rstrip("/"):
                 raise ConfigError(f"the saved plan was made against {saved.server} (context {saved.context}); "
                                   f"this apply would talk to {conns.kube.server} (context {conns.kube.context}). "

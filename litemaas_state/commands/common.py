@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from litemaas_state import names
 from litemaas_state.commands.base import (  # noqa: F401 - re-exported for the verbs
     Deps,
     Output,
@@ -22,6 +23,7 @@ from litemaas_state.live.connect import DataPlaneFlags, Discovery
 from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube
 from litemaas_state.live.model import LiveState
 from litemaas_state.live.observe import observe
+from litemaas_state.names import LayoutName
 from litemaas_state.plan.model import Plan
 from litemaas_state.plan.planner import TARGET_HINT, make_plan, unknown_targets
 from litemaas_state.redact import weak_secrets
@@ -51,14 +53,17 @@ class Connections:
         self.discovery.close()
 
 
-def connect_namespace(namespace: str, context: str | None, opts: ConnectOptions) -> Connections:
-    """Connect to ``namespace`` (context: the flag, else the given one, else current-context)."""
+def connect_namespace(namespace: str, context: str | None, opts: ConnectOptions,
+                      layout: LayoutName = LayoutName.RHPDS) -> Connections:
+    """Connect to ``namespace`` (context: the flag, else the given one, else current-context), naming objects
+    as ``layout`` does."""
     kube = connect_kube(namespace, context=opts.context or context, kubeconfig=opts.kubeconfig or None)
-    return Connections(kube=kube, discovery=Discovery(opts.data_plane, KubeReader(kube)))
+    return Connections(kube=kube, discovery=Discovery(opts.data_plane, KubeReader(kube), layout=names.layout(layout)))
 
 
 def connect(state: StateFile, opts: ConnectOptions) -> Connections:
-    return connect_namespace(state.desired.target.namespace, state.desired.target.context, opts)
+    target = state.desired.target
+    return connect_namespace(target.namespace, target.context, opts, target.layout)
 
 
 def check_targets(state: StateFile, targets: tuple[str, ...]) -> None:

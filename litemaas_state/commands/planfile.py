@@ -70,7 +70,7 @@ def read_plan(path: Path) -> Plan:
 
     Raises:
         ConfigError: unreadable, not a plan, an older major format_version (1.x plans lack ``requires``,
-            2.x plans have string preconditions: re-plan), or a newer format_version than this tool knows.
+            2.x plans have string preconditions, 3.x plans lack components: re-plan), or a newer format_version than this tool knows.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -93,7 +93,8 @@ def read_plan(path: Path) -> Plan:
     theirs = tuple(int(x) for x in version.split("."))
     if theirs[0] < ours[0]:
         why = ("actions now carry their requirements, e.g. the backup a LiteLLM image change needs" if theirs[0] < 2
-               else "preconditions are now typed values, not field strings")
+               else "preconditions are now typed values, not field strings" if theirs[0] < 3
+               else "Deployment actions now name their component, so both LiteMaaS layouts are understood")
         raise ConfigError(f"{path} has plan format {version}, written by an older litemaas-state; this one reads "
                           f"{ours[0]}.x only ({why}). Nothing was changed: make a new plan with `plan --out`")
     if theirs[0] != ours[0] or theirs > ours:

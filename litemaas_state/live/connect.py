@@ -140,9 +140,11 @@ class Discovery:
     Methods return None when a value cannot be found. Call ``close()`` (or use ``with``) to tear the
     tunnels down."""
 
-    def __init__(self, flags: DataPlaneFlags, kube: KubeReader | None, environ: dict[str, str] | None = None):
+    def __init__(self, flags: DataPlaneFlags, kube: KubeReader | None, environ: dict[str, str] | None = None,
+                 layout: names.Layout = names.LAYOUTS[names.LayoutName.RHPDS]):
         self.flags = flags
         self.kube = kube
+        self.layout = layout
         self.environ = dict(os.environ if environ is None else environ)
         self._cache: dict[str, Any] = {}
         self._paths: dict[Source, ConnectionPath] = {}
@@ -212,14 +214,15 @@ class Discovery:
             return self.environ[env], f"env {env}"
         return None
 
-    def _from_deployment(self, deployment: str, env_name: str = names.ENV_DATABASE_URL,
-                         container: str | None = None) -> tuple[str, str] | None:
+    def _from_deployment(self, component: names.Component, env_name: str = names.ENV_DATABASE_URL,
+                         ) -> tuple[str, str] | None:
         if self.kube is None:
             return None
+        deployment = self.layout.deployment(component)
         raw = self.kube.raw_deployment(deployment)
         if raw is None:
             return None
-        main = container or names.MAIN_CONTAINER[names.Component(deployment)]
+        main = self.layout.main_containers[component]
         value, ref = env_value_source(raw, main, env_name)
         if value:
             return value, f"deployment/{deployment} env {env_name}"
@@ -239,10 +242,10 @@ class Discovery:
         if key not in self._cache:
             if role == "litemaas":
                 found = self._pick(self.flags.litemaas_database_url, names.ENV_LITEMAAS_DATABASE_URL) \
-                    or self._from_deployment(names.Component.BACKEND.value)
+                    or self._from_deployment(names.Component.BACKEND)
             else:
                 found = self._pick(self.flags.litellm_database_url, names.ENV_LITELLM_DATABASE_URL) \
-                    or self._from_deployment(names.Component.LITELLM.value)
+                    or self._from_deployment(names.Component.LITELLM)
             self._cache[key] = self._route_database(describe_database(found[0], role, found[1])) if found else None
         result: DatabaseTarget | None = self._cache[key]
         return result
@@ -277,7 +280,7 @@ class Discovery:
             if url is None and self.kube is not None:
                 for route in self.kube.routes():
                     spec = route.get("spec", {})
-                    if (spec.get("to") or {}).get("name") == names.LITELLM_SERVICE and spec.get("host"):
+                    if (spec.get("to") or {}).get("name") == self.layout.litellm_service and spec.get("host"):
                         scheme = "https" if spec.get("tls") else "http"
                         url = f"{scheme}://{spec['host']}"
                         break
@@ -299,7 +302,7 @@ class Discovery:
             self._paths[Source.LITELLM_API] = ConnectionPath(source=Source.LITELLM_API, kind=kind, host=host,
                                                              port=port, reason=reason)
             return url
-        tunnel, pod = self._forward(names.LITELLM_SERVICE, names.LITELLM_PORT,
+        tunnel, pod = self._forward(self.layout.litellm_service, self.layout.litellm_port,
                                     f"set {names.ENV_LITELLM_URL} to a URL reachable from here")
         self._paths[Source.LITELLM_API] = ConnectionPath(source=Source.LITELLM_API, kind=kind, host=host,
                                                          port=pod.port, pod=pod.name, reason=reason)
@@ -310,7 +313,9 @@ class Discovery:
             found = self._pick(self.flags.litellm_master_key, names.ENV_LITELLM_MASTER_KEY)
             key = found[0] if found else None
             if key is None and self.kube is not None:
-                key = self.kube.secret_value(names.LITELLM_SECRET, names.LITELLM_MASTER_KEY_FIELD)
+                found = self._from_deployment(names.Component.LITELLM, names.ENV_LITELLM_MASTER_KEY)
+                key = found[0] if found else self.kube.secret_value(self.layout.master_key.secret,
+                                                                     self.layout.master_key.key)
             redact.register(key, what="the LiteLLM master key")
             self._cache["master_key"] = key
         value: str | None = self._cache["master_key"]
@@ -338,7 +343,7 @@ class Discovery:
             try:
                 parts = urlsplit(url)
                 password = parts.password
-                host, port = parts.hostname or "localhost", parts.port or names.REDIS_PORT
+                host, port = parts.hostname or "localhost", parts.port or self.layout.redis_port
             except ValueError:
                 self._cache["redis_url"] = url  # redis.ping reports the bad URL
                 return url
@@ -346,9 +351,9 @@ class Discovery:
                 redact.register(password, what="the Redis password")
                 redact.register(url, what="the Redis URL")
         elif self.kube is not None:
-            found_password = self._from_deployment(names.Component.REDIS.value, names.ENV_REDIS_PASSWORD)
+            found_password = self._from_deployment(names.Component.REDIS, names.ENV_REDIS_PASSWORD)
             auth = f":{found_password[0]}@" if found_password else ""
-            host, port = names.REDIS_SERVICE, names.REDIS_PORT
+            host, port = self.layout.redis_service, self.layout.redis_port
             url = f"redis://{auth}{host}:{port}"
             if found_password:
                 redact.register(found_password[0], what="the Redis password")
@@ -381,9 +386,10 @@ class Discovery:
         """
         url, key = self.litellm_url(), self.master_key()
         if not url:
-            raise ConfigError("cannot find the LiteLLM API: no Route to service litellm; set LITELLM_URL "
-                              "or --litellm-url")
+            raise ConfigError(f"cannot find the LiteLLM API: no Route to service {self.layout.litellm_service}; "
+                              "set LITELLM_URL or --litellm-url")
         if not key:
-            raise ConfigError("cannot find the LiteLLM master key: no litellm-secret/LITELLM_MASTER_KEY; set "
+            ref = self.layout.master_key
+            raise ConfigError(f"cannot find the LiteLLM master key: no {ref.secret}/{ref.key}; set "
                               "LITELLM_MASTER_KEY or --litellm-master-key")
         return url, key

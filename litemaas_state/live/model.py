@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from litemaas_state.names import Component, LayoutName
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -297,8 +299,9 @@ class PartStatus(_Frozen):
 class LiveState(_Frozen):
     """Everything observed for one environment at ``observed_at`` (UTC).
 
-    ``workloads`` maps Deployment name → Workload for the managed Deployments that exist; ``missing``
-    names managed Deployments that returned 404. Data-plane fields are None when not observed (the state
+    ``layout``: the name map the objects were read with (names.LAYOUTS); ``workloads`` maps Component →
+    Workload for the managed Deployments that exist; ``missing`` names the components whose Deployment
+    returned 404. Data-plane fields are None when not observed (the state
     file does not manage that phase). ``pg_dump_version_num``: the local pg_dump's version (e.g. 150020),
     0 when not found or not needed. ``connections``: the path each data-plane source took.
     ``litellm_health``, ``active_subscriptions``: read for status only (``observe(everything=True)``).
@@ -308,8 +311,9 @@ class LiveState(_Frozen):
 
     observed_at: datetime
     namespace: str
-    workloads: dict[str, Workload] = Field(default_factory=dict)
-    missing: tuple[str, ...] = ()
+    layout: LayoutName = LayoutName.RHPDS
+    workloads: dict[Component, Workload] = Field(default_factory=dict)
+    missing: tuple[Component, ...] = ()
     hpas: tuple[HorizontalPodAutoscaler, ...] = ()
     users: tuple[LiteMaaSUser, ...] | None = None
     keys: tuple[VirtualKey, ...] | None = None

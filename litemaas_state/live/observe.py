@@ -22,7 +22,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from litemaas_state import names
 from litemaas_state.errors import ConfigError, Forbidden, LitemaasStateError, ObserveError
 from litemaas_state.live import litellm_api, litemaas_db, pgdump, tokens
 from litemaas_state.live import redis as redis_reader
@@ -96,14 +95,15 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
         ``LiveState.parts``.
     """
     read = _Reads(tolerant)
-    workloads: dict[str, Workload] = {}
-    missing: list[str] = []
+    layout = discovery.layout
+    workloads: dict[Component, Workload] = {}
+    missing: list[Component] = []
     for component in Component:
-        w = kube.deployment(component.value)
+        w = kube.deployment(layout.deployment(component))
         if w is None:
-            missing.append(component.value)
+            missing.append(component)
         else:
-            workloads[component.value] = w
+            workloads[component] = w
     read.parts[Part.DEPLOYMENTS] = PartStatus(part=Part.DEPLOYMENTS)
     hpas = read(Part.HPAS, kube.hpas) or ()
 
@@ -134,7 +134,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
         target = targets.get("litemaas")
         if target is None:
             raise ConfigError("cannot find the LiteMaaS database: set LITEMAAS_DATABASE_URL or "
-                              "--litemaas-database-url (or give deployment/litellm-backend a DATABASE_URL)")
+                              f"--litemaas-database-url (or give {layout.address(Component.BACKEND)} a DATABASE_URL)")
         return target
 
     users = keys = rows = key_source = None
@@ -177,6 +177,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
     return LiveState(
         observed_at=now,
         namespace=kube.conn.namespace,
+        layout=layout.name,
         workloads=workloads,
         missing=tuple(missing),
         hpas=hpas,
@@ -199,7 +200,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
 def _redis(kube: KubeReader, discovery: Discovery) -> RedisStatus:
     """Redis pods' readiness and a PING. A PING that cannot be made because no Ready pod can be forwarded
     to counts as failed (Redis is not ready); a 403 or a rejected password raises."""
-    ready, total = kube.pods_ready(names.SELECTOR[Component.REDIS])
+    ready, total = kube.pods_ready(discovery.layout.selectors[Component.REDIS])
     try:
         redis_url = discovery.redis_url()
         if not redis_url:

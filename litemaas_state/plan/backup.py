@@ -121,10 +121,10 @@ def guard(desired: DesiredState, image_actions: Sequence[SetImageAction]) -> lis
     policy = desired.backup
     if not policy.enabled:
         return list(image_actions)
-    protected = {c.value for c in policy.before_image_change_of}
+    protected = set(policy.before_image_change_of)
     bid = backup_id(desired)
     return [a.model_copy(update={"requires": (*a.requires, bid)})
-            if a.deployment in protected and bid not in a.requires else a for a in image_actions]
+            if a.component in protected and bid not in a.requires else a for a in image_actions]
 
 
 def plan_backup(
@@ -155,8 +155,8 @@ def plan_backup(
     policy = desired.backup
     if not policy.enabled:
         return [], []
-    protected_components = {c.value for c in policy.before_image_change_of}
-    protected = sorted(a.address for a in image_actions if a.deployment in protected_components)
+    protected_components = set(policy.before_image_change_of)
+    protected = sorted(a.address for a in image_actions if a.component in protected_components)
     if not protected:
         return [], []
     env = desired.metadata.name

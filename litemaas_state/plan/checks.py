@@ -33,7 +33,7 @@ def _future_restarts(desired: DesiredState, live: LiveState) -> list[Diagnostic]
     for component, spec in desired.deployments.items():
         if spec.restart_at is not None and spec.restart_at > live.observed_at + RESTART_AT_SKEW:
             out.append(Diagnostic(
-                severity=Severity.ERROR, address=names.address(component),
+                severity=Severity.ERROR, address=desired.layout.address(component),
                 summary=f"restart_at {rfc3339(spec.restart_at)} is in the future (now "
                         f"{rfc3339(live.observed_at)})",
                 detail="litemaas-state does not schedule restarts: a changed restart_at restarts at the next "
@@ -49,32 +49,34 @@ def check_deployments(desired: DesiredState, live: LiveState, *, planned: Sequen
     restart is due or an unfinished rollout is awaited is the planner's decision (plan/deployments.py),
     read here from its actions, never decided a second time.
     """
-    changed = {a.deployment for a in planned if isinstance(a, SetImageAction)}
-    restarted = {a.deployment for a in planned if isinstance(a, RestartAction)}
-    awaited = {a.deployment for a in planned if isinstance(a, WaitRolloutAction)}
+    changed = {a.component for a in planned if isinstance(a, SetImageAction)}
+    restarted = {a.component for a in planned if isinstance(a, RestartAction)}
+    awaited = {a.component for a in planned if isinstance(a, WaitRolloutAction)}
     out: list[Diagnostic] = []
     backend = desired_replicas(desired, live, Component.BACKEND)
     if backend is not None and backend > 1:
         out.append(Diagnostic(
-            severity=Severity.WARNING, address=names.address(Component.BACKEND),
-            summary=f"litellm-backend at {backend} replicas: OAuth login state is held in process memory",
+            severity=Severity.WARNING, address=desired.layout.address(Component.BACKEND),
+            summary=f"{desired.layout.deployment(Component.BACKEND)} at {backend} replicas: OAuth login state is "
+                    "held in process memory",
             detail="LiteMaaS keeps OAuth state, PKCE verifier and nonce in an in-process Map; logins fail "
                    "when the callback reaches another replica. Keep it at 1.",
         ))
     redis_spec = desired.deployments.get(Component.REDIS)
     if redis_spec and redis_spec.replicas is not None and redis_spec.replicas > 1:
         out.append(Diagnostic(
-            severity=Severity.ERROR, address=names.address(Component.REDIS),
-            summary="litellm-redis must run 1 replica: each Redis pod would hold its own, unreplicated data",
+            severity=Severity.ERROR, address=desired.layout.address(Component.REDIS),
+            summary=f"{desired.layout.deployment(Component.REDIS)} must run 1 replica: each Redis pod would hold "
+                    "its own, unreplicated data",
         ))
     out += _future_restarts(desired, live)
     for component, spec in desired.deployments.items():
-        w = live.workloads.get(component.value)
+        w = live.workloads.get(component)
         if w is None:
             continue
-        addr = names.address(component)
+        addr = desired.layout.address(component)
         verdict = rollout_status(w)
-        replaced = component.value in changed
+        replaced = component in changed
         if verdict.phase == RolloutPhase.FAILED and replaced:
             out.append(Diagnostic(
                 severity=Severity.WARNING, address=addr,
@@ -88,14 +90,14 @@ def check_deployments(desired: DesiredState, live: LiveState, *, planned: Sequen
                        "previous ReplicaSet is still serving. Declare a working image (the next apply rolls "
                        f"it out) or undo the change: kubectl rollout undo {addr} -n {live.namespace}.",
             ))
-        elif verdict.phase == RolloutPhase.WAITING and not w.paused and component.value not in awaited:
+        elif verdict.phase == RolloutPhase.WAITING and not w.paused and component not in awaited:
             # (an unfinished rollout of the declared image is an action, wait_rollout, not a warning)
             out.append(Diagnostic(
                 severity=Severity.WARNING, address=addr,
                 summary=f"a rollout is in progress: {verdict.message}",
             ))
         for hpa in live.hpas:
-            if hpa.target_kind == "Deployment" and hpa.target_name == component.value and spec.replicas is not None:
+            if hpa.target_kind == "Deployment" and hpa.target_name == desired.layout.deployment(component) and spec.replicas is not None:
                 out.append(Diagnostic(
                     severity=Severity.WARNING, address=addr,
                     summary=f"HorizontalPodAutoscaler {hpa.name} manages this Deployment's replicas",
@@ -109,7 +111,7 @@ def check_deployments(desired: DesiredState, live: LiveState, *, planned: Sequen
                 detail="An image-stream trigger rewrites the container image when its tag moves; the "
                        "declared image would be fought over.",
             ))
-        if w.paused and (replaced or component.value in restarted):
+        if w.paused and (replaced or component in restarted):
             out.append(Diagnostic(
                 severity=Severity.ERROR, address=addr,
                 summary="the Deployment is paused: this plan's template change would never roll out",
@@ -145,23 +147,24 @@ def check_data_plane(desired: DesiredState, live: LiveState) -> list[Diagnostic]
     out: list[Diagnostic] = []
     litellm = desired_replicas(desired, live, Component.LITELLM)
     redis = live.redis
+    redis_name = desired.layout.deployment(Component.REDIS)
     if litellm is not None and litellm > 1 and redis is not None and not redis.ready:
         ping = "" if redis.ping is None else (", PING ok" if redis.ping else ", PING failed")
         out.append(Diagnostic(
-            severity=Severity.ERROR, address=names.address(Component.LITELLM),
-            summary=f"litellm at {litellm} replicas needs Redis, but litellm-redis is not ready "
+            severity=Severity.ERROR, address=desired.layout.address(Component.LITELLM),
+            summary=f"litellm at {litellm} replicas needs Redis, but {redis_name} is not ready "
                     f"({redis.pods_ready}/{redis.pods_total} pods ready{ping})",
             detail="Without Redis each LiteLLM pod keeps its own in-memory cache and key validation is "
-                   "inconsistent across replicas (runbook, scaling). Fix litellm-redis first or keep "
+                   f"inconsistent across replicas (runbook, scaling). Fix {redis_name} first or keep "
                    "litellm at 1 replica.",
         ))
-    w = live.workloads.get(Component.LITELLM.value)
+    w = live.workloads.get(Component.LITELLM)
     if live.shared_database and w is not None:
         value = w.env.get(names.ENV_DISABLE_SCHEMA_UPDATE)
         if (value or "").strip().lower() != "true":
             shown = "unset" if value is None else repr(value)
             out.append(Diagnostic(
-                severity=Severity.WARNING, address=names.address(Component.LITELLM),
+                severity=Severity.WARNING, address=desired.layout.address(Component.LITELLM),
                 summary=f"LiteLLM and LiteMaaS share one database and {names.ENV_DISABLE_SCHEMA_UPDATE} is "
                         f"{shown}: LiteLLM's start-up migration can drop LiteMaaS tables",
                 detail="LiteLLM applies a `prisma migrate diff` at start that drops tables not in its schema "

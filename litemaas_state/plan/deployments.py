@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from litemaas_state import names
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState, Workload
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
@@ -30,12 +29,13 @@ from litemaas_state.spec.model import DesiredState, image_repository
 from litemaas_state.timestamps import parse_utc, rfc3339
 
 
-def _missing(component: Component, live: LiveState) -> Diagnostic:
+def _missing(desired: DesiredState, component: Component, live: LiveState) -> Diagnostic:
+    layout = desired.layout
     return Diagnostic(
         severity=Severity.ERROR,
-        summary=f"deployment {component.value} does not exist in namespace {live.namespace}",
-        detail="litemaas-state manages existing Deployments; it does not create them.",
-        address=names.address(component),
+        summary=f"deployment {layout.deployment(component)} does not exist in namespace {live.namespace}",
+        detail=f"litemaas-state manages existing Deployments; it does not create them. Names follow target.layout: {layout.name.value}.",
+        address=layout.address(component),
     )
 
 
@@ -51,16 +51,16 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
     for component, spec in desired.deployments.items():
         if spec.image is None:
             continue
-        w = live.workloads.get(component.value)
+        w = live.workloads.get(component)
         if w is None:
-            diags.append(_missing(component, live))
+            diags.append(_missing(desired, component, live))
             continue
-        main_name = names.MAIN_CONTAINER[component]
+        main_name = desired.layout.main_containers[component]
         main = w.container(main_name)
         if main is None:
             diags.append(Diagnostic(
-                severity=Severity.ERROR, address=names.address(component),
-                summary=f"deployment {component.value} has no container named {main_name!r}",
+                severity=Severity.ERROR, address=desired.layout.address(component),
+                summary=f"deployment {desired.layout.deployment(component)} has no container named {main_name!r}",
             ))
             continue
         repos = {image_repository(main.image), image_repository(spec.image)}
@@ -72,8 +72,9 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
         where = ", ".join([*mains, *(f"init {n}" for n in inits)])
         actions.append(SetImageAction(
             id=f"images/{component.value}",
-            address=names.address(component),
-            deployment=component.value,
+            address=desired.layout.address(component),
+            component=component,
+            deployment=desired.layout.deployment(component),
             image=spec.image,
             main_container=main_name,
             containers=mains,
@@ -81,7 +82,7 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
             on_failure=desired.on_failure_for(component).value,
             notes=(f"containers: {where}",),
             reason="the declared image differs from the running pod template",
-            preconditions=tuple(RunningImage(deployment=component.value, container=c.name, init=c.init,
+            preconditions=tuple(RunningImage(deployment=desired.layout.deployment(component), container=c.name, init=c.init,
                                                image=c.image) for c in stale),
         ))
     return actions, diags
@@ -100,7 +101,7 @@ def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]
     """
     actions: list[RestartAction] = []
     for component, spec in desired.deployments.items():
-        w = live.workloads.get(component.value)
+        w = live.workloads.get(component)
         if spec.restart_at is None or w is None or spec.restart_at > live.observed_at + RESTART_AT_SKEW:
             continue
         have = parse_utc(w.restarted_at)
@@ -109,12 +110,13 @@ def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]
         stamp = rfc3339(spec.restart_at)
         actions.append(RestartAction(
             id=f"images/{component.value}/restart",
-            address=names.address(component),
-            deployment=component.value,
+            address=desired.layout.address(component),
+            component=component,
+            deployment=desired.layout.deployment(component),
             restarted_at=stamp,
             on_failure=desired.on_failure_for(component).value,
             reason="restart_at is newer than the last restart (kubectl.kubernetes.io/restartedAt)",
-            preconditions=(RestartedAt(deployment=component.value, restarted_at=w.restarted_at),),
+            preconditions=(RestartedAt(deployment=desired.layout.deployment(component), restarted_at=w.restarted_at),),
         ))
     return actions
 
@@ -127,10 +129,10 @@ def rollout_unfinished(desired: DesiredState, live: LiveState, component: Compon
     Source: kubectl rollout status (live/rollout.py).
     """
     spec = desired.deployments.get(component)
-    w = live.workloads.get(component.value)
+    w = live.workloads.get(component)
     if spec is None or spec.image is None or w is None or w.paused:
         return False
-    main = w.container(names.MAIN_CONTAINER[component])
+    main = w.container(desired.layout.main_containers[component])
     return main is not None and main.image == spec.image and rollout_status(w).phase == RolloutPhase.WAITING
 
 
@@ -143,25 +145,26 @@ def plan_unfinished_rollouts(desired: DesiredState, live: LiveState,
     the Deployment's ``on_failure``, as after a set_image. Returns the actions (none is an error: a failed
     rollout is the ROLLOUT_FAILED diagnostic of plan/checks.py).
     """
-    changing = {a.deployment for a in planned}
+    changing = {a.component for a in planned}
     actions: list[WaitRolloutAction] = []
     for component, spec in desired.deployments.items():
-        if component.value in changing or spec.image is None or not rollout_unfinished(desired, live, component):
+        if component in changing or spec.image is None or not rollout_unfinished(desired, live, component):
             continue
-        w = live.workloads[component.value]
+        w = live.workloads[component]
         verdict = rollout_status(w)
-        main_name = names.MAIN_CONTAINER[component]
+        main_name = desired.layout.main_containers[component]
         actions.append(WaitRolloutAction(
             id=f"images/{component.value}/rollout",
-            address=names.address(component),
-            deployment=component.value,
+            address=desired.layout.address(component),
+            component=component,
+            deployment=desired.layout.deployment(component),
             image=spec.image,
             on_failure=desired.on_failure_for(component).value,
             rollout_message=verdict.message,
             reason="the declared image's rollout has not finished (kubectl rollout status)",
             notes=("apply waits for it as `kubectl rollout status` does"
                    + (", then checks LiteLLM's health" if component == Component.LITELLM else ""),),
-            preconditions=(RunningImage(deployment=component.value, container=main_name, image=spec.image),),
+            preconditions=(RunningImage(deployment=desired.layout.deployment(component), container=main_name, image=spec.image),),
         ))
     return actions
 
@@ -173,20 +176,21 @@ def plan_scaling(desired: DesiredState, live: LiveState) -> tuple[list[ScaleActi
     for component, spec in desired.deployments.items():
         if spec.replicas is None:
             continue
-        w = live.workloads.get(component.value)
+        w = live.workloads.get(component)
         if w is None:
             if spec.image is None:
-                diags.append(_missing(component, live))
+                diags.append(_missing(desired, component, live))
             continue
         if w.replicas == spec.replicas:
             continue
         actions.append(ScaleAction(
             id=f"scaling/{component.value}",
-            address=names.address(component),
-            deployment=component.value,
+            address=desired.layout.address(component),
+            component=component,
+            deployment=desired.layout.deployment(component),
             replicas=spec.replicas,
             reason="the declared replica count differs from spec.replicas",
-            preconditions=(Replicas(deployment=component.value, replicas=w.replicas),),
+            preconditions=(Replicas(deployment=desired.layout.deployment(component), replicas=w.replicas),),
         ))
     return actions, diags
 
@@ -196,5 +200,5 @@ def desired_replicas(desired: DesiredState, live: LiveState, component: Componen
     spec = desired.deployments.get(component)
     if spec is not None and spec.replicas is not None:
         return spec.replicas
-    w: Workload | None = live.workloads.get(component.value)
+    w: Workload | None = live.workloads.get(component)
     return w.replicas if w else None

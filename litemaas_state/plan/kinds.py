@@ -111,9 +111,9 @@ def _image_changes(a: SetImageAction) -> tuple[Change, ...]:
 
 
 def _image_covers(s: SetImageAction, f: SetImageAction, _done: set[str]) -> str | None:
-    a = (s.deployment, s.image, set(s.containers), set(s.init_containers), s.on_failure)
-    b = (f.deployment, f.image, set(f.containers), set(f.init_containers), f.on_failure)
-    return None if a == b else f"would now set {f.image} on {sorted(b[2] | b[3])}"
+    a = (s.component, s.deployment, s.image, set(s.containers), set(s.init_containers), s.on_failure)
+    b = (f.component, f.deployment, f.image, set(f.containers), set(f.init_containers), f.on_failure)
+    return None if a == b else f"would now set {f.image} on {sorted(b[3] | b[4])}"
 
 
 def _rollout_covers(s: WaitRolloutAction, f: WaitRolloutAction, _done: set[str]) -> str | None:

@@ -34,12 +34,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import ConnectionPath, KeySource
+from litemaas_state.names import Component, LayoutName
 
 #: Saved-plan format. 2.0: ``requires`` on every action, ``wait_rollout`` actions. 2.1: delete actions count
 #: the LiteMaaS rows they revoke (``litemaas_rows``), plans record ``key_source`` and ``connections``.
 #: 3.0: preconditions are typed (a ``kind`` each, no field strings), actions no longer store ``phase`` and
 #: ``changes`` (both derived from the kind and the typed fields); older majors are refused.
-FORMAT_VERSION = "3.0"
+FORMAT_VERSION = "4.0"
 
 #: An action's ``id`` (``images/litellm``, ``backup/<env>``), as referenced by ``requires``.
 ActionId = str
@@ -175,7 +176,8 @@ class BackupAction(_ActionBase):
 
 class SetImageAction(_ActionBase):
     kind: Literal["set_image"] = "set_image"
-    deployment: str
+    component: Component = Field(description="The logical component (the state file's key).")
+    deployment: str = Field(description="The Deployment's name in the layout.")
     image: str
     main_container: str = Field(description="The Deployment's main container, whose image is shown as before.")
     containers: tuple[str, ...]
@@ -188,7 +190,8 @@ class WaitRolloutAction(_ActionBase):
     set_image (LiteLLM's health), applying ``on_failure`` if it fails."""
 
     kind: Literal["wait_rollout"] = "wait_rollout"
-    deployment: str
+    component: Component = Field(description="The logical component (the state file's key).")
+    deployment: str = Field(description="The Deployment's name in the layout.")
     image: str
     rollout_message: str = Field("", description="kubectl's rollout-status message when the plan was made.")
     on_failure: Literal["stop", "rollback"] = "stop"
@@ -196,14 +199,16 @@ class WaitRolloutAction(_ActionBase):
 
 class RestartAction(_ActionBase):
     kind: Literal["restart"] = "restart"
-    deployment: str
+    component: Component = Field(description="The logical component (the state file's key).")
+    deployment: str = Field(description="The Deployment's name in the layout.")
     restarted_at: str
     on_failure: Literal["stop", "rollback"] = "stop"
 
 
 class ScaleAction(_ActionBase):
     kind: Literal["scale"] = "scale"
-    deployment: str
+    component: Component = Field(description="The logical component (the state file's key).")
+    deployment: str = Field(description="The Deployment's name in the layout.")
     replicas: int = Field(ge=0)
 
 
@@ -269,6 +274,7 @@ class Plan(_Frozen):
     environment: str
     namespace: str
     context: str | None = None
+    layout: LayoutName = Field(LayoutName.RHPDS, description="The name map the plan was made with (target.layout).")
     server: str = Field("", description="The Kubernetes API server the plan was made against.")
     created_at: datetime
     state_file: str

@@ -43,17 +43,16 @@ RESTART_ORDER: tuple[Component, ...] = (Component.BACKEND, Component.LITELLM, Co
 LITELLM_CLIENTS: tuple[Component, ...] = (Component.BACKEND, Component.FRONTEND)
 
 
-def _index(order: Sequence[Component], deployment: str) -> int:
-    names = [c.value for c in order]
-    return names.index(deployment) if deployment in names else len(names)
+def _index(order: Sequence[Component], component: Component) -> int:
+    return order.index(component) if component in order else len(order)
 
 
 def _rank(action: Action) -> tuple[int, int, int, str, str]:
     phase = PHASE_ORDER.index(action.phase)
     if isinstance(action, SetImageAction | WaitRolloutAction):
-        return phase, 0, _index(IMAGE_ORDER, action.deployment), action.address, action.id
+        return phase, 0, _index(IMAGE_ORDER, action.component), action.address, action.id
     if isinstance(action, RestartAction):
-        return phase, 1, _index(RESTART_ORDER, action.deployment), action.address, action.id
+        return phase, 1, _index(RESTART_ORDER, action.component), action.address, action.id
     return phase, 2, 0, action.address, action.id
 
 
@@ -85,12 +84,11 @@ def after_failure(actions: Sequence[Action], succeeded: Iterable[ActionId], fail
     """
     by_id = {a.id: a for a in actions}
     stopped = by_id.get(failed or "")
-    litellm = Component.LITELLM.value
-    if not (isinstance(stopped, SetImageAction | WaitRolloutAction) and stopped.deployment == litellm):
+    if not (isinstance(stopped, SetImageAction | WaitRolloutAction) and stopped.component == Component.LITELLM):
         return None
     done = set(succeeded)
     clients = [a.deployment for a in actions if a.id in done and isinstance(a, SetImageAction | WaitRolloutAction)
-               and a.deployment in {c.value for c in LITELLM_CLIENTS}]
+               and a.component in LITELLM_CLIENTS]
     if not clients:
         return None
     one = len(clients) == 1

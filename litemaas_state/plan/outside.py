@@ -67,10 +67,10 @@ def differences(recorded: ManagedFields, now: ManagedFields, *, replicas: bool =
     return sorted(lines)
 
 
-def _note(name: str, lines: list[str]) -> Diagnostic:
+def _note(address: str, lines: list[str]) -> Diagnostic:
     return Diagnostic(
-        severity=Severity.NOTE, code=CHANGED_OUTSIDE, address=names.address(name), summary=SUMMARY,
-        detail=f"{names.address(name)} differs from what the last apply left "
+        severity=Severity.NOTE, code=CHANGED_OUTSIDE, address=address, summary=SUMMARY,
+        detail=f"{address} differs from what the last apply left "
                f"({names.LAST_APPLIED_ANNOTATION}):\n" + "\n".join(f"  {line}" for line in lines)
                + "\nThis plan sets back what the state file declares and leaves the rest as it is. The note "
                  "stays until litemaas-state next writes this Deployment (that write records the fields as "
@@ -82,12 +82,13 @@ def changed_outside(live: LiveState) -> list[Diagnostic]:
     """A note for each managed Deployment whose managed fields differ from its last-applied record."""
     hpa_targets = {h.target_name for h in live.hpas if h.target_kind == "Deployment"}
     out = []
-    for name in sorted(live.workloads):
-        w = live.workloads[name]
+    layout = names.layout(live.layout)
+    for component in sorted(live.workloads, key=layout.deployment):
+        w, name, address = live.workloads[component], layout.deployment(component), layout.address(component)
         if w.last_applied_invalid:
-            out.append(_note(name, [f"the annotation {names.LAST_APPLIED_ANNOTATION} was edited and cannot be read"]))
+            out.append(_note(address, [f"the annotation {names.LAST_APPLIED_ANNOTATION} was edited and cannot be read"]))
         elif w.last_applied is not None:
             lines = differences(w.last_applied, w.managed_fields(), replicas=name not in hpa_targets)
             if lines:
-                out.append(_note(name, lines))
+                out.append(_note(address, lines))
     return out

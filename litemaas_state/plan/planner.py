@@ -143,6 +143,7 @@ def make_plan(
         environment=desired.metadata.name,
         namespace=desired.target.namespace,
         context=desired.target.context,
+        layout=desired.target.layout,
         created_at=now,
         state_file=state_file,
         state_digest=state_digest,

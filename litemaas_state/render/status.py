@@ -19,9 +19,10 @@ from typing import Final, Literal
 import click
 from pydantic import BaseModel, ConfigDict
 
+from litemaas_state import names
 from litemaas_state.live.model import ConnectionPath, LiveState, Part, PartState, PartStatus
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
-from litemaas_state.names import MAIN_CONTAINER, Component
+from litemaas_state.names import Component
 from litemaas_state.plan.admins import counts_as_admin
 from litemaas_state.plan.keys import protected_user_ids, prune_rule
 from litemaas_state.render.escape import terminal
@@ -108,16 +109,17 @@ class StatusDocument(_Frozen):
 
 def build_status(desired: DesiredState, live: LiveState) -> StatusDocument:
     """The status document of ``live`` (observed for ``desired``). Pure: the clock is ``live.observed_at``."""
+    layout = names.layout(live.layout)
     deployments: dict[str, DeploymentStatus] = {}
     for component in Component:
-        w = live.workloads.get(component.value)
+        w = live.workloads.get(component)
         if w is None:
             continue
-        main = w.container(MAIN_CONTAINER[component])
+        main = w.container(layout.main_containers[component])
         verdict = rollout_status(w)
         repo = image_repository(main.image) if main else None
         inits = {c.name: c.image for c in w.containers if c.init}
-        deployments[component.value] = DeploymentStatus(
+        deployments[layout.deployment(component)] = DeploymentStatus(
             image=main.image if main else None, replicas=w.replicas, ready=w.ready_replicas,
             available=w.available_replicas, revision=w.revision, rollout=verdict.phase,
             rollout_message=verdict.message, paused=w.paused, init_images=inits,
@@ -145,7 +147,7 @@ def build_status(desired: DesiredState, live: LiveState) -> StatusDocument:
     return StatusDocument(
         environment=desired.metadata.name, namespace=live.namespace, observed_at=live.observed_at,
         connections=live.connections, connection_lines=tuple(connection_line(c) for c in live.connections),
-        deployments=deployments, missing_deployments=live.missing,
+        deployments=deployments, missing_deployments=tuple(layout.deployment(c) for c in live.missing),
         failed_rollouts=tuple(sorted(n for n, d in deployments.items() if d.rollout == RolloutPhase.FAILED)),
         redis=redis, litellm=litellm, keys=keys,
         admins=tuple(sorted(u.email for u in live.users if counts_as_admin(u))) if live.users is not None else None,

@@ -5,10 +5,10 @@ Shape (every mapping rejects unknown keys)::
     apiVersion: litemaas-state/v1
     kind: Environment
     metadata: {name: litellm-rhpds}
-    target: {namespace: litellm-rhpds, context: null}
+    target: {namespace: litellm-rhpds, context: null, layout: rhpds | kustomize}
     on_failure: stop | rollback                     # default for every deployment
     deployments:
-      litellm|litellm-backend|litellm-frontend|litellm-redis:
+      litellm|backend|frontend|redis:               # components; target.layout names their Deployments
         image: registry/repo:tag                    # every container and init container running
         replicas: 5                                 #   the same repository follows it (docs/deployment-facts.md §1.2)
         on_failure: stop | rollback
@@ -29,7 +29,7 @@ import posixpath
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -41,9 +41,10 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     field_validator,
+    model_validator,
 )
 
-from litemaas_state.names import Component
+from litemaas_state.names import LAYOUTS, Component, Layout, LayoutName, layout
 from litemaas_state.timestamps import as_utc
 
 API_VERSION = "litemaas-state/v1"
@@ -163,6 +164,8 @@ class Metadata(_Strict):
 class Target(_Strict):
     namespace: str = Field(description="Kubernetes namespace of the deployment.")
     context: str | None = Field(None, max_length=253, description="kubeconfig context; default: the current context.")
+    layout: LayoutName = Field(LayoutName.RHPDS, description="How the deployment names its objects: rhpds "
+                               "(rhpds/rhpds.litemaas) or kustomize (rh-aiservices-bu/litemaas deployment/kustomize).")
 
     @field_validator("namespace")
     @classmethod
@@ -182,20 +185,33 @@ class DeploymentSpec(_Strict):
     )
 
 
+#: Deployment names a state file might use as keys by mistake (the rhpds names): the error says what to write.
+_DEPLOYMENT_NAMES_AS_KEYS = {n: c for lay in LAYOUTS.values() for c, n in lay.deployments.items() if n != c.value}
+
+
 class Deployments(_Strict):
+    """One optional spec per ``Component``, keyed by its logical name; ``target.layout`` maps it to a Deployment."""
+
     litellm: DeploymentSpec | None = None
-    litellm_backend: DeploymentSpec | None = Field(None, alias="litellm-backend")
-    litellm_frontend: DeploymentSpec | None = Field(None, alias="litellm-frontend")
-    litellm_redis: DeploymentSpec | None = Field(None, alias="litellm-redis")
+    backend: DeploymentSpec | None = None
+    frontend: DeploymentSpec | None = None
+    redis: DeploymentSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _component_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key in _DEPLOYMENT_NAMES_AS_KEYS:
+                    raise ValueError(
+                        f"{key!r} is a Deployment name, not a component: write "
+                        f"{_DEPLOYMENT_NAMES_AS_KEYS[key].value!r} (deployments are keyed by component: "
+                        "litellm, backend, frontend, redis; target.layout maps them to Deployment names)")
+        return data
 
     def items(self) -> list[tuple[Component, DeploymentSpec]]:
         """Declared deployments in a fixed order (the order of ``Component``)."""
-        found = {
-            Component.LITELLM: self.litellm,
-            Component.BACKEND: self.litellm_backend,
-            Component.FRONTEND: self.litellm_frontend,
-            Component.REDIS: self.litellm_redis,
-        }
+        found = {c: getattr(self, c.value) for c in Component}
         return [(c, s) for c, s in found.items() if s is not None]
 
     def get(self, component: Component) -> DeploymentSpec | None:
@@ -279,6 +295,11 @@ class DesiredState(_Strict):
     backup: BackupPolicy = BackupPolicy()
     admins: AdminPolicy | None = None
     key_retention: KeyRetention | None = None
+
+    @property
+    def layout(self) -> Layout:
+        """The name map of ``target.layout`` (names.LAYOUTS)."""
+        return layout(self.target.layout)
 
     def on_failure_for(self, component: Component) -> OnFailure:
         spec = self.deployments.get(component)

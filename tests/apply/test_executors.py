@@ -85,7 +85,7 @@ def test_scale_executor_scales_and_waits(kube: KubeConnection, deps: ExecutorDep
     assert before is not None
     target = (before.replicas or 1) + 1
     events: list[ApplyEvent] = []
-    action = ScaleAction(id="scaling/litellm", address="deployment/litellm", deployment="litellm", replicas=target,
+    action = ScaleAction(id="scaling/litellm", address="deployment/litellm", component="litellm", deployment="litellm", replicas=target,
                          preconditions=(Replicas(deployment="litellm", replicas=before.replicas),))
     message = execute_scale(action, deps, events.append)
     assert message == f"scaled to {target} ({target} available)"
@@ -102,7 +102,7 @@ def test_checker_compares_each_typed_precondition_with_the_live_deployment(kube:
     checker = PreconditionChecker(KubeReader(kube), discovery)
 
     def action(*pre: RunningImage | Replicas | RestartedAt) -> ScaleAction:
-        return ScaleAction(id="scaling/litellm", address="deployment/litellm", deployment="litellm", replicas=1,
+        return ScaleAction(id="scaling/litellm", address="deployment/litellm", component="litellm", deployment="litellm", replicas=1,
                            preconditions=pre)
 
     holds = (RunningImage(deployment="litellm", container="litellm", image=main.image),
@@ -188,6 +188,6 @@ def test_revoke_rows_executor_revokes_an_orphan_row(deps: ExecutorDeps, discover
 
 def test_bound_executors_refuse_an_action_of_another_class(deps: ExecutorDeps) -> None:
     executors = build_executors(deps.kube, deps.discovery)
-    scale = ScaleAction(id="scaling/litellm", address="deployment/litellm", deployment="litellm", replicas=1)
+    scale = ScaleAction(id="scaling/litellm", address="deployment/litellm", component="litellm", deployment="litellm", replicas=1)
     with pytest.raises(LitemaasStateError, match="a scale action is not a BackupAction"):
         executors["backup"](scale, lambda _e: None)

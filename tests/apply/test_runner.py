@@ -14,7 +14,7 @@ from tests.plan.factories import NOW
 
 BACKUP = BackupAction(id="backup/e", address="backup/e", directory="b", keep=1,
                       targets=(BackupTarget(role="litellm", database="litellm", file="b/x.sql.gz"),))
-IMAGE = SetImageAction(id="images/litellm", address="deployment/litellm", deployment="litellm",
+IMAGE = SetImageAction(id="images/litellm", address="deployment/litellm", component="litellm", deployment="litellm",
                        image="i:2", main_container="litellm", containers=("litellm",), requires=("backup/e",))
 
 

@@ -148,7 +148,7 @@ def test_wait_rollout_reports_kubectls_verdicts_until_complete(conn: KubeConnect
     writer = KubeWriter(conn, RolloutWaiter(timeout_s=60, poll_interval_s=0.05))
     writer.set_image("litellm-frontend", "quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0", ("frontend",), ())
     seen, report = events()
-    done = writer.wait_rollout("litellm-frontend", "deployment/litellm-frontend", "images/litellm-frontend", report)
+    done = writer.wait_rollout("litellm-frontend", "deployment/litellm-frontend", "images/frontend", report)
     assert done.updated_replicas == done.replicas == done.available_replicas
     messages = [e.message for e in seen]
     assert all(e.kind == EventKind.PROGRESS for e in seen) and len(messages) == len(set(messages))
@@ -173,7 +173,7 @@ def test_wait_rollout_refuses_a_paused_deployment(conn: KubeConnection) -> None:
     writer = KubeWriter(conn, RolloutWaiter(timeout_s=60, poll_interval_s=0.05))
     writer.set_image("litellm-backend", "quay.io/rh-aiservices-bu/litemaas-backend:0.5.0", ("backend",), ())
     with pytest.raises(RolloutFailed, match="deployment/litellm-backend: the Deployment is paused"):
-        writer.wait_rollout("litellm-backend", "deployment/litellm-backend", "images/litellm-backend",
+        writer.wait_rollout("litellm-backend", "deployment/litellm-backend", "images/backend",
                             lambda e: None)
     apps.patch_namespaced_deployment("litellm-backend", NS, {"spec": {"paused": False}})
 
@@ -183,8 +183,8 @@ def test_wait_rollout_refuses_a_paused_deployment(conn: KubeConnection) -> None:
 
 def scale_redis(expected_replicas: int) -> ScaleAction:
     return ScaleAction(
-        id="scaling/litellm-redis", address="deployment/litellm-redis",
-        deployment="litellm-redis", replicas=1,
+        id="scaling/redis", address="deployment/litellm-redis",
+        component="redis", deployment="litellm-redis", replicas=1,
         preconditions=(Replicas(deployment="litellm-redis", replicas=expected_replicas),))
 
 
@@ -195,7 +195,7 @@ def test_a_moved_deployment_value_refuses_the_action_and_apply_stops_before_it(c
     with pytest.raises(PreconditionFailed) as stale:
         checker.check(scale_redis(live_replicas + 1))
     assert str(stale.value) == (
-        f"scaling/litellm-redis: precondition failed: deployment/litellm-redis spec.replicas was "
+        f"scaling/redis: precondition failed: deployment/litellm-redis spec.replicas was "
         f"{live_replicas + 1!r} when the plan was made, and is now {live_replicas!r}. The plan is stale for this "
         "action; run plan again.")
 
@@ -211,4 +211,4 @@ def test_a_moved_deployment_value_refuses_the_action_and_apply_stops_before_it(c
     assert ran == []
     [(status, message)] = [(r.status, r.message) for r in result.results]
     assert status == ActionStatus.FAILED and message == str(stale.value)
-    assert result.failed_action == "scaling/litellm-redis"
+    assert result.failed_action == "scaling/redis"

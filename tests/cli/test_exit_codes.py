@@ -116,11 +116,12 @@ def test_status_has_color_flags() -> None:
 
 
 @pytest.mark.parametrize(("version", "message"), [
-    (99, "unsupported format_version 99 (this litemaas-state reads 3.0 to"),
-    ("99.0", "unsupported format_version 99.0 (this litemaas-state reads 3.0 to"),
-    ("2.1", "has plan format 2.1, written by an older litemaas-state; this one reads 3.x only (preconditions are "
+    (99, "unsupported format_version 99 (this litemaas-state reads 4.0 to"),
+    ("99.0", "unsupported format_version 99.0 (this litemaas-state reads 4.0 to"),
+    ("2.1", "has plan format 2.1, written by an older litemaas-state; this one reads 4.x only (preconditions are "
             "now typed values, not field strings). Nothing was changed"),
-    ("1.3", "this one reads 3.x only (actions now carry their requirements"),
+    ("1.3", "this one reads 4.x only (actions now carry their requirements"),
+    ("3.0", "this one reads 4.x only (Deployment actions now name their component, so both LiteMaaS layouts"),
     ("2", "unsupported format_version 2 (this litemaas-state reads"),
     (None, "unsupported format_version null"),
 ])

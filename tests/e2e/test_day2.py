@@ -32,7 +32,7 @@ def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> Non
     phases = {p["phase"] for p in doc["phases"]}
     assert phases == {"backup", "images", "scaling", "admins", "keys"}
     images = next(p for p in doc["phases"] if p["phase"] == "images")["actions"]
-    assert [a["id"] for a in images] == ["images/litellm-backend", "images/litellm-frontend", "images/litellm"]
+    assert [a["id"] for a in images] == ["images/backend", "images/frontend", "images/litellm"]
     backup = next(p for p in doc["phases"] if p["phase"] == "backup")["actions"]
     assert images[2]["requires"] == ["backup/litellm-rhpds"] and backup[0]["required_by"] == ["images/litellm"]
 
@@ -78,7 +78,7 @@ def test_target_applies_only_that_phase_loudly(make_sandbox) -> None:
 def test_restart_at_restarts_once_and_manual_restarts_are_not_drift(make_sandbox) -> None:
     sb = make_sandbox()
     state = write(sb, """deployments:
-  litellm-backend:
+  backend:
     restart_at: 2026-01-01T00:00:00Z
 """)
     proc = sb.cli("apply", state, "--auto-approve", check=0)

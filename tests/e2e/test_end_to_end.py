@@ -102,7 +102,7 @@ def test_plan_apply_plan_converges(make_sandbox) -> None:
 def test_broken_image_stops_apply_and_later_steps_are_not_done(make_sandbox) -> None:
     sb = make_sandbox()
     state = write(sb, """deployments:
-  litellm-frontend:
+  frontend:
     image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0-broken
   litellm:
     replicas: 4
@@ -124,7 +124,7 @@ def test_broken_image_stops_apply_and_later_steps_are_not_done(make_sandbox) -> 
     assert "deployment/litellm-frontend: the last rollout failed" in text.stderr
     # declaring a working image again is planned (with a warning) and converges
     fixed = write(sb, """deployments:
-  litellm-frontend:
+  frontend:
     image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0
 """, name="fixed.yaml")
     sb.cli("apply", fixed, "--auto-approve", check=0)
@@ -185,7 +185,7 @@ def test_saved_plan_refused_when_stale_and_unrelated_change_does_not_block(make_
     state = write(sb, """deployments:
   litellm:
     replicas: 4
-  litellm-backend:
+  backend:
     image: quay.io/rh-aiservices-bu/litemaas-backend:0.5.0
 """)
     plan_file = str(sb.dir / "p.plan")
@@ -209,7 +209,7 @@ def test_saved_plan_refused_when_stale_and_unrelated_change_does_not_block(make_
 def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> None:
     sb = make_sandbox(pod_ready_s=2.0, progress_deadline_s=60)  # slow pods: the first apply runs for a while
     state = write(sb, """deployments:
-  litellm-frontend:
+  frontend:
     image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0
     replicas: 5
 """)
@@ -343,8 +343,9 @@ def test_edited_saved_plans_are_refused(make_sandbox) -> None:
         a["keys"] = [{"token_hash": live_key[0], "expires": live_key[1].isoformat() + "Z", "rule": "expired"}]
 
     def add_an_action(doc: dict) -> None:
-        doc["actions"].insert(0, {"kind": "set_image", "id": "images/litellm-redis",
-                               "address": "deployment/litellm-redis", "deployment": "litellm-redis",
+        doc["actions"].insert(0, {"kind": "set_image", "id": "images/redis",
+                               "address": "deployment/litellm-redis", "component": "redis",
+                               "deployment": "litellm-redis",
                                "image": "evil.example.com/redis:1", "main_container": "redis",
                                "containers": ["redis"]})
 
@@ -363,7 +364,7 @@ def test_edited_saved_plans_are_refused(make_sandbox) -> None:
         "livekey.plan": (delete_a_live_key, "no longer selected by rule expired"),
         "added.plan": (add_an_action, "no longer contains this action"),
         "shown.plan": (show_one_thing_do_another, "is not a litemaas-state saved plan"),
-        "newer.plan": (lambda d: d.update(format_version="3.999"), "unsupported format_version 3.999"),
+        "newer.plan": (lambda d: d.update(format_version="4.999"), "unsupported format_version 4.999"),
         "older.plan": (lambda d: d.update(format_version="1.1"), "written by an older litemaas-state"),
         "older2.plan": (lambda d: d.update(format_version="2.1"), "preconditions are now typed values"),
         "nostate.plan": (lambda d: d.update(state_text=""), "carries no state file"),

@@ -118,10 +118,10 @@ def test_the_upgrade_follows_the_runbooks_order(make_sandbox) -> None:
   litellm:
     image: {LITELLM_NEW}
     {stamp}
-  litellm-backend:
+  backend:
     image: {BACKEND_NEW}
     {stamp}
-  litellm-frontend:
+  frontend:
     image: {FRONTEND_NEW}
     {stamp}
 """)
@@ -139,7 +139,7 @@ def test_the_upgrade_follows_the_runbooks_order(make_sandbox) -> None:
 def test_a_failed_litellm_rollout_leaves_the_new_backend_with_the_old_litellm_and_says_so(make_sandbox) -> None:
     sb = make_sandbox()
     broken = LITELLM_NEW + "-broken"
-    state = write(sb, f"deployments:\n  litellm:\n    image: {broken}\n  litellm-backend:\n    image: {BACKEND_NEW}\n")
+    state = write(sb, f"deployments:\n  litellm:\n    image: {broken}\n  backend:\n    image: {BACKEND_NEW}\n")
     proc = sb.cli("apply", state, "--auto-approve", check=1)
     assert 'deployment "litellm" exceeded its progress deadline' in proc.stderr
     assert ("litellm-backend now runs its new image with the previous LiteLLM, whose old ReplicaSet keeps "

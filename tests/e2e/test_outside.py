@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 FRONTEND = "quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0"
 BODY = f"""deployments:
-  litellm-frontend:
+  frontend:
     image: {FRONTEND}
     replicas: 2
 """

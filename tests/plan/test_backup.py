@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from litemaas_state import names
 from litemaas_state.errors import Severity
 from litemaas_state.live.model import ContainerImage, DatabaseInfo, LiteMaaSUser, VirtualKey, Workload
+from litemaas_state.names import Component
 from litemaas_state.plan.backup import backup_file, distinct_databases, guard, plan_backup
 from litemaas_state.plan.model import BackupAction, Phase, SetImageAction
 from litemaas_state.plan.planner import make_plan
@@ -31,10 +33,12 @@ STAMP = "20261129T100000Z"
 
 
 def set_image(component: str, image: str = "quay.io/x/y:2") -> SetImageAction:
+    name = names.layout().deployment(Component(component))
     return SetImageAction(
         id=f"images/{component}",
-        address=f"deployment/{component}",
-        deployment=component,
+        address=f"deployment/{name}",
+        component=component,
+        deployment=name,
         image=image,
         main_container="main",
         containers=("main",),
@@ -111,7 +115,7 @@ def test_backup_file(directory: str, database: str, now: Any, expected: str) -> 
     [
         pytest.param({"enabled": False}, ["litellm"], id="disabled"),
         pytest.param({}, [], id="no-image-change"),
-        pytest.param({}, ["litellm-frontend", "litellm-backend"], id="unprotected-deployments"),
+        pytest.param({}, ["frontend", "backend"], id="unprotected-deployments"),
     ],
 )
 def test_no_backup_needed(backup: dict[str, Any], images: list[str]) -> None:
@@ -125,11 +129,11 @@ def test_no_backup_needed(backup: dict[str, Any], images: list[str]) -> None:
 
 
 def test_every_protected_image_change_requires_the_backup() -> None:
-    state = desired(backup={"before_image_change_of": ["litellm-backend", "litellm"]})
-    images = guard(state, [set_image("litellm-frontend"), set_image("litellm-backend"), set_image("litellm")])
+    state = desired(backup={"before_image_change_of": ["backend", "litellm"]})
+    images = guard(state, [set_image("frontend"), set_image("backend"), set_image("litellm")])
     assert [(a.id, a.requires) for a in images] == [
-        ("images/litellm-frontend", ()),
-        ("images/litellm-backend", (f"backup/{ENV}",)),
+        ("images/frontend", ()),
+        ("images/backend", (f"backup/{ENV}",)),
         ("images/litellm", (f"backup/{ENV}",)),
     ]
     assert guard(desired(backup={"enabled": False}), [set_image("litellm")])[0].requires == ()

@@ -26,7 +26,7 @@ def plan(*actions: object, errors: tuple[str, ...] = ()) -> Plan:
 
 
 def scale(n: int) -> ScaleAction:
-    return ScaleAction(id="scaling/litellm", address="deployment/litellm", deployment="litellm",
+    return ScaleAction(id="scaling/litellm", address="deployment/litellm", component="litellm", deployment="litellm",
                        replicas=n, preconditions=(Replicas(deployment="litellm", replicas=3),))
 
 
@@ -82,7 +82,7 @@ def test_errors_in_the_fresh_plan_refuse() -> None:
 
 
 def test_inconsistent_actions() -> None:
-    wait = WaitRolloutAction(id="images/x/rollout", address="deployment/x", deployment="x", image="a:2",
+    wait = WaitRolloutAction(id="images/x/rollout", address="deployment/x", component="frontend", deployment="x", image="a:2",
                              preconditions=(RunningImage(deployment="x", container="x", image="a:1"),))
     found = inconsistencies(plan(wait, scale(0), delete(token(1), rule="max_age"), scale(0)))
     assert any("waits for image a:2 but its precondition says ['a:1']" in p for p in found)
@@ -92,7 +92,7 @@ def test_inconsistent_actions() -> None:
 
 
 def test_shown_changes_derive_from_the_typed_fields() -> None:
-    image = SetImageAction(id="images/x", address="deployment/x", deployment="x", image="a:2", main_container="x",
+    image = SetImageAction(id="images/x", address="deployment/x", component="frontend", deployment="x", image="a:2", main_container="x",
                            containers=("x", "side"),
                            preconditions=(RunningImage(deployment="x", container="side", image="a:0"),
                                           RunningImage(deployment="x", container="x", image="a:1")))

@@ -32,11 +32,11 @@ def frontend(**kw: Any) -> Workload:
 
 
 def state(**spec: Any) -> Any:
-    return desired(deployments={"litellm-frontend": spec})
+    return desired(deployments={"frontend": spec})
 
 
 def test_image_change_follows_the_init_container_with_the_same_repository() -> None:
-    actions, diags = plan_images(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": frontend()}))
+    actions, diags = plan_images(state(image=FRONTEND_NEW), live(workloads={"frontend": frontend()}))
     assert diags == []
     [a] = actions
     assert isinstance(a, SetImageAction)
@@ -48,21 +48,21 @@ def test_image_change_follows_the_init_container_with_the_same_repository() -> N
 def test_a_stale_init_container_alone_is_still_fixed() -> None:
     w = frontend(containers=(ContainerImage(name="copy-custom-logos", image=FRONTEND_OLD, init=True),
                              ContainerImage(name="frontend", image=FRONTEND_NEW)))
-    [a], _ = plan_images(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": w}))
+    [a], _ = plan_images(state(image=FRONTEND_NEW), live(workloads={"frontend": w}))
     assert a.init_containers == ("copy-custom-logos",) and a.containers == ()
 
 
 def test_no_change_no_action_and_missing_deployment_is_an_error() -> None:
     w = frontend(containers=(ContainerImage(name="frontend", image=FRONTEND_NEW),))
-    assert plan_images(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": w})) == ([], [])
+    assert plan_images(state(image=FRONTEND_NEW), live(workloads={"frontend": w})) == ([], [])
     actions, [d] = plan_images(state(image=FRONTEND_NEW), live())
     assert actions == [] and d.severity == Severity.ERROR and "does not exist" in d.summary
 
 
 def test_scaling() -> None:
-    [a], _ = plan_scaling(state(replicas=5), live(workloads={"litellm-frontend": frontend()}))
+    [a], _ = plan_scaling(state(replicas=5), live(workloads={"frontend": frontend()}))
     assert (a.changes[0].before, a.changes[0].after, a.replicas) == (3, 5, 5)
-    assert plan_scaling(state(replicas=3), live(workloads={"litellm-frontend": frontend()})) == ([], [])
+    assert plan_scaling(state(replicas=3), live(workloads={"frontend": frontend()})) == ([], [])
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_scaling() -> None:
 )
 def test_restart_at(live_annotation: str | None, declared: str, planned: bool) -> None:
     w = frontend(restarted_at=live_annotation)
-    actions = plan_restarts(state(restart_at=declared), live(workloads={"litellm-frontend": w}))
+    actions = plan_restarts(state(restart_at=declared), live(workloads={"frontend": w}))
     assert bool(actions) == planned
 
 
@@ -98,8 +98,8 @@ def _summaries(diags: list[Any]) -> list[tuple[str, str]]:
 def test_platform_traps_are_warnings() -> None:
     w = frontend(image_triggers=True, paused=True, revision_history_limit=0)
     hpa = HorizontalPodAutoscaler(name="frontend-hpa", target_kind="Deployment", target_name="litellm-frontend")
-    d = desired(on_failure="rollback", deployments={"litellm-frontend": {"image": FRONTEND_NEW, "replicas": 4}})
-    found = _summaries(checks_of(d, live(workloads={"litellm-frontend": w}, hpas=(hpa,))))
+    d = desired(on_failure="rollback", deployments={"frontend": {"image": FRONTEND_NEW, "replicas": 4}})
+    found = _summaries(checks_of(d, live(workloads={"frontend": w}, hpas=(hpa,))))
     texts = " | ".join(s for _, s in found)
     assert [s for sev, s in found if sev == "error"] == [
         "the Deployment is paused: this plan's template change would never roll out"]
@@ -107,13 +107,13 @@ def test_platform_traps_are_warnings() -> None:
     assert "image.openshift.io/triggers" in texts
     assert "revisionHistoryLimit is 0" in texts
     # paused with nothing to roll out is only a warning
-    same = desired(deployments={"litellm-frontend": {"image": FRONTEND_OLD}})
-    assert _summaries(checks_of(same, live(workloads={"litellm-frontend": frontend(paused=True)}))) == [
+    same = desired(deployments={"frontend": {"image": FRONTEND_OLD}})
+    assert _summaries(checks_of(same, live(workloads={"frontend": frontend(paused=True)}))) == [
         ("warning", "the Deployment is paused")]
 
 
 def test_backend_above_one_replica_warns() -> None:
-    d = desired(deployments={"litellm-backend": {"replicas": 2}})
+    d = desired(deployments={"backend": {"replicas": 2}})
     [(sev, summary)] = _summaries(checks_of(d, live()))
     assert sev == "warning" and "OAuth" in summary
 
@@ -122,25 +122,25 @@ def test_failed_rollout_is_an_error_unless_this_plan_replaces_the_image() -> Non
     failed = frontend(generation=2, observed_generation=2, updated_replicas=1,
                       containers=(ContainerImage(name="frontend", image=FRONTEND_NEW + "-broken"),),
                       conditions=(Condition(type="Progressing", status="False", reason="ProgressDeadlineExceeded"),))
-    [d] = checks_of(state(image=FRONTEND_NEW + "-broken"), live(workloads={"litellm-frontend": failed}))
+    [d] = checks_of(state(image=FRONTEND_NEW + "-broken"), live(workloads={"frontend": failed}))
     assert d.severity == Severity.ERROR and d.code == ROLLOUT_FAILED and "kubectl rollout undo" in d.detail
-    [d] = checks_of(state(image=FRONTEND_NEW), live(workloads={"litellm-frontend": failed}))
+    [d] = checks_of(state(image=FRONTEND_NEW), live(workloads={"frontend": failed}))
     assert d.severity == Severity.WARNING and "replaces its image" in d.summary
 
 
 def test_restart_at_with_fractional_seconds_settles() -> None:
     d = state(restart_at="2026-11-29T10:00:00.5Z")
-    [a] = plan_restarts(d, live(workloads={"litellm-frontend": frontend()}))
+    [a] = plan_restarts(d, live(workloads={"frontend": frontend()}))
     assert a.restarted_at == "2026-11-29T10:00:00Z"
     applied = frontend(restarted_at=a.restarted_at)
-    assert plan_restarts(d, live(workloads={"litellm-frontend": applied})) == []
+    assert plan_restarts(d, live(workloads={"frontend": applied})) == []
 
 
 def test_checks_read_the_planned_actions_instead_of_deciding_again() -> None:
     """Whether an image changes is the planner's decision: with no action planned, a paused Deployment
     whose declared image differs is only "paused" (checks do not compare images a second time)."""
-    d = desired(deployments={"litellm-frontend": {"image": FRONTEND_NEW}})
-    state = live(workloads={"litellm-frontend": frontend(paused=True)})
+    d = desired(deployments={"frontend": {"image": FRONTEND_NEW}})
+    state = live(workloads={"frontend": frontend(paused=True)})
     assert _summaries(check_deployments(d, state, planned=[])) == [("warning", "the Deployment is paused")]
     assert [s for sev, s in _summaries(checks_of(d, state)) if sev == "error"] == [
         "the Deployment is paused: this plan's template change would never roll out"]

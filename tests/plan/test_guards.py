@@ -68,8 +68,8 @@ def test_an_unknown_target_is_an_error_naming_it() -> None:
 
 
 def test_a_target_the_state_file_manages_is_not_an_error_even_with_nothing_to_do() -> None:
-    state = desired(deployments={"litellm": {"replicas": 3}, "litellm-frontend": {"replicas": 2}})
-    world = live(workloads={"litellm": workload(), "litellm-frontend": workload("litellm-frontend", replicas=3,
+    state = desired(deployments={"litellm": {"replicas": 3}, "frontend": {"replicas": 2}})
+    world = live(workloads={"litellm": workload(), "frontend": workload("litellm-frontend", replicas=3,
                                                                                  status_replicas=3)})
     for target in ("deployment/litellm", "deployment/litellm-*", "scaling"):
         plan = make(state, world, target)
@@ -84,14 +84,14 @@ def test_a_target_the_state_file_manages_is_not_an_error_even_with_nothing_to_do
 
 
 def test_a_saved_restart_is_covered_only_by_the_same_restart() -> None:
-    world = live(workloads={"litellm-frontend": workload("litellm-frontend")})
-    saved = make(desired(deployments={"litellm-frontend": {"restart_at": "2026-11-01T00:00:00Z"}}), world)
+    world = live(workloads={"frontend": workload("litellm-frontend")})
+    saved = make(desired(deployments={"frontend": {"restart_at": "2026-11-01T00:00:00Z"}}), world)
     assert [a.kind for a in saved.actions] == ["restart"]
-    assert uncovered(saved, make(desired(deployments={"litellm-frontend": {"restart_at": "2026-11-01T00:00:00Z"}}),
+    assert uncovered(saved, make(desired(deployments={"frontend": {"restart_at": "2026-11-01T00:00:00Z"}}),
                                  world)) == []
-    later = make(desired(deployments={"litellm-frontend": {"restart_at": "2026-11-02T00:00:00Z"}}), world)
+    later = make(desired(deployments={"frontend": {"restart_at": "2026-11-02T00:00:00Z"}}), world)
     assert uncovered(saved, later) == [
-        "images/litellm-frontend/restart: would now restart at 2026-11-02T00:00:00Z"]
+        "images/frontend/restart: would now restart at 2026-11-02T00:00:00Z"]
 
 
 def test_a_saved_backup_is_covered_only_by_a_backup_of_the_same_databases() -> None:

@@ -37,7 +37,7 @@ def test_preconditions_are_a_closed_union_with_a_kind_each() -> None:
 
 
 def test_a_precondition_of_an_unknown_kind_or_the_old_string_form_is_not_a_plan() -> None:
-    base = {"kind": "scale", "id": "scaling/litellm", "address": "deployment/litellm", "deployment": "litellm",
+    base = {"kind": "scale", "id": "scaling/litellm", "address": "deployment/litellm", "component": "litellm", "deployment": "litellm",
             "replicas": 2}
     ok = ScaleAction.model_validate({**base, "preconditions": [{"kind": "replicas", "deployment": "litellm",
                                                                  "replicas": 1}]})

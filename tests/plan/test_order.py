@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litemaas_state import names
 from litemaas_state.errors import Severity
 from litemaas_state.live.model import Condition, ContainerImage, DatabaseInfo, Workload
 from litemaas_state.plan.compare import inconsistencies, uncovered
@@ -20,7 +21,7 @@ from .factories import ENV, NOW, desired, live
 
 DB = DatabaseInfo(role="litemaas", database="litemaas_db", host="pg", port=5432, server_version_num=160004)
 DB2 = DB.model_copy(update={"role": "litellm", "database": "litellm"})
-MAIN = {"litellm": "litellm", "litellm-backend": "backend", "litellm-frontend": "frontend"}
+MAIN = {"litellm": "litellm", "litellm-backend": "backend", "litellm-frontend": "frontend"}  # Deployment → main container
 BACKUP = f"backup/{ENV}"
 
 
@@ -34,14 +35,14 @@ def workload(name: str, image: str, **fields: Any) -> Workload:
 
 
 def world(**workloads: Workload) -> Any:
-    return live(workloads={w.name: w for w in workloads.values()}, databases=(DB, DB2), pg_dump_version_num=160004)
+    return live(workloads={names.layout().component(w.name): w for w in workloads.values()}, databases=(DB, DB2), pg_dump_version_num=160004)
 
 
 def upgrade_all(**sections: Any) -> tuple[Any, Any]:
     state = desired(deployments={
         "litellm": {"image": "quay.io/o/litellm:2", "restart_at": "2026-11-01T00:00:00Z", "replicas": 2},
-        "litellm-backend": {"image": "quay.io/o/backend:2", "restart_at": "2026-11-01T00:00:00Z"},
-        "litellm-frontend": {"image": "quay.io/o/frontend:2", "restart_at": "2026-11-01T00:00:00Z"},
+        "backend": {"image": "quay.io/o/backend:2", "restart_at": "2026-11-01T00:00:00Z"},
+        "frontend": {"image": "quay.io/o/frontend:2", "restart_at": "2026-11-01T00:00:00Z"},
     }, **sections)
     return state, world(a=workload("litellm", "quay.io/o/litellm:1"),
                         b=workload("litellm-backend", "quay.io/o/backend:1"),
@@ -55,8 +56,8 @@ def plan_of(state: Any, w: Any, targets: tuple[str, ...] = ()) -> Plan:
 def test_backup_first_then_images_in_the_runbook_order_backend_frontend_litellm_then_restarts() -> None:
     plan = plan_of(*upgrade_all())
     assert [a.id for a in plan.actions] == [
-        BACKUP, "images/litellm-backend", "images/litellm-frontend", "images/litellm",
-        "images/litellm-backend/restart", "images/litellm/restart", "images/litellm-frontend/restart",
+        BACKUP, "images/backend", "images/frontend", "images/litellm",
+        "images/backend/restart", "images/litellm/restart", "images/frontend/restart",
         "scaling/litellm",
     ]
     image = next(a for a in plan.actions if a.id == "images/litellm")
@@ -66,8 +67,8 @@ def test_backup_first_then_images_in_the_runbook_order_backend_frontend_litellm_
 
 
 def test_the_backup_runs_before_the_first_image_it_guards() -> None:
-    plan = plan_of(*upgrade_all(backup={"before_image_change_of": ["litellm", "litellm-backend"]}))
-    assert [a.id for a in plan.actions][:4] == [BACKUP, "images/litellm-backend", "images/litellm-frontend",
+    plan = plan_of(*upgrade_all(backup={"before_image_change_of": ["litellm", "backend"]}))
+    assert [a.id for a in plan.actions][:4] == [BACKUP, "images/backend", "images/frontend",
                                                 "images/litellm"]
 
 
@@ -78,8 +79,8 @@ def test_targeting_an_image_brings_its_backup_and_scaling_takes_none() -> None:
         assert BACKUP in ids and ids.index(BACKUP) < ids.index("images/litellm"), target
     scaling = plan_of(state, w, ("scaling",))
     assert [a.id for a in scaling.actions] == ["scaling/litellm"]
-    assert [a.id for a in plan_of(state, w, ("scaling/litellm", "images/litellm-frontend")).actions] == [
-        "images/litellm-frontend", "scaling/litellm"]
+    assert [a.id for a in plan_of(state, w, ("scaling/litellm", "images/frontend")).actions] == [
+        "images/frontend", "scaling/litellm"]
     assert [a.id for a in plan_of(state, w, ("backup",)).actions] == [BACKUP]
 
 
@@ -108,13 +109,13 @@ def test_a_saved_plan_without_its_backup_is_refused() -> None:
 
 def test_after_a_failed_litellm_step_the_report_names_the_new_clients_with_the_old_litellm() -> None:
     plan = plan_of(*upgrade_all())
-    done = [BACKUP, "images/litellm-backend", "images/litellm-frontend"]
+    done = [BACKUP, "images/backend", "images/frontend"]
     note = after_failure(plan.actions, done, "images/litellm")
     assert note is not None and note.startswith("litellm-backend and litellm-frontend now run their new images "
                                                 "with the previous LiteLLM")
     assert "supports" in note
     assert after_failure(plan.actions, done[1:], "images/litellm") == note
-    assert after_failure(plan.actions, [], "images/litellm-backend") is None
+    assert after_failure(plan.actions, [], "images/backend") is None
     assert after_failure(plan.actions, [], BACKUP) is None
 
 
@@ -153,6 +154,6 @@ def test_an_unfinished_rollout_of_the_declared_image_is_planned_as_a_wait() -> N
 
 def test_a_wait_keeps_its_deployments_place_in_the_order() -> None:
     state = desired(deployments={"litellm": {"image": "quay.io/o/litellm:2"},
-                                 "litellm-frontend": {"image": "quay.io/o/frontend:2"}})
+                                 "frontend": {"image": "quay.io/o/frontend:2"}})
     plan = plan_of(state, world(a=_rolling("quay.io/o/litellm:2"), c=workload("litellm-frontend", "quay.io/o/frontend:1")))
-    assert [a.id for a in plan.actions] == ["images/litellm-frontend", "images/litellm/rollout"]
+    assert [a.id for a in plan.actions] == ["images/frontend", "images/litellm/rollout"]

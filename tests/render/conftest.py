@@ -45,8 +45,8 @@ def keys(n: int) -> tuple[KeyRef, ...]:
 @pytest.fixture
 def full_plan() -> Plan:
     image = SetImageAction(
-        id="images/litellm-frontend", address="deployment/litellm-frontend",
-        deployment="litellm-frontend", image=NEW, main_container="frontend", containers=("frontend",),
+        id="images/frontend", address="deployment/litellm-frontend",
+        component="frontend", deployment="litellm-frontend", image=NEW, main_container="frontend", containers=("frontend",),
         init_containers=("copy-custom-logos",),
         preconditions=(RunningImage(deployment="litellm-frontend", container="frontend", image=OLD),
                        RunningImage(deployment="litellm-frontend", container="copy-custom-logos", init=True,
@@ -60,14 +60,14 @@ def full_plan() -> Plan:
                               file="backups/litellm-rhpds-litemaas_db-20261129T093000Z.sql.gz")),
     )
     litellm = SetImageAction(
-        id="images/litellm", address="deployment/litellm", deployment="litellm",
+        id="images/litellm", address="deployment/litellm", component="litellm", deployment="litellm",
         image="quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom", main_container="litellm",
         containers=("litellm",),
         preconditions=(RunningImage(deployment="litellm", container="litellm",
                                       image="quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0-stable-custom"),),
         requires=("backup/litellm-rhpds",),
     )
-    scale = ScaleAction(id="scaling/litellm", address="deployment/litellm", deployment="litellm",
+    scale = ScaleAction(id="scaling/litellm", address="deployment/litellm", component="litellm", deployment="litellm",
                         replicas=5, preconditions=(Replicas(deployment="litellm", replicas=3),))
     admin = AdminAction(kind="promote_admin", id="admins/sean.o'brien@example.com",
                         address="admin/sean.o'brien@example.com", email="sean.o'brien@example.com", user_id="u1",

@@ -39,7 +39,7 @@ def test_full_plan(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
     # the dependency and the order are shown: the LiteLLM image change requires the backup
     assert "requires <code>backup/litellm-rhpds</code>: runs only if it succeeded" in md
     assert "required by <code>images/litellm</code>" in md
-    assert "_Order (the runbook's): images of litellm-backend, litellm-frontend first" in md
+    assert "_Order (the runbook's): images of backend, frontend first" in md
     assert "not shown" not in md  # 12 keys fit whole
     assert len(KEY_ROW.findall(md)) == 12
     assert md == snapshot

@@ -70,13 +70,13 @@ def healthy_doc() -> StatusDocument:
     observed = live(
         workloads={
             "litellm": workload("litellm", "quay.io/rh-aiservices-bu/litellm-non-root:main-v1.81.0"),
-            "litellm-backend": workload("litellm-backend", f"{REGISTRY}:0.5.0", main="backend",
+            "backend": workload("litellm-backend", f"{REGISTRY}:0.5.0", main="backend",
                                         inits=(("run-migrations", f"{REGISTRY}:0.4.0"),
                                                ("wait-db", "registry.example.com:5000/busybox:1.36"))),
-            "litellm-frontend": workload("litellm-frontend", "quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0",
+            "frontend": workload("litellm-frontend", "quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0",
                                          main="frontend", failed=True),
         },
-        missing=("litellm-redis",),
+        missing=("redis",),
         users=users(), keys=keys(),
         redis=RedisStatus(pods_ready=1, pods_total=1, ping=True, detail="PONG"),
         litellm_health=LiteLLMHealth(alive=True, ready=True, detail="liveliness HTTP 200, readiness HTTP 200 db=connected"),
@@ -123,7 +123,7 @@ def test_failed_parts_are_reported_and_world_text_escaped(snapshot: SnapshotAsse
 
     observed = live(
         workloads={"litellm": workload("litellm", "quay.io/x/litellm:1\x1b]0;pwned\x07")},
-        missing=("litellm-backend", "litellm-frontend", "litellm-redis"),
+        missing=("backend", "frontend", "redis"),
         parts=(PartStatus(part=Part.DEPLOYMENTS), part_failed(Part.REDIS, denied),
                part_failed(Part.USERS, ConfigError("cannot find the LiteMaaS database")),
                part_failed(Part.KEYS, ObserveError("litellm-api", "GET /key/list: HTTP 500", status=500)),

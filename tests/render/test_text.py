@@ -30,7 +30,7 @@ def test_full_plan_text(full_plan: Plan, snapshot: SnapshotAssertion) -> None:
         text.index("~ deployment/litellm-frontend") < text.index("~ deployment/litellm\n")
     assert "# requires backup/litellm-rhpds: runs only if it succeeded in this apply" in text
     assert "# required by images/litellm" in text
-    assert "# order (the runbook's): images of litellm-backend, litellm-frontend first" in text
+    assert "# order (the runbook's): images of backend, frontend first" in text
     assert "… and 2 more keys" in text
     assert text == snapshot
 

@@ -39,8 +39,8 @@ def test_the_shipped_state_file_is_valid() -> None:
     litellm = state.deployments.litellm
     assert litellm is not None and litellm.replicas == 5
     assert litellm.image == "quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom"
-    assert state.deployments.litellm_frontend is not None and state.deployments.litellm_frontend.replicas == 3
-    assert state.deployments.litellm_backend is not None and state.deployments.litellm_backend.replicas == 1
+    assert state.deployments.frontend is not None and state.deployments.frontend.replicas == 3
+    assert state.deployments.backend is not None and state.deployments.backend.replicas == 1
 
 
 def test_typo_key_is_refused_at_its_line() -> None:
@@ -64,9 +64,9 @@ def test_wrong_type() -> None:
 
 
 def test_negative_replicas() -> None:
-    text = HEAD + "deployments:\n  litellm-frontend:\n    replicas: -1\n"
+    text = HEAD + "deployments:\n  frontend:\n    replicas: -1\n"
     [(line, _, field, summary)] = problems(text)
-    assert (line, field) == (9, "deployments.litellm-frontend.replicas")
+    assert (line, field) == (9, "deployments.frontend.replicas")
     assert "greater than or equal to 0" in summary
 
 
