@@ -31,9 +31,14 @@ from litemaas_state.plan.model import (
     Action,
     ActionId,
     RestartAction,
+    ScaleToOneUpgradeAction,
     SetImageAction,
     WaitRolloutAction,
 )
+
+#: The kinds that take a Deployment's place in ``IMAGE_ORDER`` (an image change, made at one replica or
+#: not, or an unfinished rollout).
+IMAGE_KINDS = (SetImageAction, ScaleToOneUpgradeAction, WaitRolloutAction)
 
 #: Image changes (and unfinished rollouts) inside the images phase, in this order.
 IMAGE_ORDER: tuple[Component, ...] = (Component.BACKEND, Component.FRONTEND, Component.LITELLM, Component.REDIS)
@@ -50,7 +55,7 @@ def _index(order: Sequence[Component], deployment: str) -> int:
 
 def _rank(action: Action) -> tuple[int, int, int, str, str]:
     phase = PHASE_ORDER.index(action.phase)
-    if isinstance(action, SetImageAction | WaitRolloutAction):
+    if isinstance(action, IMAGE_KINDS):
         return phase, 0, _index(IMAGE_ORDER, action.deployment), action.address, action.id
     if isinstance(action, RestartAction):
         return phase, 1, _index(RESTART_ORDER, action.deployment), action.address, action.id
@@ -86,10 +91,10 @@ def after_failure(actions: Sequence[Action], succeeded: Iterable[ActionId], fail
     by_id = {a.id: a for a in actions}
     stopped = by_id.get(failed or "")
     litellm = Component.LITELLM.value
-    if not (isinstance(stopped, SetImageAction | WaitRolloutAction) and stopped.deployment == litellm):
+    if not (isinstance(stopped, IMAGE_KINDS) and stopped.deployment == litellm):
         return None
     done = set(succeeded)
-    clients = [a.deployment for a in actions if a.id in done and isinstance(a, SetImageAction | WaitRolloutAction)
+    clients = [a.deployment for a in actions if a.id in done and isinstance(a, IMAGE_KINDS)
                and a.deployment in {c.value for c in LITELLM_CLIENTS}]
     if not clients:
         return None
