@@ -83,7 +83,7 @@ def apply_strategies(desired: DesiredState, live: LiveState,
             requires=image.requires,
             preconditions=(*image.preconditions, Replicas(deployment=name, replicas=w.replicas)),
         )
-        upgrade = upgrade.model_copy(update={"notes": (*image.notes, *steps(upgrade, w.replicas))})
+        upgrade = upgrade.model_copy(update={"notes": steps(upgrade, w.replicas)})  # step 2 names the containers
         out = [upgrade if a is image else a for a in out if a is not scale]
         for hpa in live.hpas:
             if hpa.target_kind == "Deployment" and hpa.target_name == name:
