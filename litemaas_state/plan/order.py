@@ -12,7 +12,8 @@ rhpds/rhpds.litemaas's former ``scripts/upgrade-litemaas-v0.2.1.sh`` did the sam
    the new LiteLLM.
 2. the image of ``litellm`` (it migrates its database at start; the backup guards it), then
    ``litellm-redis`` (not in the runbook; last). A rollout of the declared template left unfinished
-   (``wait_rollout``, e.g. after a killed apply) takes its Deployment's place in this order.
+   (``wait_rollout``, e.g. after a killed apply) takes its Deployment's place in this order, as does an
+   image change made at one replica (``scale_to_one_upgrade``, plan/upgrade.py).
 3. rolling restarts in the runbook's "Restart all LiteMaaS components (in order)": backend, litellm,
    frontend (redis last).
 
