@@ -35,7 +35,7 @@ from litemaas_state.errors import (
 from litemaas_state.live import litellm_api
 from litemaas_state.live.connect import DatabaseTarget, Discovery
 from litemaas_state.plan.backup import prefix_of
-from litemaas_state.plan.kinds import roles_before
+from litemaas_state.plan.kinds import live_replicas, roles_before
 from litemaas_state.plan.model import (
     Action,
     AdminAction,
@@ -44,6 +44,7 @@ from litemaas_state.plan.model import (
     RestartAction,
     RevokeRowsAction,
     ScaleAction,
+    ScaleToOneUpgradeAction,
     SetImageAction,
     WaitRolloutAction,
 )
@@ -107,7 +108,8 @@ def check_litellm_health(action: Action, deps: ExecutorDeps, report: Reporter) -
             deps.sleep(1.0)
 
 
-def _rollout_or_rollback(action: SetImageAction | RestartAction | WaitRolloutAction, deps: ExecutorDeps,
+def _rollout_or_rollback(action: SetImageAction | ScaleToOneUpgradeAction | RestartAction | WaitRolloutAction,
+                         deps: ExecutorDeps,
                          report: Reporter) -> None:
     kube = deps.kube
     try:
@@ -133,6 +135,59 @@ def execute_set_image(action: SetImageAction, deps: ExecutorDeps, report: Report
     if action.component == names.Component.LITELLM:
         check_litellm_health(action, deps, report)
     return f"rolled out {action.image}"
+
+
+def left_at_one(action: ScaleToOneUpgradeAction, before: int) -> str:
+    """The sentence a failed scale-to-one upgrade adds once the Deployment was scaled to 1: where it is left,
+    and how to recover (apply again; the next plan sees the image and the replica count, plan/upgrade.py)."""
+    back = (f"scales it back to {action.replicas_after}" if action.replicas_declared else
+            f"does not scale it back, because replicas is not declared: declare replicas: {before} or run "
+            f"`kubectl scale {action.address} --replicas={before}`")
+    return (f"{action.address} is left at 1 replica (it ran {before}): fix the cause and run apply again; the "
+            f"next plan rolls out the declared image at 1 replica if it is not yet, then {back}")
+
+
+def _with_note(exc: LitemaasStateError, note: str) -> LitemaasStateError:
+    """``exc`` (same class where it is an ApplyError, else an ApplyError) with ``note`` appended."""
+    message = f"{exc}; {note}"
+    return type(exc)(message, status=exc.status) if isinstance(exc, ApplyError) else ApplyError(message)
+
+
+def execute_scale_to_one_upgrade(action: ScaleToOneUpgradeAction, deps: ExecutorDeps, report: Reporter) -> str:
+    """``upgrade_strategy: scale-to-one`` (plan/upgrade.py): scale to 1 and wait; set the image and wait for the
+    rollout (``on_failure`` as for a set_image); check LiteLLM's health; scale back to ``replicas_after`` and
+    wait. A failure after the scale to 1 stops with the error plus ``left_at_one`` (and ``ctx.partial``
+    says so too, also when the apply is interrupted).
+
+    Raises:
+        ApplyError: the plan file lost the recorded replicas; any step's ApplyError (RolloutFailed, …), with
+        where the Deployment is left.
+    """
+    before = live_replicas(action)
+    if before is None:
+        raise ApplyError(f"{action.id}: no recorded replica count to scale back from (plan file edited?)")
+    kube, name = deps.kube, action.deployment
+    _info(report, action, f"step 1/4: scaling from {before} to 1 replica, so that one pod runs the migrations")
+    kube.scale(name, 1)
+    deps.ctx.partial[action.id] = f"scaled from {before} to 1 replica, where it is left until an apply scales it back"
+    try:
+        kube.wait_rollout(name, action.address, action.id, report)
+        _info(report, action, f"step 2/4: setting {action.image} at 1 replica")
+        kube.set_image(name, action.image, action.containers, action.init_containers)
+        _rollout_or_rollback(action, deps, report)
+        if action.component == names.Component.LITELLM:
+            _info(report, action, "step 3/4: checking LiteLLM's health")
+            check_litellm_health(action, deps, report)
+        if action.replicas_after != 1:
+            _info(report, action, f"step 4/4: scaling back to {action.replicas_after} replicas")
+            kube.scale(name, action.replicas_after)
+    except LitemaasStateError as exc:
+        raise _with_note(exc, left_at_one(action, before)) from exc
+    deps.ctx.partial[action.id] = f"rolled out {action.image} at 1 replica and set replicas to {action.replicas_after}"
+    w = kube.wait_rollout(name, action.address, action.id, report)
+    deps.ctx.partial.pop(action.id, None)
+    return (f"rolled out {action.image} at 1 replica, then scaled back to {action.replicas_after} "
+            f"({w.available_replicas} available)")
 
 
 def execute_wait_rollout(action: WaitRolloutAction, deps: ExecutorDeps, report: Reporter) -> str:
@@ -275,6 +330,7 @@ def execute_revoke_rows(action: RevokeRowsAction, deps: ExecutorDeps, report: Re
 EXECUTORS: dict[str, tuple[type[Any], Callable[[Any, ExecutorDeps, Reporter], str]]] = {
     "backup": (BackupAction, execute_backup),
     "set_image": (SetImageAction, execute_set_image),
+    "scale_to_one_upgrade": (ScaleToOneUpgradeAction, execute_scale_to_one_upgrade),
     "wait_rollout": (WaitRolloutAction, execute_wait_rollout),
     "restart": (RestartAction, execute_restart),
     "scale": (ScaleAction, execute_scale),

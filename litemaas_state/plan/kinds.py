@@ -33,6 +33,7 @@ from litemaas_state.plan.model import (
     RowRef,
     RunningImage,
     ScaleAction,
+    ScaleToOneUpgradeAction,
     SetImageAction,
     UserRoles,
     WaitRolloutAction,
@@ -103,7 +104,7 @@ class ActionKindSpec(Generic[A]):
 
 # --- Deployments -------------------------------------------------------------------------------------------
 
-def _image_changes(a: SetImageAction) -> tuple[Change, ...]:
+def _image_changes(a: SetImageAction | ScaleToOneUpgradeAction) -> tuple[Change, ...]:
     seen = [p for p in a.preconditions if isinstance(p, RunningImage)]
     main = next((p.image for p in seen if p.container == a.main_container and not p.init), None)
     before = main if main is not None and main != a.image else (seen[0].image if seen else None)
@@ -114,6 +115,34 @@ def _image_covers(s: SetImageAction, f: SetImageAction, _done: set[str]) -> str 
     a = (s.component, s.deployment, s.image, set(s.containers), set(s.init_containers), s.on_failure)
     b = (f.component, f.deployment, f.image, set(f.containers), set(f.init_containers), f.on_failure)
     return None if a == b else f"would now set {f.image} on {sorted(b[3] | b[4])}"
+
+
+def live_replicas(a: ScaleToOneUpgradeAction) -> int | None:
+    """The ``spec.replicas`` the plan saw (its Replicas precondition), or None when the plan file lost it."""
+    return next((p.replicas for p in a.preconditions if isinstance(p, Replicas) and p.deployment == a.deployment),
+                None)
+
+
+def _upgrade_changes(a: ScaleToOneUpgradeAction) -> tuple[Change, ...]:
+    before = live_replicas(a)
+    return (Change(field="replicas_during_rollout", before=before, after=1), *_image_changes(a),
+            Change(field="replicas", before=before, after=a.replicas_after))
+
+
+def _upgrade_covers(s: ScaleToOneUpgradeAction, f: ScaleToOneUpgradeAction, _done: set[str]) -> str | None:
+    a = (s.deployment, s.image, set(s.containers), set(s.init_containers), s.on_failure, s.replicas_after)
+    b = (f.deployment, f.image, set(f.containers), set(f.init_containers), f.on_failure, f.replicas_after)
+    return None if a == b else (f"would now set {f.image} on {sorted(b[2] | b[3])} at one replica and scale back "
+                                f"to {f.replicas_after}")
+
+
+def _upgrade_integrity(a: ScaleToOneUpgradeAction) -> list[str]:
+    before = live_replicas(a)
+    problems = [] if before is not None and before > 1 else [
+        f"{a.id}: a scale-to-one upgrade needs a replicas precondition above 1, not {before!r}"]
+    if not any(isinstance(p, RunningImage) for p in a.preconditions):
+        problems.append(f"{a.id}: its image change has no image precondition")
+    return problems
 
 
 def _rollout_covers(s: WaitRolloutAction, f: WaitRolloutAction, _done: set[str]) -> str | None:
@@ -240,6 +269,11 @@ SPECS: dict[str, ActionKindSpec[Any]] = {s.kind: s for s in (
     ActionKindSpec[SetImageAction](
         kind="set_image", phase=Phase.IMAGES, verbs=("update",), what="image change", apply_verb="Modifying",
         header="will be updated in-place (new image; rollout awaited)", changes=_image_changes, covers=_image_covers),
+    ActionKindSpec[ScaleToOneUpgradeAction](
+        kind="scale_to_one_upgrade", phase=Phase.IMAGES, verbs=("update",), what="image change",
+        apply_verb="Upgrading at one replica",
+        header="will be updated in-place at one replica (scale to 1, new image, health check, scale back)",
+        changes=_upgrade_changes, covers=_upgrade_covers, integrity=_upgrade_integrity),
     ActionKindSpec[WaitRolloutAction](
         kind="wait_rollout", phase=Phase.IMAGES, verbs=("update",), what="rollout",
         apply_verb="Waiting for the unfinished rollout", header="rollout in progress: will wait for it",

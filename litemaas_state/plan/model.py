@@ -15,6 +15,9 @@ Per-kind meaning of the derived ``changes`` (before → after; plan/kinds.py bui
 * ``backup``: ``files``: none → the dump files to write.
 * ``set_image``: ``image``: the main container's image → the declared image; ``containers`` names every
   container and init container that follows it (same repository; docs/deployment-facts.md §1.2).
+* ``scale_to_one_upgrade``: ``replicas_during_rollout``: spec.replicas → 1, ``image`` as for ``set_image``,
+  ``replicas``: spec.replicas → the count it is scaled back to (an image change made at one replica,
+  upgrade_strategy scale-to-one; plan/upgrade.py).
 * ``wait_rollout``: ``rollout``: kubectl's rollout-status message → ``complete`` (a rollout of the
   declared pod template that has not finished, e.g. after an apply was killed; apply waits for it).
 * ``restart``: ``restarted_at``: the pod-template annotation → the declared timestamp.
@@ -40,6 +43,8 @@ from litemaas_state.names import Component, LayoutName
 #: the LiteMaaS rows they revoke (``litemaas_rows``), plans record ``key_source`` and ``connections``.
 #: 3.0: preconditions are typed (a ``kind`` each, no field strings), actions no longer store ``phase`` and
 #: ``changes`` (both derived from the kind and the typed fields); older majors are refused.
+#: 3.1: ``scale_to_one_upgrade`` actions.
+#: 4.0: Deployment actions carry their ``component`` (layouts, names.LAYOUTS) and plans their ``layout``.
 FORMAT_VERSION = "4.0"
 
 #: An action's ``id`` (``images/litellm``, ``backup/<env>``), as referenced by ``requires``.
@@ -185,6 +190,25 @@ class SetImageAction(_ActionBase):
     on_failure: Literal["stop", "rollback"] = "stop"
 
 
+class ScaleToOneUpgradeAction(_ActionBase):
+    """An image change made at one replica (``upgrade_strategy: scale-to-one``, plan/upgrade.py): scale to 1
+    and wait, set the image as a set_image does and wait for the rollout (``on_failure``), check LiteLLM's
+    health, scale back to ``replicas_after`` and wait. It takes the place of the Deployment's set_image (same
+    id) and of its scale action; its preconditions are the set_image's plus the live ``spec.replicas``."""
+
+    kind: Literal["scale_to_one_upgrade"] = "scale_to_one_upgrade"
+    component: Component = Field(description="The logical component (the state file's key).")
+    deployment: str = Field(description="The Deployment's name in the layout.")
+    image: str
+    main_container: str = Field(description="The Deployment's main container, whose image is shown as before.")
+    containers: tuple[str, ...]
+    init_containers: tuple[str, ...] = ()
+    on_failure: Literal["stop", "rollback"] = "stop"
+    replicas_after: int = Field(ge=0, description="spec.replicas after the upgrade: the declared count, else "
+                                "the live one.")
+    replicas_declared: bool = Field(False, description="replicas_after is the state file's count (else the live one).")
+
+
 class WaitRolloutAction(_ActionBase):
     """Wait for an unfinished rollout of the declared pod template (no write), then check it as after a
     set_image (LiteLLM's health), applying ``on_failure`` if it fails."""
@@ -256,8 +280,8 @@ class RevokeRowsAction(_ActionBase):
 
 
 Action = Annotated[
-    BackupAction | SetImageAction | WaitRolloutAction | RestartAction | ScaleAction | AdminAction | DeleteKeysAction
-    | RevokeRowsAction,
+    BackupAction | SetImageAction | ScaleToOneUpgradeAction | WaitRolloutAction | RestartAction | ScaleAction
+    | AdminAction | DeleteKeysAction | RevokeRowsAction,
     Field(discriminator="kind"),
 ]
 

@@ -12,7 +12,8 @@ rhpds/rhpds.litemaas's former ``scripts/upgrade-litemaas-v0.2.1.sh`` did the sam
    the new LiteLLM.
 2. the image of ``litellm`` (it migrates its database at start; the backup guards it), then
    ``litellm-redis`` (not in the runbook; last). A rollout of the declared template left unfinished
-   (``wait_rollout``, e.g. after a killed apply) takes its Deployment's place in this order.
+   (``wait_rollout``, e.g. after a killed apply) takes its Deployment's place in this order, as does an
+   image change made at one replica (``scale_to_one_upgrade``, plan/upgrade.py).
 3. rolling restarts in the runbook's "Restart all LiteMaaS components (in order)": backend, litellm,
    frontend (redis last).
 
@@ -31,9 +32,14 @@ from litemaas_state.plan.model import (
     Action,
     ActionId,
     RestartAction,
+    ScaleToOneUpgradeAction,
     SetImageAction,
     WaitRolloutAction,
 )
+
+#: The kinds that take a Deployment's place in ``IMAGE_ORDER`` (an image change, made at one replica or
+#: not, or an unfinished rollout).
+IMAGE_KINDS = (SetImageAction, ScaleToOneUpgradeAction, WaitRolloutAction)
 
 #: Image changes (and unfinished rollouts) inside the images phase, in this order.
 IMAGE_ORDER: tuple[Component, ...] = (Component.BACKEND, Component.FRONTEND, Component.LITELLM, Component.REDIS)
@@ -49,7 +55,7 @@ def _index(order: Sequence[Component], component: Component) -> int:
 
 def _rank(action: Action) -> tuple[int, int, int, str, str]:
     phase = PHASE_ORDER.index(action.phase)
-    if isinstance(action, SetImageAction | WaitRolloutAction):
+    if isinstance(action, IMAGE_KINDS):
         return phase, 0, _index(IMAGE_ORDER, action.component), action.address, action.id
     if isinstance(action, RestartAction):
         return phase, 1, _index(RESTART_ORDER, action.component), action.address, action.id
@@ -84,10 +90,10 @@ def after_failure(actions: Sequence[Action], succeeded: Iterable[ActionId], fail
     """
     by_id = {a.id: a for a in actions}
     stopped = by_id.get(failed or "")
-    if not (isinstance(stopped, SetImageAction | WaitRolloutAction) and stopped.component == Component.LITELLM):
+    if not (isinstance(stopped, IMAGE_KINDS) and stopped.component == Component.LITELLM):
         return None
     done = set(succeeded)
-    clients = [a.deployment for a in actions if a.id in done and isinstance(a, SetImageAction | WaitRolloutAction)
+    clients = [a.deployment for a in actions if a.id in done and isinstance(a, IMAGE_KINDS)
                and a.component in LITELLM_CLIENTS]
     if not clients:
         return None

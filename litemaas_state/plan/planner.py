@@ -14,7 +14,7 @@ from datetime import datetime
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState
-from litemaas_state.plan import admins, backup, checks, compare, deployments, keys, order, outside
+from litemaas_state.plan import admins, backup, checks, compare, deployments, keys, order, outside, upgrade
 from litemaas_state.plan.model import Action, BackupAction, Phase, Plan
 from litemaas_state.spec.model import DesiredState
 
@@ -122,6 +122,8 @@ def make_plan(
     diags += checks.check_deployments(desired, live, planned=actions)
     diags += checks.check_data_plane(desired, live)
     diags += outside.changed_outside(live)
+    actions, d = upgrade.apply_strategies(desired, live, actions)  # scale-to-one: after the backup gate is set
+    diags += d
 
     actions = order.sort_actions(actions)
     if targets:

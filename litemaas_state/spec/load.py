@@ -179,7 +179,8 @@ def parse_state(text: str, file: str, *, check: ExtraCheck | None = None) -> Des
     Args:
         text: the file's content (UTF-8 text).
         file: the name to show in diagnostics (as the user gave it).
-        check: more checks of the valid result; each problem is reported at its field's line and column.
+        check: more checks of the valid result; each problem (like each of ``DesiredState.cross_field_problems``)
+            is reported at its field's line and column.
     Returns:
         The frozen ``DesiredState``.
     Raises:
@@ -254,7 +255,7 @@ def parse_state(text: str, file: str, *, check: ExtraCheck | None = None) -> Des
             ))
         problems.sort(key=lambda d: (d.location.line or 0, d.location.column or 0) if d.location else (0, 0))
         raise StateFileError(problems) from exc
-    for loc, summary in check(desired) if check else ():
+    for loc, summary in [*desired.cross_field_problems(), *(check(desired) if check else ())]:
         line, col = _locate(loc, marks) or (None, None)
         problems.append(Diagnostic(severity=Severity.ERROR, summary=summary,
                                    location=SourceLocation(file=file, line=line, column=col, field_path=_dotted(loc))))

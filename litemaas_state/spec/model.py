@@ -13,6 +13,7 @@ Shape (every mapping rejects unknown keys)::
         replicas: 5                                 #   the same repository follows it (docs/deployment-facts.md §1.2)
         on_failure: stop | rollback
         restart_at: 2026-11-29T10:00:00Z            # changing it triggers a rolling restart
+        upgrade_strategy: rolling | scale-to-one    # litellm only (plan/upgrade.py)
     backup: {enabled, before_image_change_of: [litellm], directory, keep}
     admins: {emails: [...], exclusive: false}
     key_retention: {delete_expired, expired_grace_days, max_age_days, max_age_applies_to,
@@ -150,6 +151,20 @@ class OnFailure(StrEnum):
     ROLLBACK = "rollback"
 
 
+class UpgradeStrategy(StrEnum):
+    """How apply rolls out a new image. ``rolling``: the Deployment's own rolling update. ``scale-to-one``
+    (LiteLLM only): scale to 1 replica, roll out the new image at 1 and check LiteLLM's health, then scale
+    back, because every new LiteLLM pod runs the database migrations at start and parallel pods race
+    (docs/deployment-facts.md §1.2; plan/upgrade.py)."""
+
+    ROLLING = "rolling"
+    SCALE_TO_ONE = "scale-to-one"
+
+
+#: Components whose image change may use ``upgrade_strategy: scale-to-one`` (they migrate at start).
+SCALE_TO_ONE_COMPONENTS: tuple[Component, ...] = (Component.LITELLM,)
+
+
 class Metadata(_Strict):
     name: str = Field(description="Environment name; used in backup file names and the apply lock.")
 
@@ -182,6 +197,10 @@ class DeploymentSpec(_Strict):
     restart_at: Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_utc_seconds)] | None = Field(
         None, description="RFC 3339 timestamp with a zone, not in the future; changing it triggers a rolling "
         "restart at the next apply (kubectl.kubernetes.io/restartedAt)."
+    )
+    upgrade_strategy: UpgradeStrategy | None = Field(
+        None, description="rolling (default) or scale-to-one (litellm only): an image change of a Deployment "
+        "running more than one replica scales it to 1, rolls out the new image, checks health and scales back."
     )
 
 
@@ -304,6 +323,27 @@ class DesiredState(_Strict):
     def on_failure_for(self, component: Component) -> OnFailure:
         spec = self.deployments.get(component)
         return (spec.on_failure if spec and spec.on_failure else None) or self.on_failure
+
+    def upgrade_strategy_for(self, component: Component) -> UpgradeStrategy:
+        """The component's declared ``upgrade_strategy``, else ``rolling``."""
+        spec = self.deployments.get(component)
+        return (spec.upgrade_strategy if spec else None) or UpgradeStrategy.ROLLING
+
+    def cross_field_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems that one field's type cannot express, as (field path by state-file keys, summary):
+        ``upgrade_strategy: scale-to-one`` on a component other than ``SCALE_TO_ONE_COMPONENTS``.
+        spec/load.py reports each at its line and column. Raises nothing."""
+        allowed = {id(s) for c, s in self.deployments.items() if c in SCALE_TO_ONE_COMPONENTS}
+        keys = ", ".join(c.value for c in SCALE_TO_ONE_COMPONENTS)
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for name, info in Deployments.model_fields.items():
+            spec = getattr(self.deployments, name)
+            if spec is None or id(spec) in allowed or spec.upgrade_strategy != UpgradeStrategy.SCALE_TO_ONE:
+                continue
+            problems.append((("deployments", info.alias or name, "upgrade_strategy"),
+                             f"scale-to-one applies only to {keys} (it runs database migrations in every new pod "
+                             "at start); use rolling or leave upgrade_strategy out"))
+        return problems
 
 
 def json_schema() -> dict[str, object]:
