@@ -58,6 +58,15 @@ ENV_REDIS_URL = "REDIS_URL"
 #: How each data-plane source is reached: auto | direct | kubernetes (flag --connect).
 ENV_CONNECT = "LITEMAAS_STATE_CONNECT"
 
+#: The apply lock's Lease in the target namespace (one per namespace, whatever the environment's name;
+#: apply/lock.py) and its API group as RBAC rules name it.
+LEASE_NAME = "litemaas-state"
+LEASE_GROUP = "coordination.k8s.io"
+
+#: Services whose in-cluster host the tool dials when it runs in a pod (docs/deployment-facts.md §1.5):
+#: a direct LiteLLM URL needs no Route (the manifests bundle sets LITELLM_URL to it).
+SERVICE_URL_TEMPLATE = "http://{service}.{namespace}.svc:{port}"
+
 class Role(StrEnum):
     """The LiteMaaS roles in ``users.roles`` (TEXT[]), spelled as LiteMaaS spells them
     (rh-aiservices-bu/litemaas ``backend/src/services/rbac.service.ts``; docs/deployment-facts.md §3.1)."""
