@@ -237,6 +237,25 @@ def status(state_file: Path, as_json: bool, color: bool | None, **kw: Any) -> No
          _deps(color))
 
 
+@cli.command()
+@click.argument("state_files", nargs=-1, required=True, type=_existing_file)
+@click.option("--image", required=True, help="Container image holding litemaas-state (see the Containerfile).")
+@click.option("--name", default=None, help="Object-name prefix (default: litemaas-state-ENVIRONMENT; one file only).")
+@click.option("--drift-schedule", default="17 * * * *", show_default=True, help="Cron schedule (UTC) of drift.")
+@click.option("--prune-schedule", default=None, metavar="CRON",
+              help="Also prune keys on this cron schedule (UTC): apply --target keys --auto-approve.")
+@click.option("--backup-size", default="10Gi", show_default=True, help="Size of the claim the apply Job's dumps go to.")
+def manifests(state_files: tuple[Path, ...], image: str, name: str | None, drift_schedule: str,
+              prune_schedule: str | None, backup_size: str) -> None:
+    """Print the in-cluster bundle (ServiceAccount, exact Role, CronJobs) for `oc apply -f -`."""
+    from litemaas_state.commands import manifests as manifests_cmd
+
+    opts = manifests_cmd.ManifestsOptions(state_files=state_files, image=image, name=name,
+                                          drift_schedule=drift_schedule, prune_schedule=prune_schedule,
+                                          backup_size=backup_size)
+    _run(manifests_cmd.run, opts, _deps(False))
+
+
 @cli.group()
 def sandbox() -> None:
     """A local stand-in LiteMaaS deployment: eval "$(litemaas-state sandbox up)"."""

@@ -47,7 +47,9 @@ class Layout:
     ``deployments``: Deployment name per component; ``selectors``: its ``spec.selector`` as a label selector;
     ``main_containers``: the container whose image the state file declares (init containers are discovered,
     never assumed: docs/deployment-facts.md §1.2); ``litellm_service``/``litellm_port``: the Service the
-    LiteLLM API Route targets (the Route is found by its target, never by name, §1.5);
+    LiteLLM API Route targets (the Route is found by its target, never by name, §1.5); ``database_secrets``:
+    the Secrets the backend's and LiteLLM's ``DATABASE_URL`` come from (read through the Deployments'
+    ``secretKeyRef``s; named here only for the in-cluster Role, plan/permissions.py);
     ``redis_service``/``redis_port``: what REDIS_HOST/REDIS_PORT name; ``master_key``: where the LiteLLM
     master key is stored, read only when LiteLLM's Deployment does not say (§1.6).
     """
@@ -57,6 +59,7 @@ class Layout:
     selectors: Mapping[Component, str]
     main_containers: Mapping[Component, str]
     master_key: SecretKey
+    database_secrets: tuple[str, ...]
     litellm_service: str = "litellm"
     litellm_port: int = 4000
     redis_service: str = "litellm-redis"
@@ -107,6 +110,7 @@ LAYOUTS: dict[LayoutName, Layout] = {
         selectors=_app_selectors(_RHPDS_DEPLOYMENTS),
         main_containers=_MAIN_CONTAINERS,
         master_key=SecretKey("litellm-secret", "LITELLM_MASTER_KEY"),
+        database_secrets=("litemaas-db",),
     ),
     LayoutName.KUSTOMIZE: Layout(
         name=LayoutName.KUSTOMIZE,
@@ -114,6 +118,7 @@ LAYOUTS: dict[LayoutName, Layout] = {
         selectors=_app_selectors(_KUSTOMIZE_DEPLOYMENTS),
         main_containers=_MAIN_CONTAINERS,
         master_key=SecretKey("litellm-secret", "master-key"),
+        database_secrets=("backend-secret", "litellm-secret"),
     ),
 }
 
@@ -147,6 +152,15 @@ ENV_LITELLM_MASTER_KEY = "LITELLM_MASTER_KEY"
 ENV_REDIS_URL = "REDIS_URL"
 #: How each data-plane source is reached: auto | direct | kubernetes (flag --connect).
 ENV_CONNECT = "LITEMAAS_STATE_CONNECT"
+
+#: The apply lock's Lease in the target namespace (one per namespace, whatever the environment's name;
+#: apply/lock.py) and its API group as RBAC rules name it.
+LEASE_NAME = "litemaas-state"
+LEASE_GROUP = "coordination.k8s.io"
+
+#: Services whose in-cluster host the tool dials when it runs in a pod (docs/deployment-facts.md §1.5):
+#: a direct LiteLLM URL needs no Route (the manifests bundle sets LITELLM_URL to it).
+SERVICE_URL_TEMPLATE = "http://{service}.{namespace}.svc:{port}"
 
 class Role(StrEnum):
     """The LiteMaaS roles in ``users.roles`` (TEXT[]), spelled as LiteMaaS spells them

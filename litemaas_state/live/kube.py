@@ -52,12 +52,41 @@ class KubeConnection:
     in_cluster: bool = False
 
 
+#: Where the kubelet mounts a pod's ServiceAccount token and the cluster CA (the projected
+#: ``kube-api-access-*`` volume; kubernetes-client/python ``kubernetes/config/incluster_config.py``).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def load_in_cluster(cfg: k8s.Configuration, service_account_dir: str | None = None,
+                    environ: dict[str, str] | None = None) -> None:
+    """Configure ``cfg`` from the pod's ServiceAccount, as client-go's ``rest.InClusterConfig`` does: the
+    API server ``https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT``, the bearer token in
+    ``<dir>/token`` (re-read when it expires: bound tokens rotate about hourly) and the CA ``<dir>/ca.crt``.
+
+    Args:
+        service_account_dir: default ``SERVICE_ACCOUNT_DIR`` (read at call time); environ: default
+            ``os.environ``.
+    Raises:
+        ConfigException: not in a pod (the variables are unset) or the token or CA file is missing.
+    Source: kubernetes-client/python ``kubernetes/config/incluster_config.py`` (``InClusterConfigLoader``,
+        whose file names and environment this passes explicitly).
+    """
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    directory = service_account_dir or SERVICE_ACCOUNT_DIR
+    InClusterConfigLoader(token_filename=os.path.join(directory, "token"),
+                          cert_filename=os.path.join(directory, "ca.crt"), try_refresh_token=True,
+                          environ=os.environ if environ is None else environ).load_and_set(cfg)
+
+
 def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | None = None) -> KubeConnection:
     """Build a client the way kubectl picks its configuration.
 
     Order: an explicit ``kubeconfig`` path, else ``$KUBECONFIG`` (colon-separated list) or
-    ``~/.kube/config``; if none exists, the in-cluster service account. ``context`` selects a kubeconfig
-    context (default: current-context).
+    ``~/.kube/config``; if none exists, the in-cluster service account (``load_in_cluster``: in a pod
+    with ``KUBERNETES_SERVICE_HOST`` and the mounted token, ``in_cluster`` is then True and every
+    data-plane source defaults to the direct path). ``context`` selects a kubeconfig context (default:
+    current-context).
 
     Raises:
         ConfigError: no usable configuration, or the named context does not exist.
@@ -68,7 +97,7 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
         k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
     except (ConfigException, FileNotFoundError, OSError) as exc:
         try:
-            k8s_config.load_incluster_config(client_configuration=cfg)
+            load_in_cluster(cfg)
             in_cluster = True
         except ConfigException as incluster_exc:
             raise ConfigError(

@@ -45,12 +45,6 @@ from litemaas_state.spec.model import DesiredState
 T = TypeVar("T")
 
 
-def backup_may_be_needed(desired: DesiredState) -> bool:
-    return desired.backup.enabled and any(
-        spec.image is not None for c, spec in desired.deployments.items() if c in desired.backup.before_image_change_of
-    )
-
-
 def part_failed(part: Part, exc: LitemaasStateError) -> PartStatus:
     """The PartStatus of a part whose read raised ``exc``: Forbidden → forbidden, ConfigError →
     unconfigured, any other error → failed; the message and HTTP status (when any) kept."""
@@ -110,7 +104,7 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
     redis = read(Part.REDIS, lambda: _redis(kube, discovery))
 
     databases: list[DatabaseInfo] = []
-    need_versions = backup_may_be_needed(desired)
+    need_versions = desired.backup_may_be_needed()
     targets: dict[str, DatabaseTarget | None] = {}
     found: dict[str, LitemaasStateError] = {}
     for role in ("litemaas", "litellm"):

@@ -345,6 +345,13 @@ class DesiredState(_Strict):
                              "at start); use rolling or leave upgrade_strategy out"))
         return problems
 
+    def backup_may_be_needed(self) -> bool:
+        """Whether an apply of this file can take a backup: backups are enabled and a Deployment listed in
+        ``backup.before_image_change_of`` has a declared image (plan/backup.py makes the action only then)."""
+        return self.backup.enabled and any(
+            spec.image is not None for c, spec in self.deployments.items() if c in self.backup.before_image_change_of
+        )
+
 
 def json_schema() -> dict[str, object]:
     """The JSON Schema of the state file (pydantic's, validation mode, by alias)."""

@@ -22,7 +22,8 @@ def imported(*args: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("args", [["--help"], ["validate", str(STATE)], ["schema"], ["plan", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["validate", str(STATE)], ["schema"], ["plan", "--help"],
+                                  ["manifests", str(STATE), "--image", "registry.example.com/x:1"]])
 def test_light_commands_import_no_client(args: list[str]) -> None:
     mods = imported(*args)
     assert "litemaas_state.cli" in mods  # the probe sees our own imports

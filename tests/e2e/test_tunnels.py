@@ -61,16 +61,18 @@ def roles(sb: Sandbox, email: str) -> list[str]:
     return list(row[0]) if row else []
 
 
-READ = ["get", "list", "watch"]
+# What the kubernetes path reads and writes (README "RBAC"); the in-cluster Role is derived and held exact
+# by plan/permissions.py and tests/e2e/test_incluster.py. No deployments/scale: scaling patches the
+# Deployment itself (apply/kube.py), and no watch: the tool polls.
+READ = ["get", "list"]
 RULES: list[dict[str, Any]] = [
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets"], "verbs": READ},
-    {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["patch", "update"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]},
     {"apiGroups": [""], "resources": ["pods", "services", "endpoints", "secrets"], "verbs": READ},
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ},
     {"apiGroups": ["route.openshift.io"], "resources": ["routes"], "verbs": READ},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": READ},
-    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-     "verbs": ["get", "list", "create", "update", "patch", "delete"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update", "delete"]},
 ]
 
 
@@ -79,8 +81,8 @@ def role(*extra: dict[str, Any]) -> dict[str, Any]:
             "rules": [*RULES, *extra]}
 
 
-PORTFORWARD = {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create", "get"]}
-EXEC = {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}
+PORTFORWARD = {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]}
+EXEC = {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}
 
 
 def test_plan_and_apply_over_port_forwards_with_backups_by_exec(make_sandbox) -> None:
