@@ -359,12 +359,11 @@ class Fleet:
 
     # -- results -------------------------------------------------------------------------------------------
 
-    def entries(self) -> tuple[FleetEntry, ...]:
-        return tuple(FleetEntry(environment=e.environment, state_file=str(e.state_file), exit_code=int(e.code),
-                                error=e.error, document=e.document) for e in self.envs)
-
-    def exit_code(self) -> ExitCode:
-        return worst([*(e.code for e in self.envs), *([ExitCode.INTERRUPTED] if self.interrupted else [])])
+    def document(self, command: Command) -> FleetDocument:
+        """The envelope of the run, environments in the order given."""
+        return FleetDocument(command=command, interrupted=self.interrupted, environments=tuple(
+            FleetEntry(environment=e.environment, state_file=str(e.state_file), exit_code=int(e.code),
+                       error=e.error, document=e.document) for e in self.envs))
 
 
 def _fleet(paths: Sequence[Path], deps: Deps, guard: Guard, parallelism: int, show: str,
@@ -377,15 +376,16 @@ def _fleet(paths: Sequence[Path], deps: Deps, guard: Guard, parallelism: int, sh
     return Fleet(paths=files, deps=deps, guard=guard, parallelism=parallelism, show=show, confirm=confirm)
 
 
-def _summary(fleet: Fleet, changes: str = "changes") -> None:
+def _finish(fleet: Fleet, command: Command, how: str, changes: str = "changes") -> ExitCode:
+    """Print the summary table (``how == "text"``) or the envelope (``"json"``); return the fleet's exit code."""
+    doc = fleet.document(command)
     out = fleet.deps.output
-    for line in summary_lines(fleet.entries(), parallelism=fleet.parallelism, changes=changes):
-        out.echo(line)
-
-
-def _envelope(fleet: Fleet, command: Command) -> None:
-    doc = FleetDocument(command=command, environments=fleet.entries(), interrupted=fleet.interrupted)
-    fleet.deps.output.echo(doc.model_dump_json(indent=2))
+    if how == "json":
+        out.echo(doc.model_dump_json(indent=2))
+    elif how == "text":
+        for line in summary_lines(doc, parallelism=fleet.parallelism, changes=changes):
+            out.echo(line)
+    return ExitCode(doc.exit_code)
 
 
 def run_plan(paths: Sequence[Path], opts: PlanOptions, deps: Deps, guard: Guard,
@@ -412,19 +412,15 @@ def run_plan(paths: Sequence[Path], opts: PlanOptions, deps: Deps, guard: Guard,
         return plan_cmd.exit_code(plan, one)
 
     fleet.run(work)
-    if opts.format == "json":
-        _envelope(fleet, "plan")
-    elif opts.format == "markdown":
+    if opts.format == "markdown":
         from litemaas_state.render.document import PlanDocument
         from litemaas_state.render.markdown import render_markdown
 
-        for e in fleet.entries():
+        for e in fleet.document("plan").environments:
             body = render_markdown(e.document) if isinstance(e.document, PlanDocument) else \
                 error_comment(e.environment, e.state_file, e.error or "failed")
             deps.output.echo(body, nl=False)
-    else:
-        _summary(fleet)
-    return fleet.exit_code()
+    return _finish(fleet, "plan", opts.format)
 
 
 def run_status(paths: Sequence[Path], opts: StatusOptions, deps: Deps, guard: Guard,
@@ -446,11 +442,7 @@ def run_status(paths: Sequence[Path], opts: StatusOptions, deps: Deps, guard: Gu
         return ExitCode.OK if doc.healthy else ExitCode.ERROR
 
     fleet.run(work)
-    if opts.as_json:
-        _envelope(fleet, "status")
-    else:
-        _summary(fleet)
-    return fleet.exit_code()
+    return _finish(fleet, "status", "json" if opts.as_json else "text")
 
 
 def run_apply(paths: Sequence[Path], opts: ApplyOptions, deps: Deps, guard: Guard, confirm: Confirm,
@@ -467,8 +459,7 @@ def run_apply(paths: Sequence[Path], opts: ApplyOptions, deps: Deps, guard: Guar
         return apply_cmd.run(replace(opts, state_file=env.state_file), d, confirm_env)
 
     fleet.run(work)
-    _summary(fleet)
-    return fleet.exit_code()
+    return _finish(fleet, "apply", "text")
 
 
 def run_drift(paths: Sequence[Path], opts: DriftOptions, deps: Deps, guard: Guard,

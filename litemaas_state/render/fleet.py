@@ -86,19 +86,20 @@ def outcome_word(code: int, changes: str = "changes") -> str:
     return words.get(code, "failed")
 
 
-def summary_lines(entries: tuple[FleetEntry, ...], *, parallelism: int, changes: str = "changes") -> list[str]:
+def summary_lines(doc: FleetDocument, *, parallelism: int, changes: str = "changes") -> list[str]:
     """The closing table of a fleet run's text output, environments in the order given::
 
         Fleet: 2 environments (parallelism 4): 1 ok, 1 failed. Exit code 1.
           litellm-rhpds  state/litellm-rhpds.yaml  ok (exit 0)
           ghost          state/ghost.yaml          failed (exit 1)
     """
+    entries = doc.environments
     words = [outcome_word(e.exit_code, changes) for e in entries]
     counts = [f"{words.count(w)} {w}" for w in ("ok", changes, "failed", "interrupted") if w in words]
-    code = int(worst(e.exit_code for e in entries))
     n = len(entries)
-    lines = [f"Fleet: {n} environment{'s' if n != 1 else ''} (parallelism {parallelism}): {', '.join(counts)}. "
-             f"Exit code {code}."]
+    stopped = " Interrupted." if doc.interrupted else ""
+    lines = [f"Fleet: {n} environment{'s' if n != 1 else ''} (parallelism {parallelism}): {', '.join(counts)}."
+             f"{stopped} Exit code {doc.exit_code}."]
     names = [terminal(e.environment) if e.environment is not None else "?" for e in entries]
     files = [terminal(e.state_file) for e in entries]
     wn, wf = max(map(len, names), default=0), max(map(len, files), default=0)
