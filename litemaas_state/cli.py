@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from litemaas_state.redact import scrub
 from litemaas_state.render.escape import visible_controls
 
 if TYPE_CHECKING:
-    from litemaas_state.commands.base import Deps
+    from litemaas_state.commands.base import Deps, Output
     from litemaas_state.commands.common import ConnectOptions
 
 # Each command imports what it needs when it runs: `--help`, `validate` and `schema` load no client
@@ -28,6 +29,23 @@ ERROR_EXIT = 1  # errors.ExitCode.ERROR, without importing pydantic for --help
 INTERRUPTED_EXIT = 130  # errors.ExitCode.INTERRUPTED (tests/cli/test_exit_codes.py holds them equal)
 
 _existing_file = click.Path(path_type=Path, dir_okay=False)
+_FLEET_HELP = ("With several state files or a directory (every *.yaml/*.yml in it), each environment runs in "
+               "parallel and gets its own section; the exit code is the worst of theirs.")
+
+
+def _fleet_options(required: bool = True) -> Any:
+    """The state files (several, or directories of them) and ``--parallelism`` (commands/fleet.py)."""
+    def wrap(f: Any) -> Any:
+        f = click.option("--parallelism", type=click.IntRange(1, 64), default=4, show_default=True,
+                         help="Environments run at once, with several state files or a directory.")(f)
+        return click.argument("paths", nargs=-1, required=required, metavar="STATE_FILE|DIR...",
+                              type=click.Path(path_type=Path, exists=True))(f)
+    return wrap
+
+
+def _single(paths: tuple[Path, ...]) -> Path:
+    """The one state file of a run that is not a fleet run (commands/fleet.py ``is_fleet``)."""
+    return paths[0]
 
 
 def _say(text: str) -> None:
@@ -47,34 +65,50 @@ def _deps(color: bool | None) -> Deps:
     return Deps(output=Output(color=use_color(color, sys.stdout)))
 
 
-def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
-    """Run a command function and exit with its code; errors become a message and exit 1, never a traceback."""
+def _outcome(fn: Callable[[], int], say: Callable[[str], None]) -> int:
+    """Run ``fn`` and return its exit code; an error becomes its message (each line through ``say``) and
+    exit 1, an interrupt exit 130, never a traceback. The one mapping of errors to exit codes: ``_run``
+    uses it for a command, a fleet run (commands/fleet.py) for each environment."""
     from litemaas_state.commands.base import diagnostic_text, error_text
     from litemaas_state.errors import ExitCode, LitemaasStateError, StateFileError, cause_chain
 
     debug = bool(os.environ.get("LITEMAAS_STATE_DEBUG"))
     try:
-        code = fn(*args, **kwargs)
+        code = fn()
     except StateFileError as exc:
         for d in exc.diagnostics:
-            _say(diagnostic_text(d))
-        sys.exit(ExitCode.ERROR)
+            say(diagnostic_text(d))
+        return ExitCode.ERROR
     except LitemaasStateError as exc:
-        _say(f"Error: {error_text(exc)}")
+        say(f"Error: {error_text(exc)}")
         for cause in cause_chain(exc) if debug else ():  # the library errors behind it, scrubbed as above
-            _say(f"  caused by {cause}")
-        sys.exit(ExitCode.ERROR)
+            say(f"  caused by {cause}")
+        return ExitCode.ERROR
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(ExitCode.INTERRUPTED)
+        say("Interrupted.")
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # unexpected: say so, scrubbed; the traceback only on request
-        _say(f"Error: unexpected internal error: {type(exc).__name__}: {error_text(exc)}")
-        if debug:
-            _say(traceback.format_exc())
-        else:
-            click.echo("(set LITEMAAS_STATE_DEBUG=1 for a traceback)", err=True)
-        sys.exit(ExitCode.ERROR)
-    sys.exit(int(code))
+        say(f"Error: unexpected internal error: {type(exc).__name__}: {error_text(exc)}")
+        say(traceback.format_exc() if debug else "(set LITEMAAS_STATE_DEBUG=1 for a traceback)")
+        return ExitCode.ERROR
+    return int(code)
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Run a command function and exit with its code; errors become a message and exit 1, never a traceback."""
+    sys.exit(_outcome(lambda: fn(*args, **kwargs), _say))
+
+
+def _guard(fn: Callable[[], int], out: Output) -> tuple[int, tuple[str, ...]]:
+    """``_outcome`` for one environment of a fleet run: the error lines go to that environment's
+    ``out`` (stderr) and are returned too (scrubbed and made visible), for the fleet's JSON."""
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        lines.append(out.clean(text))
+        out.echo(text, err=True)
+
+    return _outcome(fn, say), tuple(lines)
 
 
 def _connect_options(f: Any) -> Any:
@@ -142,28 +176,32 @@ def schema() -> None:
     _run(validate_cmd.run_schema, _deps(False))
 
 
-@cli.command()
-@click.argument("state_file", type=_existing_file)
-@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON plan document.")
+@cli.command(epilog=_FLEET_HELP)
+@_fleet_options()
+@click.option("--json", "as_json", is_flag=True, help="Print the versioned JSON plan document (several state "
+              "files: one envelope of them).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None,
-              help="Output format (markdown: one PR comment, under 65,536 characters).")
+              help="Output format (markdown: one PR comment per environment, each under 65,536 characters).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @click.option("--target", "targets", multiple=True, help="Plan only this phase or address, and what it requires (repeatable).")
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Save the plan (with its preconditions) for `apply --plan`.")
+              help="Save the plan (with its preconditions) for `apply --plan` (one state file only).")
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
-def plan(state_file: Path, as_json: bool, fmt: str | None, detailed_exitcode: bool, targets: tuple[str, ...],
-         out: Path | None, color: bool | None, **kw: Any) -> None:
+def plan(paths: tuple[Path, ...], parallelism: int, as_json: bool, fmt: str | None, detailed_exitcode: bool,
+         targets: tuple[str, ...], out: Path | None, color: bool | None, **kw: Any) -> None:
     """Show what apply would change."""
+    from litemaas_state.commands import fleet
     from litemaas_state.commands import plan as plan_cmd
 
     if as_json and fmt not in (None, "json"):
         raise click.UsageError("--json and --format markdown/text contradict each other; give one")
     opts = plan_cmd.PlanOptions(
-        state_file=state_file, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
+        state_file=_single(paths), format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
         detailed_exitcode=detailed_exitcode, targets=targets, out=out, connect=_connect(kw),
     )
+    if fleet.is_fleet(paths):
+        _run(fleet.run_plan, paths, opts, _deps(color), _guard, parallelism)
     _run(plan_cmd.run, opts, _deps(color))
 
 
@@ -183,8 +221,9 @@ def _confirm(prompt: str) -> str | None:
     return answer
 
 
-@cli.command()
-@click.argument("state_file", type=_existing_file, required=False)
+@cli.command(epilog=_FLEET_HELP + " Without --auto-approve, every environment is planned, then one 'yes' "
+             "applies them all.")
+@_fleet_options(required=False)
 @click.option("--plan", "plan_file", type=_existing_file, default=None,
               help="Apply exactly this saved plan (from `plan --out`); no prompt.")
 @click.option("--auto-approve", is_flag=True, help="Skip the interactive 'yes' confirmation.")
@@ -192,49 +231,59 @@ def _confirm(prompt: str) -> str | None:
 @click.option("--rollout-timeout", type=float, default=600.0, show_default=True, help="Seconds per rollout.")
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
-def apply(state_file: Path | None, plan_file: Path | None, auto_approve: bool, targets: tuple[str, ...],
-          rollout_timeout: float, color: bool | None, **kw: Any) -> None:
+def apply(paths: tuple[Path, ...], parallelism: int, plan_file: Path | None, auto_approve: bool,
+          targets: tuple[str, ...], rollout_timeout: float, color: bool | None, **kw: Any) -> None:
     """Apply the state file (or a saved plan): backup, images (backend, frontend, litellm), scaling, admins, keys."""
     from litemaas_state.commands import apply as apply_cmd
+    from litemaas_state.commands import fleet
 
     opts = apply_cmd.ApplyOptions(
-        state_file=state_file, plan_file=plan_file, auto_approve=auto_approve, targets=targets, rollout_timeout_s=rollout_timeout,
-        connect=_connect(kw),
+        state_file=_single(paths) if paths else None, plan_file=plan_file, auto_approve=auto_approve, targets=targets,
+        rollout_timeout_s=rollout_timeout, connect=_connect(kw),
     )
+    if fleet.is_fleet(paths):
+        _run(fleet.run_apply, paths, opts, _deps(color), _guard, _confirm, parallelism)
     _run(apply_cmd.run, opts, _deps(color), _confirm)
 
 
-@cli.command()
-@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@cli.command(epilog=_FLEET_HELP)
+@_fleet_options()
 @click.option("--json", "as_json", is_flag=True, help="Versioned JSON report.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default=None)
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
-def drift(path: Path, as_json: bool, fmt: str | None, color: bool | None, **kw: Any) -> None:
-    """Compare live state with a state file or every state file in a directory (read-only).
+def drift(paths: tuple[Path, ...], parallelism: int, as_json: bool, fmt: str | None, color: bool | None,
+          **kw: Any) -> None:
+    """Compare live state with state files, or every state file in a directory (read-only).
 
     Exit 0 in sync, 2 drift, 1 error.
     """
     from litemaas_state.commands import drift as drift_cmd
+    from litemaas_state.commands import fleet
 
     if as_json and fmt not in (None, "json"):
         raise click.UsageError("--json and --format markdown/text contradict each other; give one")
-    opts = drift_cmd.DriftOptions(path=path, format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
+    opts = drift_cmd.DriftOptions(path=_single(paths), format="json" if as_json else (fmt or "text"),  # type: ignore[arg-type]
                                   connect=_connect(kw))
+    if fleet.is_fleet(paths):
+        _run(fleet.run_drift, paths, opts, _deps(color), _guard, parallelism)
     _run(drift_cmd.run, opts, _deps(color))
 
 
-@cli.command()
-@click.argument("state_file", type=_existing_file)
-@click.option("--json", "as_json", is_flag=True, help="Versioned JSON.")
+@cli.command(epilog=_FLEET_HELP)
+@_fleet_options()
+@click.option("--json", "as_json", is_flag=True, help="Versioned JSON (several state files: one envelope of them).")
 @click.option("--color/--no-color", default=None, help="Colour output (default: when on a terminal).")
 @_connect_options
-def status(state_file: Path, as_json: bool, color: bool | None, **kw: Any) -> None:
+def status(paths: tuple[Path, ...], parallelism: int, as_json: bool, color: bool | None, **kw: Any) -> None:
     """Live summary: versions, replicas, Redis and LiteLLM health, keys, admins, subscriptions."""
+    from litemaas_state.commands import fleet
     from litemaas_state.commands import status as status_cmd
 
-    _run(status_cmd.run, status_cmd.StatusOptions(state_file=state_file, as_json=as_json, connect=_connect(kw)),
-         _deps(color))
+    opts = status_cmd.StatusOptions(state_file=_single(paths), as_json=as_json, connect=_connect(kw))
+    if fleet.is_fleet(paths):
+        _run(fleet.run_status, paths, opts, _deps(color), _guard, parallelism)
+    _run(status_cmd.run, opts, _deps(color))
 
 
 @cli.command()

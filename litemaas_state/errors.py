@@ -24,7 +24,7 @@ not stop the tool are ``Diagnostic`` values.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -39,6 +39,26 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
     """SIGINT, SIGTERM or SIGHUP stopped the run: 128 + SIGINT (2), as a shell reports a process killed by
     Ctrl-C (bash(1), EXIT STATUS)."""
+
+    @property
+    def badness(self) -> int:
+        """How bad the outcome is, for the worst of several environments (``worst``): OK < CHANGES
+        (changes or drift: the run worked) < ERROR < INTERRUPTED (the run itself was stopped, so even
+        the environments that finished are not the whole answer)."""
+        return _BADNESS[self]
+
+
+_BADNESS = {ExitCode.OK: 0, ExitCode.CHANGES: 1, ExitCode.ERROR: 2, ExitCode.INTERRUPTED: 3}
+
+
+def worst(codes: Iterable[int]) -> ExitCode:
+    """The worst of ``codes`` by ``ExitCode.badness`` (``OK`` for none): a fleet run's exit code, as
+    Terraform's ``-detailed-exitcode`` lets an error win over changes (docs/design.md §9.2). A code that
+    is not an ``ExitCode`` counts as ``ERROR``.
+
+    Raises: nothing."""
+    found = [ExitCode(c) if c in _BADNESS else ExitCode.ERROR for c in codes]
+    return max(found, key=lambda c: c.badness, default=ExitCode.OK)
 
 
 class Severity(StrEnum):

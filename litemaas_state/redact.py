@@ -20,12 +20,19 @@ documented default master key ``sk-1234``). A weak value that is a word, such as
 ``litellm`` (as some installs use), is NOT masked by value: it would also mask the names containing it
 (``deployment/litellm``, ``litellm-rhpds``, "database litellm"). It is still masked in the contexts
 above, and ``weak_secrets()`` lists what was weak so the commands can warn once (commands/common.py).
+
+The registry is process-wide, so in a fleet run (commands/fleet.py, one thread per environment) every
+output is masked of every environment's secrets. ``weak_secrets()`` inside ``scope()`` lists only what
+was registered in that scope, so one environment's plan does not warn about another's passwords.
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 MASK = "(sensitive value)"
 _SK = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
@@ -46,6 +53,20 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 _weak: dict[str, str] = {}  # value -> what it is (for the warning); never printed with the value
 _EDGE = "A-Za-z0-9_\\-"
+# The weak secrets registered in the current scope (one environment of a fleet run); None outside one.
+_scope: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("redact_scope", default=None)
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """Inside, ``weak_secrets()`` lists only the weak secrets registered inside (in this thread: a new
+    thread starts outside any scope, Python's ``contextvars`` rule for threads). Masking is unaffected:
+    ``scrub`` masks every secret ever registered. Raises nothing."""
+    token = _scope.set({})
+    try:
+        yield
+    finally:
+        _scope.reset(token)
 
 
 def is_strong(value: str) -> bool:
@@ -68,12 +89,17 @@ def register(*values: str | None, what: str = "a secret") -> None:
                 _secrets.add(v)
             else:
                 _weak.setdefault(v, what)
+                local = _scope.get()
+                if local is not None:
+                    local.setdefault(v, what)
 
 
 def weak_secrets() -> list[str]:
-    """What was registered but too weak to mask by value (descriptions only, sorted, no values)."""
+    """What was registered but too weak to mask by value (descriptions only, sorted, no values); inside
+    ``scope()``, only what was registered in it."""
+    local = _scope.get()
     with _lock:
-        return sorted(set(_weak.values()))
+        return sorted(set((_weak if local is None else local).values()))
 
 
 def _mask_value(m: re.Match[str]) -> str:

@@ -33,9 +33,10 @@ class Output:
     color: bool = False
 
     def echo(self, text: str = "", *, err: bool = False, nl: bool = True) -> None:
-        click.echo(self._clean(text), file=self.err if err else self.out, nl=nl, color=self.color)
+        click.echo(self.clean(text), file=self.err if err else self.out, nl=nl, color=self.color)
 
-    def _clean(self, text: str) -> str:
+    def clean(self, text: str) -> str:
+        """``text`` as this output writes it: scrubbed, control characters visible."""
         return visible_controls(scrub(text), keep_sgr=self.color)
 
     def stream(self, pieces: Iterable[str], block: int = 1 << 16) -> None:
@@ -49,10 +50,10 @@ class Output:
             if size >= block and "\n" in piece:
                 text = "".join(buf)
                 cut = text.rindex("\n") + 1
-                click.echo(self._clean(text[:cut]), file=self.out, nl=False, color=self.color)
+                click.echo(self.clean(text[:cut]), file=self.out, nl=False, color=self.color)
                 buf, size = [text[cut:]], len(text) - cut
         if buf:
-            click.echo(self._clean("".join(buf)), file=self.out, nl=False, color=self.color)
+            click.echo(self.clean("".join(buf)), file=self.out, nl=False, color=self.color)
 
 
 #: Characters kept of one error message (errors can quote world text: API messages, names).

@@ -71,6 +71,12 @@ def run(opts: DriftOptions, deps: Deps) -> ExitCode:
         deps.output.echo(f"Error: no state files (*.yaml) in {opts.path}", err=True)
         return ExitCode.ERROR
     doc = DriftDocument(environments=tuple(check(f, opts, deps) for f in files))
+    show(doc, opts, deps)
+    return exit_code(doc)
+
+
+def show(doc: DriftDocument, opts: DriftOptions, deps: Deps) -> None:
+    """Print the drift document in ``opts.format`` (text: verdict lines, errors on stderr)."""
     out = deps.output
     if opts.format == "json":
         out.echo(doc.model_dump_json(indent=2))
@@ -80,4 +86,12 @@ def run(opts: DriftOptions, deps: Deps) -> ExitCode:
     else:
         for text, err in render_drift_text(doc, color=out.color):
             out.echo(text, err=err)
-    return {Verdict.ERROR: ExitCode.ERROR, Verdict.DRIFT: ExitCode.CHANGES, Verdict.IN_SYNC: ExitCode.OK}[doc.verdict]
+
+
+def exit_code(doc: DriftDocument) -> ExitCode:
+    """0 every environment in sync, 2 drift in one at least, 1 an error (which wins over drift)."""
+    return VERDICT_EXIT[doc.verdict]
+
+
+#: The exit code of each verdict.
+VERDICT_EXIT = {Verdict.ERROR: ExitCode.ERROR, Verdict.DRIFT: ExitCode.CHANGES, Verdict.IN_SYNC: ExitCode.OK}

@@ -17,7 +17,8 @@ from litemaas_state.commands.common import (
 )
 from litemaas_state.commands.planfile import write_plan
 from litemaas_state.errors import ExitCode, Severity
-from litemaas_state.render.document import build_document
+from litemaas_state.plan.model import Plan
+from litemaas_state.render.document import PlanDocument, build_document
 from litemaas_state.render.markdown import render_markdown
 from litemaas_state.render.text import iter_json, render_errors, render_text
 
@@ -34,8 +35,12 @@ class PlanOptions:
     connect: ConnectOptions = ConnectOptions()
 
 
-def run(opts: PlanOptions, deps: Deps) -> ExitCode:
-    """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
+def make(opts: PlanOptions, deps: Deps) -> tuple[Plan, PlanDocument]:
+    """Read the state file, observe, plan; save the plan with ``--out`` (unless it errored).
+
+    Returns the plan and its document. Raises LitemaasStateError subclasses (StateFileError, ConfigError,
+    ObserveError) on failure; a plan with errors is returned, not raised (``Plan.errored``).
+    """
     state = read_state(opts.state_file)
     check_targets(state, opts.targets)
     with connect(state, opts.connect) as conns:
@@ -44,10 +49,18 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
     doc = build_document(plan)
     if opts.out is not None and not plan.errored:
         write_plan(plan, opts.out, state.text)
+    return plan, doc
+
+
+def show(plan: Plan, doc: PlanDocument, opts: PlanOptions, deps: Deps, *, document: bool = True) -> None:
+    """Print the plan in ``opts.format`` (``document=False``: leave out the JSON or markdown document, which
+    a fleet run prints itself; the text format and the error line on stderr are always printed)."""
     if opts.format == "json":
-        deps.output.stream(iter_json(doc))
+        if document:
+            deps.output.stream(iter_json(doc))
     elif opts.format == "markdown":
-        deps.output.echo(render_markdown(doc), nl=False)
+        if document:
+            deps.output.echo(render_markdown(doc), nl=False)
     else:  # errors go to stderr, the plan to stdout
         deps.output.echo(render_text(doc, color=deps.output.color, errors=False), nl=False)
         if plan.errored:
@@ -58,12 +71,23 @@ def run(opts: PlanOptions, deps: Deps) -> ExitCode:
         elif plan.has_changes and not plan.errored:
             deps.output.echo("\nNote: you didn't use --out to save this plan, so litemaas-state can't guarantee "
                              "to take exactly these actions if you run apply now.")
+    if plan.errored and opts.format != "text":
+        n = sum(d.severity == Severity.ERROR for d in plan.diagnostics)
+        deps.output.echo(f"Error: planning failed with {n} error{'s' if n != 1 else ''} (listed in the "
+                         f"{opts.format} output)", err=True)
+
+
+def exit_code(plan: Plan, opts: PlanOptions) -> ExitCode:
+    """1 when the plan has errors; 2 when it has changes and ``--detailed-exitcode`` was given; else 0."""
     if plan.errored:
-        if opts.format != "text":
-            n = sum(d.severity == Severity.ERROR for d in plan.diagnostics)
-            deps.output.echo(f"Error: planning failed with {n} error{'s' if n != 1 else ''} (listed in the "
-                             f"{opts.format} output)", err=True)
         return ExitCode.ERROR
     if opts.detailed_exitcode and plan.has_changes:
         return ExitCode.CHANGES
     return ExitCode.OK
+
+
+def run(opts: PlanOptions, deps: Deps) -> ExitCode:
+    """Plan one state file and print it. Raises LitemaasStateError subclasses on failure (cli maps them)."""
+    plan, doc = make(opts, deps)
+    show(plan, doc, opts, deps)
+    return exit_code(plan, opts)

@@ -77,7 +77,7 @@ def _html(text: str, max_len: int = CELL_MAX) -> str:
     return escape.html_text(text, max_len)
 
 
-def _marker(environment: str) -> str:
+def marker(environment: str) -> str:
     """The hidden line CI searches for; only ``[A-Za-z0-9._-]`` so it can never end the comment early."""
     return f"<!-- litemaas-state:{re.sub(r'[^A-Za-z0-9._-]', '-', environment)[:200]} -->"
 
@@ -363,7 +363,7 @@ def render_markdown(doc: PlanDocument, *, title: str | None = None, limit: int =
         Nothing.
     Source: docs/design.md §9.7–§9.8 (Atlantis PR comments, tfaction's one issue per target), §9.1 (summary counts).
     """
-    parts: list[_Part] = [_marker(doc.environment), _verdict(doc, title), "", _meta(doc)]
+    parts: list[_Part] = [marker(doc.environment), _verdict(doc, title), "", _meta(doc)]
     if doc.connections:
         parts += ["", "Connections: " + " · ".join(_esc(connection_line(c), 200) for c in doc.connections)]
     if doc.verdict == "no_changes":
