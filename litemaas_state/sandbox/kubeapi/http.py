@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -84,8 +84,8 @@ def to_scale(obj: Obj) -> Obj:
 class KubeApi:
     """The request dispatcher: auth, RBAC, audit, routing, verbs. One instance per server.
 
-    runtime: where pods' port-forwards and execs reach (streams.PodRuntime); None → every port is
-    refused and every command is not found. state_dir: where DIR/tokens.json is read and
+    runtimes: per namespace, where its pods' port-forwards and execs reach (streams.PodRuntime); a
+    namespace without one (or None) → every port is refused and every command is not found. state_dir: where DIR/tokens.json is read and
     DIR/audit.jsonl written (rbac.py); None → admin token only, no audit log.
     """
 
@@ -96,13 +96,13 @@ class KubeApi:
         store: Store,
         token: str,
         *,
-        runtime: streams.PodRuntime | None = None,
+        runtimes: Mapping[str, streams.PodRuntime] | None = None,
         state_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.token = token
         self.stopping = False
-        self.runtime = runtime or streams.PodRuntime()
+        self.runtimes = dict(runtimes or {})
         self.faults = streams.FaultRegistry()
         self.auth = rbac.Authenticator(token, state_dir / "tokens.json" if state_dir else None)
         self.audit = rbac.AuditLog(state_dir / "audit.jsonl" if state_dir else None)
@@ -157,7 +157,7 @@ class KubeApi:
         return response
 
     async def _sandbox(self, request: Request, path: str, user: rbac.User) -> Response:
-        """`/sandbox/v1/faults` (admin token only): GET → open streams; POST {"action", "after_bytes"}."""
+        """`/sandbox/v1/faults` (admin token only): GET → open streams; POST {"action", "after_bytes", "namespace"}."""
         if not user.admin:
             raise ApiError(
                 403,
@@ -174,8 +174,11 @@ class KubeApi:
         after = body.get("after_bytes")
         if after is not None and (not isinstance(after, int) or after < 0):
             raise bad_request("after_bytes must be a non-negative integer")
+        namespace = body.get("namespace")
+        if namespace is not None and not isinstance(namespace, str):
+            raise bad_request("namespace must be a string")
         try:
-            return _json(self.faults.apply(str(body.get("action")), after))
+            return _json(self.faults.apply(str(body.get("action")), after, namespace))
         except ValueError as exc:
             raise bad_request(str(exc)) from exc
 
@@ -231,13 +234,14 @@ class KubeApi:
             await ws.send_denial_response(_json(exc.status(), exc.code))
             return
         self.audit.record(user, info, 101)
+        runtime = self.runtimes.get(info.namespace) or streams.PodRuntime()
         if info.subresource == "portforward" and protocol == spdy.PROTOCOL:
-            await spdy.serve_spdy_portforward(ws, pod, self.runtime, self.faults)
+            await spdy.serve_spdy_portforward(ws, pod, runtime, self.faults)
         elif info.subresource == "portforward":
-            await streams.serve_portforward(ws, protocol, pod, ports, self.runtime, self.faults)
+            await streams.serve_portforward(ws, protocol, pod, ports, runtime, self.faults)
         else:
             opts = {k: q.get(k, "") in ("1", "true", "True") for k in ("stdin", "stdout", "stderr", "tty")}
-            await streams.serve_exec(ws, protocol, pod, command, opts, self.runtime, self.faults)
+            await streams.serve_exec(ws, protocol, pod, command, opts, runtime, self.faults)
 
     @staticmethod
     def _ports(values: list[str]) -> list[int]:
