@@ -32,7 +32,6 @@ Boundary: imports no product code. Errors are `SandboxError` (a RuntimeError) wi
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import shutil
@@ -48,6 +47,7 @@ from litemaas_state.sandbox import layouts
 
 _MARKERS = ("daemon.pid", "daemon.log", "kubeconfig")
 DEFAULT_NAMESPACE = "litellm-rhpds"
+TOKEN_SECONDS = 7 * 24 * 3600  # restricted_kubeconfig's token outlives any test run
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -293,15 +293,15 @@ def restricted_kubeconfig(
 
     Creates (or replaces) ServiceAccount `service_account`, the Role (its `metadata.name`, default
     `service_account`) and RoleBinding `service_account` → that Role in `namespace` (default litellm-rhpds)
-    through the admin API, maps a new random token to user `system:serviceaccount:<namespace>:<sa>` in
-    DIR/tokens.json (0600), and writes DIR/<filename> (0600): the admin kubeconfig with that token.
+    through the admin API, asks the TokenRequest API (`POST …/serviceaccounts/<sa>/token`, what
+    `kubectl create token` does) for a token of user `system:serviceaccount:<namespace>:<sa>` valid for
+    `TOKEN_SECONDS`, and writes DIR/<filename> (0600): the admin kubeconfig with that token.
     The API server then authorizes that token's requests by RBAC (rbac.py) and answers denials with
     the apiserver's 403 Status. Calling it again with another Role replaces the Role's rules.
 
     Returns: the kubeconfig path. Raises SandboxError if the sandbox does not run, the Role is not a Role,
     or the API refuses a write (the Status message is included).
     """
-    import secrets as pysecrets
     import ssl
 
     import httpx
@@ -345,14 +345,14 @@ def restricted_kubeconfig(
                 answer = client.put(f"{path}/{obj['metadata']['name']}", json=obj)
             if answer.status_code >= 300:
                 raise SandboxError(f"the sandbox API refused {path}: {answer.json().get('message')}")
-    token = pysecrets.token_urlsafe(32)
-    tokens_path = d / "tokens.json"
-    try:
-        tokens = json.loads(tokens_path.read_text())
-    except (OSError, ValueError):
-        tokens = {}
-    tokens[token] = {"user": f"system:serviceaccount:{namespace}:{service_account}"}
-    _write_private(tokens_path, json.dumps(tokens, indent=2) + "\n")
+        answer = client.post(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+            json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                  "spec": {"expirationSeconds": TOKEN_SECONDS}},
+        )
+        if answer.status_code >= 300:
+            raise SandboxError(f"the sandbox API refused the TokenRequest: {answer.json().get('message')}")
+        token = answer.json()["status"]["token"]
     config = copy.deepcopy(admin)
     config["users"][0]["user"] = {"token": token}
     out = d / filename
