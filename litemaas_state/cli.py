@@ -314,16 +314,20 @@ def sandbox() -> None:
 @click.option("--dir", "directory", type=click.Path(path_type=Path, file_okay=False), default=None,
               envvar="LITEMAAS_SANDBOX_DIR", help="Where the sandbox keeps its files.")
 @click.option("--fast", is_flag=True, help="Short rollout timings (tests).")
-@click.option("--layout", type=click.Choice(["separate", "shared"]), default="separate", show_default=True,
-              help="LiteMaaS and LiteLLM in two databases, or sharing one.")
+@click.option("--env", "environments", multiple=True, metavar="NS[=LAYOUT]",
+              help="An environment: namespace NS holding a complete LiteMaaS in layout rhpds (default) or "
+              "kustomize. Repeatable; default: litellm-rhpds=rhpds.")
+@click.option("--databases", type=click.Choice(["separate", "shared"]), default="separate", show_default=True,
+              help="LiteMaaS and LiteLLM in two databases, or sharing one (every environment).")
 @click.option("--secrets-file", type=_existing_file, default=None, help="JSON with known secret values.")
 @click.option("--direct-urls", is_flag=True, help="Hand out 127.0.0.1 data-plane URLs (default: in-cluster "
               "hosts only, as a real cluster; the tool then uses port-forwards and exec).")
-def sandbox_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, direct_urls: bool) -> None:
+def sandbox_up(directory: Path | None, fast: bool, environments: tuple[str, ...], databases: str,
+               secrets_file: Path | None, direct_urls: bool) -> None:
     """Start the sandbox in the background; print export lines for eval."""
     from litemaas_state.commands import sandbox as sandbox_cmd
 
-    _run(sandbox_cmd.run_up, directory, fast, layout, secrets_file, _deps(False), direct_urls)
+    _run(sandbox_cmd.run_up, directory, fast, databases, secrets_file, _deps(False), direct_urls, environments)
 
 
 @sandbox.command("down")

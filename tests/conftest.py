@@ -109,7 +109,7 @@ def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sandbox_factory(sandbox_launcher: SandboxLauncher) -> Iterator[Callable[..., Sandbox]]:
-    """Call with SandboxOptions fields (e.g. `layout="shared"`); each sandbox is stopped at teardown."""
+    """Call with SandboxOptions fields (e.g. `databases="shared"`); each sandbox is stopped at teardown."""
     started: list[Sandbox] = []
 
     def make(**options: Any) -> Sandbox:

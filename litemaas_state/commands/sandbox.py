@@ -9,6 +9,7 @@ jsonpatch, wsproto) and says so in one line when it is missing; ``down`` needs o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from litemaas_state.commands.common import Deps
 from litemaas_state.errors import ConfigError, ExitCode
@@ -35,18 +36,27 @@ def require_sandbox_extra() -> None:
         raise ConfigError(SANDBOX_EXTRA_MISSING) from exc
 
 
-def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path | None, deps: Deps,
-           direct_urls: bool = False) -> ExitCode:
+def run_up(directory: Path | None, fast: bool, databases: str, secrets_file: Path | None, deps: Deps,
+           direct_urls: bool = False, environments: tuple[str, ...] = ()) -> ExitCode:
     """Start the sandbox. By default it is as a real cluster: Secrets name in-cluster hosts only and the env
     file exports only KUBECONFIG, so the tool reaches the data plane through port-forwards and exec;
-    ``direct_urls`` hands out 127.0.0.1 URLs (and the master key) instead."""
+    ``direct_urls`` hands out 127.0.0.1 URLs (and the master key) instead.
+
+    ``environments``: ``NS[=LAYOUT]`` values (LAYOUT ``rhpds``, the default, or ``kustomize``), one namespace
+    each, all with ``databases``; empty → one environment, ``litellm-rhpds`` in the rhpds layout.
+    Raises ConfigError on a bad value (naming it) or when the sandbox does not start.
+    """
     require_sandbox_extra()
     from litemaas_state.sandbox import manage
 
     timing = {"pod_ready_s": 0.15, "progress_deadline_s": 3} if fast else {}
-    options = manage.SandboxOptions(layout="shared" if layout == "shared" else "separate",
-                                    secrets_file=secrets_file, direct_urls=direct_urls,
-                                    **timing)  # type: ignore[arg-type]
+    try:
+        envs = tuple(_environment(manage, text, databases) for text in environments)
+        options = manage.SandboxOptions(databases="shared" if databases == "shared" else "separate",
+                                        environments=envs, secrets_file=secrets_file, direct_urls=direct_urls,
+                                        **timing)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(f"--env: {exc}") from exc
     try:
         lines = manage.up(directory, options)
     except (RuntimeError, OSError, TimeoutError) as exc:
@@ -54,6 +64,15 @@ def run_up(directory: Path | None, fast: bool, layout: str, secrets_file: Path |
     for line in lines:
         deps.output.echo(line)
     return ExitCode.OK
+
+
+def _environment(manage: Any, text: str, databases: str) -> Any:
+    """``NS[=LAYOUT]`` → manage.SandboxEnvironment. Raises ValueError naming the value."""
+    namespace, _, layout = text.partition("=")
+    try:
+        return manage.SandboxEnvironment(namespace=namespace, layout=layout or "rhpds", databases=databases)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from exc
 
 
 def run_down(directory: Path | None, deps: Deps) -> ExitCode:

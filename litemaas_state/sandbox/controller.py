@@ -8,8 +8,8 @@ and `Available` conditions, `ProgressDeadlineExceeded` after `spec.progressDeadl
 ReplicaSet history trimmed to `spec.revisionHistoryLimit`, and garbage collection of orphans.
 
 Readiness rules: a pod whose containers (or init containers) use an image tag ending in `-broken`
-never becomes Ready (CrashLoopBackOff); a Deployment may have a `ready_probe` callable (the data plane
-passes a Redis PING for `litellm-redis`) that its pods' readiness follows, checked at most every
+never becomes Ready (CrashLoopBackOff); a Deployment (namespace, name) may have a `ready_probe` callable
+(the daemon passes each environment's Redis PING for its `litellm-redis`) that its pods' readiness follows, checked at most every
 `probe_interval_s`.
 
 Sources: kubernetes/kubernetes pkg/controller/deployment (rolling.go reconcileNewReplicaSet /
@@ -144,8 +144,8 @@ class DeploymentController:
         store: the API server's store.
         pod_ready_s: seconds before a new pod turns Ready (if not broken and its probe passes).
         tick_s: seconds between reconcile passes (0.1-0.2 keeps rollouts at a few seconds).
-        ready_probes: Deployment name → callable returning whether its pods are Ready
-            (e.g. `{"litellm-redis": dataplane.redis_ping}`); exceptions count as not Ready.
+        ready_probes: (namespace, Deployment name) → callable returning whether its pods are Ready
+            (e.g. `{("litellm-rhpds", "litellm-redis"): dataplane.redis_ping}`); exceptions count as not Ready.
         probe_interval_s: minimum seconds between two calls of one probe.
     Source: kubernetes pkg/controller/deployment; docs/design.md §9.10.
     """
@@ -156,7 +156,7 @@ class DeploymentController:
         *,
         pod_ready_s: float = 1.0,
         tick_s: float = 0.15,
-        ready_probes: Mapping[str, Callable[[], bool]] | None = None,
+        ready_probes: Mapping[tuple[str, str], Callable[[], bool]] | None = None,
         probe_interval_s: float = 0.5,
     ) -> None:
         self.store = store
@@ -166,7 +166,7 @@ class DeploymentController:
         self.probe_interval_s = probe_interval_s
         self._born: dict[str, float] = {}  # pod uid → monotonic creation time
         self._progress_at: dict[str, float] = {}  # deployment uid → monotonic time of the last progress
-        self._probe_cache: dict[str, tuple[float, bool]] = {}
+        self._probe_cache: dict[tuple[str, str], tuple[float, bool]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._instant = False
@@ -557,19 +557,20 @@ class DeploymentController:
             )
 
     # -- ReplicaSet controller and kubelet stand-in
-    def _probe(self, deployment: str | None) -> bool:
-        probe = self.ready_probes.get(deployment or "")
+    def _probe(self, namespace: str, deployment: str | None) -> bool:
+        key = (namespace, deployment or "")
+        probe = self.ready_probes.get(key)
         if probe is None:
             return True
         now = time.monotonic()
-        cached = self._probe_cache.get(deployment or "")
+        cached = self._probe_cache.get(key)
         if cached and now - cached[0] < self.probe_interval_s:
             return cached[1]
         try:
             ok = bool(probe())
         except Exception:
             ok = False
-        self._probe_cache[deployment or ""] = (now, ok)
+        self._probe_cache[key] = (now, ok)
         return ok
 
     def _sync_replicaset(self, rs: Obj) -> None:
@@ -581,7 +582,7 @@ class DeploymentController:
         pods, _ = self.store.select(POD, ns)
         mine = [p for p in pods if _controlled_by(p, rs)]
         want = rs["spec"].get("replicas", 0)
-        probe_ok = self._probe(owner)
+        probe_ok = self._probe(ns, owner)
         if len(mine) < want:
             for _ in range(want - len(mine)):
                 mine.append(self._create_pod(rs))

@@ -3,9 +3,10 @@
 :func:`start_data_plane` is what the fake Kubernetes API (``sandbox/daemon.py``, ``world.py``) calls;
 it puts the URLs of the returned :class:`DataPlane` into its Secrets, Route and env file. Steps:
 
-1. a throwaway PostgreSQL cluster in ``<workdir>/pg`` (``postgres.py``), databases per ``layout``
-   (docs/deployment-facts.md §2: ``"separate"`` = ``litemaas_db`` + ``litellm``; ``"shared"`` = both schemas
-   in ``litemaas_db``, the rhpds HEAD reality);
+1. a throwaway PostgreSQL cluster in ``<workdir>/pg`` (``postgres.py``) with the layout's superuser and
+   databases (``layouts.py``; docs/deployment-facts.md §2: ``"separate"`` = ``litemaas_db`` + ``litellm``
+   in rhpds, ``litemaas_db`` + ``litellm_db`` in Kustomize; ``"shared"`` = both schemas in ``litemaas_db``,
+   the rhpds HEAD reality);
 2. the deterministic seed (``seed.py``) relative to ``now``;
 3. redis-server with ``requirepass`` (``redis_server.py``);
 4. the LiteLLM admin API on 127.0.0.1 (``litellm_api.py``, held to docs/litellm-api.md).
@@ -23,8 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from litemaas_state.sandbox import layouts
 from litemaas_state.sandbox.litellm_api import LiteLLMApiServer
-from litemaas_state.sandbox.postgres import LAYOUTS, ROLE, PostgresCluster
+from litemaas_state.sandbox.postgres import PostgresCluster
 from litemaas_state.sandbox.redis_server import RedisServer
 from litemaas_state.sandbox.secrets import SandboxSecrets
 from litemaas_state.sandbox.seed import DEFAULT_SEED, SeedSummary, seed_databases
@@ -36,15 +38,17 @@ log = logging.getLogger(__name__)
 class DataPlane:
     """A running data plane. Stop it with :meth:`stop` (or use it as a context manager).
 
-    litemaas_database_url: ``postgresql://litellm:<pw>@127.0.0.1:<port>/litemaas_db?sslmode=disable``
-        (the backend's ``DATABASE_URL``, Secret ``litemaas-db/DATABASE_URL``).
-    litellm_database_url: the database holding the LiteLLM tables: ``…/litellm`` in the separate
-        layout, the same URL as ``litemaas_database_url`` in the shared layout.
+    databases: ``"separate"`` or ``"shared"``; layout: ``"rhpds"`` or ``"kustomize"`` (``layouts.py``).
+    litemaas_database_url: ``postgresql://<user>:<pw>@127.0.0.1:<port>/litemaas_db?sslmode=disable``
+        (the backend's ``DATABASE_URL``; user ``litellm`` in rhpds, ``litemaas_admin`` in Kustomize).
+    litellm_database_url: the database holding the LiteLLM tables: ``…/litellm`` (rhpds) or
+        ``…/litellm_db`` (Kustomize) when separate, the same URL as ``litemaas_database_url`` when shared.
+    db_user: the PostgreSQL superuser.
     redis_url: ``redis://:<pw>@127.0.0.1:<port>/0``.
     litellm_url: ``http://127.0.0.1:<port>``; litellm_host: ``127.0.0.1:<port>`` (for a Route host).
     """
 
-    layout: str
+    databases: str
     workdir: Path
     litemaas_database_url: str = field(repr=False)
     litellm_database_url: str = field(repr=False)
@@ -55,10 +59,12 @@ class DataPlane:
     redis_port: int
     litemaas_database: str
     litellm_database: str
+    db_user: str
     seed: SeedSummary = field(repr=False)
     postgres: PostgresCluster = field(repr=False)
     redis: RedisServer = field(repr=False)
     api: LiteLLMApiServer = field(repr=False)
+    layout: str = layouts.RHPDS
 
     def redis_ping(self) -> bool:
         """True while the sandbox redis-server answers an authenticated PING (0.5 s timeout)."""
@@ -93,35 +99,37 @@ class DataPlane:
 def start_data_plane(
     workdir: Path,
     secrets: SandboxSecrets,
-    layout: str = "separate",
+    databases: str = "separate",
     now: datetime | None = None,
     seed: int = DEFAULT_SEED,
+    layout: str = layouts.RHPDS,
 ) -> DataPlane:
     """Start PostgreSQL, seed it, start redis-server and the LiteLLM API; return their coordinates.
 
     Args:
         workdir: a directory of this sandbox (created if missing); the cluster goes to ``<workdir>/pg``
             and redis to ``<workdir>/redis``. Must not already contain ``pg``.
-        secrets: ``db_password`` (role ``litellm``), ``redis_password``, ``master_key``.
-        layout: ``"separate"`` or ``"shared"`` (docs/deployment-facts.md §2).
+        secrets: ``db_password`` (of the layout's database user), ``redis_password``, ``master_key``.
+        databases: ``"separate"`` or ``"shared"`` (docs/deployment-facts.md §2).
         now: reference time of the seed (UTC-aware); default the current time.
         seed: seed of the data generator.
+        layout: ``"rhpds"`` or ``"kustomize"``: the database user and database names (``layouts.py``).
     Returns:
         DataPlane, running.
     Raises:
-        ValueError: unknown layout. PostgresError, RedisServerError, RuntimeError: a server failed to
+        ValueError: unknown databases or layout. PostgresError, RedisServerError, RuntimeError: a server failed to
         start (everything started so far has been stopped again).
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    names = layouts.layout(layout)
+    wanted = names.databases(databases)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    pg = PostgresCluster(workdir, secrets.db_password)
-    rds = RedisServer(workdir, secrets.redis_password)
+    pg = PostgresCluster(workdir, secrets.db_password, role=names.db_user)
+    rds = RedisServer(workdir, secrets.redis_password if names.redis_auth else "")
     api: LiteLLMApiServer | None = None
     try:
         pg.start()
-        litemaas_db, litellm_db = pg.create_databases(layout)
+        litemaas_db, litellm_db = pg.create_databases(*wanted)
         if litemaas_db == litellm_db:
             with pg.connect(litemaas_db) as conn:
                 summary = seed_databases(conn, conn, now=now, seed=seed)
@@ -134,7 +142,7 @@ def start_data_plane(
             {
                 "host": "127.0.0.1",
                 "port": pg.port,
-                "user": ROLE,
+                "user": names.db_user,
                 "password": secrets.db_password,
                 "dbname": litellm_db,
                 "sslmode": "disable",
@@ -148,6 +156,7 @@ def start_data_plane(
         pg.stop(remove=pg.external)
         raise
     return DataPlane(
+        databases=databases,
         layout=layout,
         workdir=workdir,
         litemaas_database_url=pg.url(litemaas_db),
@@ -159,6 +168,7 @@ def start_data_plane(
         redis_port=rds.port,
         litemaas_database=litemaas_db,
         litellm_database=litellm_db,
+        db_user=names.db_user,
         seed=summary,
         postgres=pg,
         redis=rds,

@@ -8,10 +8,18 @@ secret value:
     set -a; . 'DIR/env'; set +a
     export LITEMAAS_SANDBOX_DIR='DIR'
 
+Environments: `SandboxOptions(environments=(SandboxEnvironment("a"), SandboxEnvironment("b", "kustomize")))`
+hosts one complete LiteMaaS per namespace, each with its own data plane (daemon.py); the default is one
+environment, `litellm-rhpds` in the rhpds layout. Per environment, tests find its data plane's own
+addresses in DIR/envs/<namespace>/direct-env (`export NAME='value'` lines: LITELLM_MASTER_KEY,
+LITEMAAS_DATABASE_URL, LITELLM_DATABASE_URL, LITELLM_URL, REDIS_URL) and its secret values in
+DIR/envs/<namespace>/secrets.json; DIR/direct-env and DIR/secrets.json are the first environment's.
+
 `restricted_kubeconfig(DIR, role)` (or `SandboxOptions(restricted_role=…)`) adds a second token whose
 requests the API authorizes against the given Role, and writes DIR/kubeconfig-restricted for it.
 `SandboxOptions(direct_urls=False)` starts the realistic variant: in-cluster URLs only (see daemon.py).
-`inject_fault(DIR, action)` drops port-forwards or kills execs (for tests of tunnel and pg_dump faults).
+`inject_fault(DIR, action, namespace=…)` drops port-forwards or kills execs (for tests of tunnel and
+pg_dump faults), in every namespace or in one.
 
 `down` sends SIGTERM, waits, and removes DIR; it is idempotent.
 
@@ -24,8 +32,8 @@ Boundary: imports no product code. Errors are `SandboxError` (a RuntimeError) wi
 from __future__ import annotations
 
 import copy
-import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,11 +43,47 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
+from litemaas_state.sandbox import layouts
+
 _MARKERS = ("daemon.pid", "daemon.log", "kubeconfig")
+DEFAULT_NAMESPACE = "litellm-rhpds"
+TOKEN_SECONDS = 7 * 24 * 3600  # restricted_kubeconfig's token outlives any test run
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not be started or stopped; the message says why (with the daemon log tail)."""
+
+
+@dataclass(frozen=True)
+class SandboxEnvironment:
+    """One environment of the sandbox: a namespace holding a complete LiteMaaS.
+
+    namespace: a DNS-1123 label (at most 63 characters).
+    layout: "rhpds" (the rhpds HA deployment) or "kustomize" (upstream rh-aiservices-bu/litemaas
+        deployment/kustomize); the object names of docs/deployment-facts.md §1.3.
+    databases: "separate" (LiteMaaS and LiteLLM in their own databases) or "shared" (one database).
+    Raises ValueError on a bad value.
+    """
+
+    namespace: str = DEFAULT_NAMESPACE
+    layout: Literal["rhpds", "kustomize"] = "rhpds"
+    databases: Literal["separate", "shared"] = "separate"
+
+    def __post_init__(self) -> None:
+        if len(self.namespace) > 63 or not _DNS1123_LABEL.fullmatch(self.namespace):
+            raise ValueError(
+                f"namespace {self.namespace!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+                "at most 63 characters, starting and ending with a letter or digit)"
+            )
+        layouts.layout(self.layout)
+        if self.databases not in layouts.DATABASES:
+            raise ValueError(f"databases must be one of {', '.join(layouts.DATABASES)}, got {self.databases!r}")
+
+    @property
+    def arg(self) -> str:
+        """The daemon's `--env` value: `NS=LAYOUT:DATABASES`."""
+        return f"{self.namespace}={self.layout}:{self.databases}"
 
 
 @dataclass(frozen=True)
@@ -48,7 +92,10 @@ class SandboxOptions:
 
     pod_ready_s: seconds before a new pod turns Ready (demo ~1.0; tests 0.1-0.2).
     progress_deadline_s: the Deployments' spec.progressDeadlineSeconds (real default 600; demo 10; tests ~3).
-    layout: "separate" (LiteMaaS and LiteLLM in their own DBs, rhpds f4545df) or "shared" (one DB).
+    databases: "separate" (LiteMaaS and LiteLLM in their own DBs, rhpds f4545df) or "shared" (one DB), for
+        the default environment when `environments` is empty.
+    environments: the environments (namespaces) to host; empty → one `SandboxEnvironment(databases=databases)`
+        (litellm-rhpds, rhpds). The first one is the kubeconfig's namespace and DIR/env's and DIR/direct-env's.
     secrets_file: JSON object of known secret values (SandboxSecrets field names); None → random.
     data_plane: start PostgreSQL/Redis/LiteLLM API too (if `sandbox/dataplane.py` exists); False → kube API only.
     startup_timeout_s: how long `up` waits for DIR/ready.
@@ -62,12 +109,23 @@ class SandboxOptions:
 
     pod_ready_s: float = 1.0
     progress_deadline_s: int = 10
-    layout: Literal["separate", "shared"] = "separate"
+    databases: Literal["separate", "shared"] = "separate"
+    environments: tuple[SandboxEnvironment, ...] = ()
     secrets_file: Path | None = None
     data_plane: bool = True
     startup_timeout_s: float = 120.0
     direct_urls: bool = True
     restricted_role: Path | dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        names = [e.namespace for e in self.environments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"an environment namespace is given twice: {', '.join(names)}")
+
+    @property
+    def resolved_environments(self) -> tuple[SandboxEnvironment, ...]:
+        """`environments`, or the default one (litellm-rhpds, rhpds, `databases`)."""
+        return self.environments or (SandboxEnvironment(databases=self.databases),)
 
 
 def default_dir() -> Path:
@@ -170,9 +228,11 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
         str(options.pod_ready_s),
         "--progress-deadline-s",
         str(int(options.progress_deadline_s)),
-        "--layout",
-        options.layout,
+        "--databases",
+        options.databases,
     ]
+    for environment in options.resolved_environments:
+        cmd += ["--env", environment.arg]
     if options.secrets_file is not None:
         cmd += ["--secrets-file", str(Path(options.secrets_file).absolute())]
     if not options.data_plane:
@@ -203,7 +263,7 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
             _fail(d, f"the sandbox was not ready after {options.startup_timeout_s:.0f} s")
         time.sleep(0.05)
     if options.restricted_role is not None:
-        restricted_kubeconfig(d, options.restricted_role)
+        restricted_kubeconfig(d, options.restricted_role, namespace=options.resolved_environments[0].namespace)
     return shell_lines(d)
 
 
@@ -227,20 +287,21 @@ def restricted_kubeconfig(
     *,
     service_account: str = "ci",
     filename: str = "kubeconfig-restricted",
+    namespace: str = DEFAULT_NAMESPACE,
 ) -> Path:
     """Give a running sandbox a second, restricted token and write a kubeconfig that uses it.
 
     Creates (or replaces) ServiceAccount `service_account`, the Role (its `metadata.name`, default
-    `service_account`) and RoleBinding `service_account` → that Role in namespace litellm-rhpds through
-    the admin API, maps a new random token to user `system:serviceaccount:litellm-rhpds:<sa>` in
-    DIR/tokens.json (0600), and writes DIR/<filename> (0600): the admin kubeconfig with that token.
+    `service_account`) and RoleBinding `service_account` → that Role in `namespace` (default litellm-rhpds)
+    through the admin API, asks the TokenRequest API (`POST …/serviceaccounts/<sa>/token`, what
+    `kubectl create token` does) for a token of user `system:serviceaccount:<namespace>:<sa>` valid for
+    `TOKEN_SECONDS`, and writes DIR/<filename> (0600): the admin kubeconfig with that token.
     The API server then authorizes that token's requests by RBAC (rbac.py) and answers denials with
     the apiserver's 403 Status. Calling it again with another Role replaces the Role's rules.
 
     Returns: the kubeconfig path. Raises SandboxError if the sandbox does not run, the Role is not a Role,
     or the API refuses a write (the Status message is included).
     """
-    import secrets as pysecrets
     import ssl
 
     import httpx
@@ -249,7 +310,6 @@ def restricted_kubeconfig(
     d = (sandbox_dir or default_dir()).absolute()
     if not is_running(d):
         raise SandboxError(f"no sandbox is running in {d}")
-    namespace = "litellm-rhpds"
     body = _load_role(role)
     body.setdefault("apiVersion", "rbac.authorization.k8s.io/v1")
     meta = body.setdefault("metadata", {})
@@ -285,14 +345,14 @@ def restricted_kubeconfig(
                 answer = client.put(f"{path}/{obj['metadata']['name']}", json=obj)
             if answer.status_code >= 300:
                 raise SandboxError(f"the sandbox API refused {path}: {answer.json().get('message')}")
-    token = pysecrets.token_urlsafe(32)
-    tokens_path = d / "tokens.json"
-    try:
-        tokens = json.loads(tokens_path.read_text())
-    except (OSError, ValueError):
-        tokens = {}
-    tokens[token] = {"user": f"system:serviceaccount:{namespace}:{service_account}"}
-    _write_private(tokens_path, json.dumps(tokens, indent=2) + "\n")
+        answer = client.post(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token",
+            json={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                  "spec": {"expirationSeconds": TOKEN_SECONDS}},
+        )
+        if answer.status_code >= 300:
+            raise SandboxError(f"the sandbox API refused the TokenRequest: {answer.json().get('message')}")
+        token = answer.json()["status"]["token"]
     config = copy.deepcopy(admin)
     config["users"][0]["user"] = {"token": token}
     out = d / filename
@@ -300,13 +360,17 @@ def restricted_kubeconfig(
     return out
 
 
-def inject_fault(sandbox_dir: Path | None, action: str, after_bytes: int | None = None) -> dict[str, Any]:
+def inject_fault(
+    sandbox_dir: Path | None, action: str, after_bytes: int | None = None, namespace: str | None = None
+) -> dict[str, Any]:
     """Cut the running sandbox's streams: POST /sandbox/v1/faults with the admin token (streams.py).
 
     action: `drop-port-forwards` (every open tunnel's WebSocket closes), `kill-execs` (SIGKILL: the exec
     ends with exit code 137), `drop-execs` (the exec WebSocket closes without a status), `clear` (disarm).
     after_bytes: also arm the fault for streams opened later, cutting each once it has sent that many
-    bytes to its client. Returns the answer (`{"affected": N}`). Raises SandboxError if the API refuses.
+    bytes to its client. namespace: only streams to pods of that namespace (None: every namespace; with
+    `clear`, disarm only that namespace's armed faults). Returns the answer (`{"affected": N}`). Raises
+    SandboxError if the API refuses.
     """
     import ssl
 
@@ -319,6 +383,8 @@ def inject_fault(sandbox_dir: Path | None, action: str, after_bytes: int | None 
     body: dict[str, Any] = {"action": action}
     if after_bytes is not None:
         body["after_bytes"] = after_bytes
+    if namespace is not None:
+        body["namespace"] = namespace
     answer = httpx.post(
         admin["clusters"][0]["cluster"]["server"] + "/sandbox/v1/faults",
         json=body,

@@ -1,13 +1,11 @@
 """A throwaway PostgreSQL cluster (any installed major version, see ``find_bindir``) for the sandbox's data plane.
 
-What it stands in for: the StatefulSet `litellm-postgres` (docs/deployment-facts.md §1.4), whose superuser is the
-role `litellm` (POSTGRES_USER of the official image) with password authentication, and the database
-layouts of docs/deployment-facts.md §2:
-
-- ``"separate"``: ``litemaas_db`` holds the LiteMaaS schema (docs/deployment-facts.md §3) and ``litellm`` the LiteLLM
-  schema (docs/deployment-facts.md §4), the layout rhpds f4545df intended;
-- ``"shared"``: one database ``litemaas_db`` holds both schemas, which is what rhpds HEAD really does
-  (LiteLLM's DATABASE_URL still comes from ``litemaas-db/DATABASE_URL``, docs/deployment-facts.md §2).
+What it stands in for: one environment's PostgreSQL StatefulSet (`litellm-postgres` in rhpds, `postgres`
+in the upstream Kustomize layout, docs/deployment-facts.md §1.3–§1.4), whose superuser is the role
+POSTGRES_USER of the official image (`litellm` in rhpds, `litemaas_admin` in Kustomize; ``role``) with
+password authentication. :meth:`PostgresCluster.create_databases` makes the LiteMaaS database
+(docs/deployment-facts.md §3 schema) and the LiteLLM database (§4 schema), or one database holding both
+(the ``shared`` arrangement of docs/deployment-facts.md §2); the names come from ``layouts.py``.
 
 The cluster lives in ``<workdir>/pg`` (data in ``data/``, unix socket in ``sock/``, server log in
 ``postgres.log``), listens on a free port of 127.0.0.1 only, uses scram-sha-256 for every connection,
@@ -44,9 +42,6 @@ BINDIR_ENV = "LITEMAAS_SANDBOX_PG_BINDIR"
 DEBIAN_LIB = Path("/usr/lib/postgresql")
 OS_USER = "postgres"
 ROLE = "litellm"
-LITEMAAS_DB = "litemaas_db"
-LITELLM_DB = "litellm"
-LAYOUTS = ("separate", "shared")
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; ".s.PGSQL.NNNNN" is appended
 
 _SETTINGS = {
@@ -140,12 +135,14 @@ def _sql_text(name: str) -> str:
 class PostgresCluster:
     """One disposable cluster. Call :meth:`start`, then :meth:`create_databases`; :meth:`stop` at the end.
 
-    ``password`` is the password of the superuser role ``litellm``; ``port`` is chosen by :meth:`start`.
+    ``password`` is the password of the superuser ``role`` (default ``litellm``, rhpds); ``port`` is chosen
+    by :meth:`start`.
     """
 
     workdir: Path
     password: str = field(repr=False)
     port: int = 0
+    role: str = ROLE
     root: Path = field(init=False)
     bindir: Path = field(init=False)
     _tmp_root: Path | None = field(init=False, default=None, repr=False)
@@ -210,7 +207,7 @@ class PostgresCluster:
                     "-D",
                     str(self.datadir),
                     "-U",
-                    ROLE,
+                    self.role,
                     f"--pwfile={pwfile}",
                     "--auth-local=scram-sha-256",
                     "--auth-host=scram-sha-256",
@@ -316,14 +313,14 @@ class PostgresCluster:
     # -- databases -------------------------------------------------------------------------------
 
     def url(self, dbname: str) -> str:
-        """``postgresql://litellm:<pw>@127.0.0.1:<port>/<db>?sslmode=disable`` (docs/deployment-facts.md §1.6, litemaas-db shape)."""
-        return f"postgresql://{ROLE}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{dbname}?sslmode=disable"
+        """``postgresql://<role>:<pw>@127.0.0.1:<port>/<db>?sslmode=disable`` (docs/deployment-facts.md §1.6, litemaas-db shape)."""
+        return f"postgresql://{self.role}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{dbname}?sslmode=disable"
 
     def connect(self, dbname: str, autocommit: bool = False) -> psycopg.Connection:
         return psycopg.connect(
             host="127.0.0.1",
             port=self.port,
-            user=ROLE,
+            user=self.role,
             password=self.password,
             dbname=dbname,
             sslmode="disable",
@@ -331,27 +328,25 @@ class PostgresCluster:
             connect_timeout=5,
         )
 
-    def create_databases(self, layout: str) -> tuple[str, str]:
-        """Create the databases of ``layout`` owned by ``litellm`` and load both schemas.
+    def create_databases(self, litemaas_db: str, litellm_db: str) -> tuple[str, str]:
+        """Create the databases owned by ``role`` and load the LiteMaaS schema into ``litemaas_db`` and the
+        LiteLLM schema into ``litellm_db`` (the same name: one database holds both, ``shared``).
 
         Returns:
-            (LiteMaaS database name, LiteLLM database name); equal in the shared layout.
+            (litemaas_db, litellm_db).
         Raises:
-            ValueError: unknown layout. psycopg.Error: a schema file failed to load.
+            psycopg.Error: a schema file failed to load.
         """
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-        litellm_db = LITEMAAS_DB if layout == "shared" else LITELLM_DB
         with self.connect("postgres", autocommit=True) as conn:
-            for db in dict.fromkeys((LITEMAAS_DB, litellm_db)):
+            for db in dict.fromkeys((litemaas_db, litellm_db)):
                 conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(ROLE))
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(db), sql.Identifier(self.role))
                 )
-        with self.connect(LITEMAAS_DB) as conn:
+        with self.connect(litemaas_db) as conn:
             conn.execute(_sql_text("litemaas.sql").encode())
         with self.connect(litellm_db) as conn:
             conn.execute(_sql_text("litellm.sql").encode())
-        return LITEMAAS_DB, litellm_db
+        return litemaas_db, litellm_db
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -1,9 +1,12 @@
 """Authentication, RBAC authorization and the audit log of the sandbox's Kubernetes API.
 
-Tokens: the admin token (DIR/kubeconfig) is all-powerful. Further tokens live in DIR/tokens.json,
-`{"<token>": {"user": "system:serviceaccount:<ns>:<name>", "groups": [...]}}`, re-read when the file
-changes (`manage.restricted_kubeconfig` writes it). A service-account user also has the groups
-`system:serviceaccounts`, `system:serviceaccounts:<ns>` and `system:authenticated`.
+Tokens: the admin token (DIR/kubeconfig) is all-powerful. ServiceAccount tokens come from the
+TokenRequest API (`POST /api/v1/namespaces/<ns>/serviceaccounts/<sa>/token`, what `kubectl create token`
+does; `Authenticator.issue`): user `system:serviceaccount:<ns>:<sa>`, valid until their expiry and while
+that ServiceAccount (same uid) exists, as bound tokens are; kept in memory only. Further static tokens
+may live in DIR/tokens.json, `{"<token>": {"user": "...", "groups": [...]}}`, re-read when the file
+changes. A service-account user also has the groups `system:serviceaccounts`,
+`system:serviceaccounts:<ns>` and `system:authenticated`.
 
 Authorization of a non-admin user, as kube-apiserver's RBAC authorizer does it
 (kubernetes/kubernetes plugin/pkg/auth/authorizer/rbac/rbac.go, pkg/apis/rbac/v1/evaluation_helpers.go):
@@ -28,7 +31,10 @@ from __future__ import annotations
 
 import hmac
 import json
+import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,15 +164,49 @@ def forbidden_status(user: User, info: RequestInfo) -> tuple[str, Obj]:
     return f"{head}: {why}", details
 
 
+def service_account_user(namespace: str, name: str) -> User:
+    """The user of a ServiceAccount's token, with the groups kube-apiserver gives it."""
+    return User(
+        name=f"system:serviceaccount:{namespace}:{name}",
+        groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
+    )
+
+
+@dataclass(frozen=True)
+class _Issued:
+    user: User
+    namespace: str
+    service_account: str
+    uid: str
+    expires: float  # time.time()
+
+
 @dataclass
 class Authenticator:
-    """Maps bearer tokens to users: the admin token, and DIR/tokens.json (re-read on change)."""
+    """Maps bearer tokens to users: the admin token, issued ServiceAccount tokens, and DIR/tokens.json.
+
+    `sa_uid(namespace, name)` returns the current uid of a ServiceAccount (None: gone); an issued token
+    whose ServiceAccount is gone or was re-created is refused (401), as a bound token is.
+    """
 
     admin_token: str = field(repr=False)
     tokens_file: Path | None = None
+    sa_uid: Callable[[str, str], str | None] | None = None
     _cache: dict[str, User] = field(default_factory=dict, repr=False)
     _stamp: tuple[int, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _issued: dict[str, _Issued] = field(default_factory=dict, repr=False)
+
+    def issue(self, namespace: str, name: str, uid: str, seconds: int) -> tuple[str, str]:
+        """A new token for ServiceAccount `namespace/name` (uid `uid`), valid `seconds`.
+
+        Returns (token, expirationTimestamp as RFC 3339)."""
+        token = secrets.token_urlsafe(48)
+        expires = time.time() + seconds
+        with self._lock:
+            self._issued[token] = _Issued(service_account_user(namespace, name), namespace, name, uid, expires)
+        stamp = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return token, stamp
 
     def _load(self) -> dict[str, User]:
         if self.tokens_file is None:
@@ -201,6 +241,13 @@ class Authenticator:
         if not authorization.startswith("Bearer "):
             return None
         token = authorization[len("Bearer ") :]
+        with self._lock:
+            issued = self._issued.get(token)
+        if issued is not None:
+            live_uid = self.sa_uid(issued.namespace, issued.service_account) if self.sa_uid else issued.uid
+            if time.time() < issued.expires and live_uid == issued.uid:
+                return issued.user
+            return None
         for known, user in self._load().items():
             if hmac.compare_digest(known.encode(), token.encode()):
                 return user

@@ -1,7 +1,7 @@
 """The sandbox's own redis-server, standing in for Deployment `litellm-redis` (docs/deployment-facts.md §1.4, §1.2).
 
-It listens on a free port of 127.0.0.1 only, requires a password (``requirepass``), and keeps nothing
-on disk (no RDB snapshots, no AOF). The configuration, which holds the password, is written to a 0600
+It listens on a free port of 127.0.0.1 only, requires a password (``requirepass``; an empty password:
+none, as upstream Kustomize's Redis), and keeps nothing on disk (no RDB snapshots, no AOF). The configuration, which holds the password, is written to a 0600
 file in ``<workdir>/redis/`` so the password never shows on a command line or in a log.
 
 :meth:`RedisServer.stop` followed by :meth:`RedisServer.start` restarts it on the same port, which lets
@@ -47,8 +47,9 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """``redis://:<pw>@127.0.0.1:<port>/0``."""
-        return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
+        """``redis://:<pw>@127.0.0.1:<port>/0`` (``redis://127.0.0.1:<port>/0`` without a password)."""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def _write_conf(self) -> Path:
         conf = self.dir / "redis.conf"
@@ -57,7 +58,7 @@ class RedisServer:
                 "bind 127.0.0.1",
                 f"port {self.port}",
                 "protected-mode yes",
-                f'requirepass "{self.password}"',
+                *([f'requirepass "{self.password}"'] if self.password else []),
                 'save ""',
                 "appendonly no",
                 f"dir {self.dir}",
@@ -133,7 +134,7 @@ class RedisServer:
         client = redis.Redis(
             host="127.0.0.1",
             port=self.port,
-            password=self.password,
+            password=self.password or None,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),  # redis-py >= 6 retries with backoff by default: one try only

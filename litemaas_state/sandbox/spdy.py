@@ -137,7 +137,9 @@ class SpdySession:
 
     async def run(self) -> None:
         await self.ws.accept(subprotocol=PROTOCOL)
-        self.session = _Session("portforward", asyncio.get_running_loop(), self.cut)
+        self.session = _Session(
+            "portforward", asyncio.get_running_loop(), self.cut, self.pod["metadata"].get("namespace", "")
+        )
         self.faults.open(self.session)
         try:
             while not self.closed.is_set():

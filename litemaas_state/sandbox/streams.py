@@ -10,9 +10,11 @@ has data channel 2i and error channel 2i+1; the first frame on each carries the 
 little-endian. Each port is dialled at connect, like the kubelet does in the pod's network namespace:
 a port with no server behind it sends `error forwarding port P to pod NAME, uid UID: ... connection
 refused` on its error channel and its data stream ends. The connection closes when every port's
-stream has ended (upstream EOF, client close, or a fault). The pod → server map (`PodRuntime.upstream`):
-app=litellm-postgres port 5432 → the sandbox PostgreSQL, app=litellm port 4000 → the LiteLLM admin API
-emulator, app=litellm-redis port 6379 → redis-server; anything else is refused. As on a cluster, a
+stream has ended (upstream EOF, client close, or a fault). Each namespace (environment) has its own
+`PodRuntime`, so a pod in namespace A reaches A's servers only. The pod → server map
+(`PodRuntime.upstream`, app labels per layout, layouts.py): app=litellm-postgres (rhpds) or app=postgres
+(Kustomize) port 5432 → that environment's PostgreSQL, app=litellm port 4000 → its LiteLLM admin API
+emulator, app=litellm-redis port 6379 → its redis-server; anything else is refused. As on a cluster, a
 Running pod forwards even when it is not Ready; a pod that is not Running answers the upgrade with the
 kubelet's 500 `pod not found ("<name>_<namespace>")`, an exec into a container that is not running
 with 500 `container not found ("<container>")`, and a missing pod with the apiserver's 404 Status.
@@ -29,7 +31,7 @@ staging/src/k8s.io/client-go/tools/remotecommand/websocket.go), subprotocols `v5
 `Failure` with reason `NonZeroExitCode` and a cause `{"reason":"ExitCode","message":"<code>"}`),
 4 resize (ignored); v5 adds the close frame `[255, channel]` (stdin EOF). The container's commands run
 as real processes of this machine against the sandbox's servers: in the postgres pod `psql`, `pg_dump`,
-`pg_isready` with PGHOST/PGPORT/PGPASSWORD aimed at the sandbox PostgreSQL (the pod's trusted local
+`pg_isready` with PGHOST/PGPORT/PGUSER/PGPASSWORD aimed at the environment's PostgreSQL (the pod's trusted local
 socket; `-h`/`-p` options given by the caller are replaced); in redis pods `redis-cli` with the sandbox
 Redis address and REDISCLI_AUTH (the password the pod's env gives). Any other command gets runc's
 `exec: "X": executable file not found in $PATH` on stderr and exit code 127. A process killed by a
@@ -38,7 +40,8 @@ signal reports 128+signal (SIGKILL → 137), as a container runtime does. Output
 Faults (`FaultRegistry`, reached through the admin-only `POST /sandbox/v1/faults` in kubeapi/http.py):
 drop every open port-forward (the client sees the WebSocket close), SIGKILL every running exec
 (non-zero exit status on channel 3), or drop exec connections without a status; each optionally armed
-with `after_bytes` so that streams are cut once they have sent that many bytes to the client.
+with `after_bytes` so that streams are cut once they have sent that many bytes to the client, and
+optionally limited to the pods of one namespace.
 
 Boundary: imports no product code.
 """
@@ -96,8 +99,10 @@ def choose_protocol(offered: list[str], served: tuple[str, ...]) -> str | None:
 
 @dataclass(frozen=True)
 class PodRuntime:
-    """What the pods' containers reach: the data plane's servers on 127.0.0.1 (ports None: not running).
+    """What one environment's pods' containers reach: its data plane's servers on 127.0.0.1 (ports None:
+    not running).
 
+    postgres_app / litellm_app / redis_app: the pods' `app` labels (layouts.py; rhpds defaults).
     pg_bin: directory holding psql/pg_dump/pg_isready (else found in PATH).
     """
 
@@ -109,14 +114,17 @@ class PodRuntime:
     litellm_port: int | None = None
     pg_bin: Path | None = None
     host: str = "127.0.0.1"
+    postgres_app: str = "litellm-postgres"
+    litellm_app: str = "litellm"
+    redis_app: str = "litellm-redis"
 
     def upstream(self, pod: Obj, port: int) -> tuple[str, int] | None:
         """The local server behind `port` of `pod`, or None (connection refused)."""
         app = ((pod.get("metadata") or {}).get("labels") or {}).get("app")
         target = {
-            ("litellm-postgres", 5432): self.postgres_port,
-            ("litellm", 4000): self.litellm_port,
-            ("litellm-redis", 6379): self.redis_port,
+            (self.postgres_app, 5432): self.postgres_port,
+            (self.litellm_app, 4000): self.litellm_port,
+            (self.redis_app, 6379): self.redis_port,
         }.get((str(app), port))
         return (self.host, target) if target else None
 
@@ -135,7 +143,7 @@ class PodRuntime:
             return None
         app = ((pod.get("metadata") or {}).get("labels") or {}).get("app")
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "HOME")}
-        if app == "litellm-postgres" and name in POSTGRES_TOOLS and self.postgres_port:
+        if app == self.postgres_app and name in POSTGRES_TOOLS and self.postgres_port:
             binary = self._pg_binary(name)
             if binary is None:
                 return None
@@ -147,11 +155,12 @@ class PodRuntime:
                 PGSSLMODE="disable",
             )
             return [binary, *_drop_options(argv[1:], ("-h", "--host", "-p", "--port"))], env
-        if app == "litellm-redis" and name in REDIS_TOOLS and self.redis_port:
+        if app == self.redis_app and name in REDIS_TOOLS and self.redis_port:
             binary = shutil.which(name)
             if binary is None:
                 return None
-            env["REDISCLI_AUTH"] = self.redis_password
+            if self.redis_password:
+                env["REDISCLI_AUTH"] = self.redis_password
             rest = _drop_options(argv[1:], ("-h", "-p", "-a", "--pass", "--user"))
             return [binary, "-h", self.host, "-p", str(self.redis_port), *rest], env
         return None
@@ -184,9 +193,14 @@ class _Session:
     """One open stream: counts bytes sent to the client and can be cut from another thread."""
 
     def __init__(
-        self, kind: str, loop: asyncio.AbstractEventLoop, cut: Callable[[str], Coroutine[Any, Any, None]]
+        self,
+        kind: str,
+        loop: asyncio.AbstractEventLoop,
+        cut: Callable[[str], Coroutine[Any, Any, None]],
+        namespace: str = "",
     ) -> None:
         self.kind = kind
+        self.namespace = namespace
         self.loop = loop
         self._cut = cut
         self.sent = 0
@@ -203,7 +217,8 @@ class FaultRegistry:
     """Open port-forwards and execs, and the faults armed against them. Thread-safe.
 
     Actions (`apply`): `drop-port-forwards`, `kill-execs` (SIGKILL), `drop-execs` (close, no status),
-    each with optional `after_bytes` (also armed for streams opened later); `clear` disarms.
+    each with optional `after_bytes` (also armed for streams opened later) and optional `namespace` (only
+    streams to pods of that namespace; None: every namespace); `clear` disarms (all, or one namespace's).
     """
 
     ACTIONS = ("drop-port-forwards", "kill-execs", "drop-execs", "clear")
@@ -211,7 +226,7 @@ class FaultRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sessions: set[_Session] = set()
-        self._armed: dict[str, tuple[str, int]] = {}  # kind → (how, after_bytes)
+        self._armed: dict[tuple[str, str | None], tuple[str, int]] = {}  # (kind, namespace) → (how, after_bytes)
 
     def open(self, session: _Session) -> None:
         with self._lock:
@@ -230,24 +245,31 @@ class FaultRegistry:
         """Record `n` bytes sent to the client; cut the session if an armed fault says so."""
         session.sent += n
         with self._lock:
-            armed = self._armed.get(session.kind)
+            armed = self._armed.get((session.kind, session.namespace)) or self._armed.get((session.kind, None))
         if armed is not None and session.sent >= armed[1]:
             session.cut(armed[0])
 
-    def apply(self, action: str, after_bytes: int | None = None) -> dict[str, int]:
+    def apply(self, action: str, after_bytes: int | None = None, namespace: str | None = None) -> dict[str, int]:
         """Run a fault action; returns `{"affected": N}` (streams cut now). Raises ValueError on a bad action."""
         if action not in self.ACTIONS:
             raise ValueError(f"unknown fault action {action!r} (expected one of {', '.join(self.ACTIONS)})")
         if action == "clear":
             with self._lock:
-                self._armed.clear()
+                for key in [k for k in self._armed if namespace is None or k[1] == namespace]:
+                    del self._armed[key]
             return {"affected": 0}
         kind = "portforward" if action == "drop-port-forwards" else "exec"
         how = "kill" if action == "kill-execs" else "drop"
         with self._lock:
             if after_bytes is not None:
-                self._armed[kind] = (how, after_bytes)
-            targets = [s for s in self._sessions if s.kind == kind and s.sent >= (after_bytes or 0)]
+                self._armed[(kind, namespace)] = (how, after_bytes)
+            targets = [
+                s
+                for s in self._sessions
+                if s.kind == kind
+                and s.sent >= (after_bytes or 0)
+                and (namespace is None or s.namespace == namespace)
+            ]
         for s in targets:
             s.cut(how)
         return {"affected": len(targets)}
@@ -284,7 +306,7 @@ async def serve_portforward(
         with contextlib.suppress(Exception):
             await ws.close(code=1011, reason="port-forward dropped")
 
-    session = _Session("portforward", asyncio.get_running_loop(), cut)
+    session = _Session("portforward", asyncio.get_running_loop(), cut, pod["metadata"].get("namespace", ""))
     faults.open(session)
     try:
         # Dial every port before reading client frames: bytes the client sends early wait in the
@@ -428,7 +450,7 @@ async def serve_exec(
             with contextlib.suppress(Exception):
                 await ws.close(code=1011, reason="exec dropped")
 
-    session = _Session("exec", asyncio.get_running_loop(), cut)
+    session = _Session("exec", asyncio.get_running_loop(), cut, pod["metadata"].get("namespace", ""))
     faults.open(session)
 
     async def pump(stream: asyncio.StreamReader | None, channel: int, wanted: bool) -> None:

@@ -25,7 +25,7 @@ from litemaas_state.sandbox.secrets import SandboxSecrets
 @pytest.fixture(scope="module")
 def dp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DataPlane, SandboxSecrets]]:
     secrets = SandboxSecrets.generate()
-    plane = start_data_plane(tmp_path_factory.mktemp("writers"), secrets, layout="separate")
+    plane = start_data_plane(tmp_path_factory.mktemp("writers"), secrets, databases="separate")
     try:
         yield plane, secrets
     finally:

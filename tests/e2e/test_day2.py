@@ -38,7 +38,7 @@ def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> Non
 
 
 def test_shared_database_layout(make_sandbox) -> None:
-    sb = make_sandbox(layout="shared")
+    sb = make_sandbox(databases="shared")
     state = sb.state_copy()
     proc = sb.cli("plan", state, check=0)
     assert proc.stdout.count("+ file: ") == 1  # one database to dump

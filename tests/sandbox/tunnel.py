@@ -64,8 +64,10 @@ def admin(sandbox: Sandbox) -> httpx.Client:
     )
 
 
-def fault(sandbox: Sandbox, action: str, after_bytes: int | None = None) -> dict[str, Any]:
-    return manage.inject_fault(sandbox.dir, action, after_bytes)
+def fault(
+    sandbox: Sandbox, action: str, after_bytes: int | None = None, namespace: str | None = None
+) -> dict[str, Any]:
+    return manage.inject_fault(sandbox.dir, action, after_bytes, namespace=namespace)
 
 
 def open_streams(sandbox: Sandbox) -> dict[str, int]:

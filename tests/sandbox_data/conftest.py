@@ -1,4 +1,5 @@
-"""Fixtures for the sandbox data plane tests: one real data plane per layout, shared by the session.
+"""Fixtures for the sandbox data plane tests: one real data plane per databases arrangement (separate,
+shared), shared by the session.
 
 Tests that change data only touch keys they create through ``POST /key/generate``, so the seeded
 population stays as documented in litemaas_state/sandbox/seed.py.
@@ -24,8 +25,8 @@ class Sandbox:
     http: httpx.Client  # base_url = LiteLLM, master key in Authorization
 
     @property
-    def layout(self) -> str:
-        return self.dp.layout
+    def databases(self) -> str:
+        return self.dp.databases
 
     def litemaas(self) -> psycopg.Connection:
         return psycopg.connect(self.dp.litemaas_database_url, autocommit=True)
@@ -40,7 +41,7 @@ class Sandbox:
 @pytest.fixture(scope="session", params=["separate", "shared"])
 def sbx(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     secrets = SandboxSecrets.generate()
-    dp = start_data_plane(tmp_path_factory.mktemp(f"dp-{request.param}"), secrets, layout=request.param)
+    dp = start_data_plane(tmp_path_factory.mktemp(f"dp-{request.param}"), secrets, databases=request.param)
     http = httpx.Client(
         base_url=dp.litellm_url, headers={"Authorization": f"Bearer {secrets.master_key}"}, timeout=10
     )

@@ -32,7 +32,7 @@ def test_urls_and_repr(sbx: Sandbox) -> None:
     assert dp.litemaas_database_url == (
         f"postgresql://litellm:{sec.db_password}@127.0.0.1:{port}/litemaas_db?sslmode=disable"
     )
-    db = "litellm" if dp.layout == "separate" else "litemaas_db"
+    db = "litellm" if dp.databases == "separate" else "litemaas_db"
     assert (
         dp.litellm_database_url
         == f"postgresql://litellm:{sec.db_password}@127.0.0.1:{port}/{db}?sslmode=disable"
@@ -75,16 +75,18 @@ def test_redis_requires_the_password_and_can_go_away(sbx: Sandbox) -> None:
     assert dp.redis_ping() and dp.redis_url.endswith(f":{dp.redis_port}/0")
 
 
-def test_invalid_layout(tmp_path: Path) -> None:
+def test_invalid_databases_or_layout(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="databases"):
+        start_data_plane(tmp_path, SandboxSecrets.generate(), databases="split")
     with pytest.raises(ValueError, match="layout"):
-        start_data_plane(tmp_path, SandboxSecrets.generate(), layout="split")
+        start_data_plane(tmp_path, SandboxSecrets.generate(), layout="helm")
     assert not (tmp_path / "pg").exists()
 
 
 def test_db_outage_and_stop(tmp_path: Path) -> None:
     """Readiness turns 503 when PostgreSQL really goes away; stop() frees every port and temp dir."""
     secrets = SandboxSecrets.generate()
-    dp = start_data_plane(tmp_path / "wd", secrets, layout="shared")
+    dp = start_data_plane(tmp_path / "wd", secrets, databases="shared")
     pg_root = dp.postgres.root
     try:
         with httpx.Client(

@@ -19,14 +19,14 @@ def _tables(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in rows}
 
 
-def test_layout_places_each_schema_in_its_database(sbx: Sandbox) -> None:
+def test_databases_place_each_schema_in_its_database(sbx: Sandbox) -> None:
     with sbx.litemaas() as a, sbx.litellm() as b:
         ta, tb = _tables(a), _tables(b)
         dbs = {r[0] for r in a.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")}
         owners = dict(a.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database").fetchall())
     assert LITEMAAS_TABLES <= ta and LITELLM_TABLES <= tb
     assert sbx.dp.litemaas_database_url.endswith("/litemaas_db?sslmode=disable")
-    if sbx.layout == "separate":
+    if sbx.databases == "separate":
         assert sbx.dp.litellm_database_url.endswith("/litellm?sslmode=disable")
         assert not (LITELLM_TABLES & ta) and not (LITEMAAS_TABLES & tb)
         assert {"litemaas_db", "litellm"} <= dbs

@@ -161,7 +161,7 @@ def test_orphans_by_hash_and_by_alias(sbx: Sandbox) -> None:
         tokens = {r[0] for r in ll.execute(f"SELECT token FROM {VT}")}  # noqa: S608
         aliases = {r[0] for r in ll.execute(f"SELECT key_alias FROM {VT} WHERE key_alias IS NOT NULL")}  # noqa: S608
         active = m.execute("SELECT key_hash, litellm_key_alias FROM api_keys WHERE is_active").fetchall()
-        if sbx.layout == "shared":  # the rhpds orphan pass needs both schemas in one DB (docs/deployment-facts.md §6.1 (7))
+        if sbx.databases == "shared":  # the rhpds orphan pass needs both schemas in one DB (docs/deployment-facts.md §6.1 (7))
             n = m.execute(
                 "SELECT count(*) FROM api_keys WHERE is_active = true AND litellm_key_alias IS NOT NULL"
                 ' AND NOT EXISTS (SELECT 1 FROM "LiteLLM_VerificationToken" lv'

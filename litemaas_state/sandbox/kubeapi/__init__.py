@@ -16,9 +16,10 @@ server-side `Table` printing. The Deployment controller lives in `controller.py`
 in `world.py`. This package has no controller logic beyond what an API server does at write time
 (defaulting, validation, `metadata.generation` bumps on spec changes).
 
-Layout: `resources` (the served types, discovery), `status` (Status errors), `selectors` (label and
-field selectors), `patch` (merge, strategic merge and JSON patch), `admission` (defaulting and
-validation), `store` (objects, resourceVersions, the event log), `tables` (server-side printing),
+Layout: `resources` (the served types, discovery, OpenAPI v3), `status` (Status errors), `selectors`
+(label and field selectors), `patch` (merge, strategic merge and JSON patch), `ssa` (server-side apply),
+`protobuf` (protobuf request bodies), `admission` (defaulting and validation), `store` (objects,
+resourceVersions, the event log), `tables` (server-side printing),
 `http` (`KubeApi`: routes, watch, the WebSocket route), `tls` (`generate_tls`, `KubeApiServer`).
 The names other modules use are re-exported here (`kubeapi.Store`, `kubeapi.resource`, ...).
 
@@ -36,12 +37,13 @@ handler that matters. We use FastAPI (starlette) + uvicorn (the optional extra `
 catch-all route and our own dispatcher.
 
 What is served (see `RESOURCES`): core/v1 namespaces, pods (+/exec and /portforward over WebSocket,
-streams.py), secrets, services, configmaps, serviceaccounts, endpoints (computed, read-only,
-endpoints.py); apps/v1 deployments (+/scale, +/status), replicasets, statefulsets; autoscaling/v2
-horizontalpodautoscalers; coordination.k8s.io/v1 leases; route.openshift.io/v1 routes;
-discovery.k8s.io/v1 endpointslices (computed, read-only); rbac.authorization.k8s.io/v1 roles,
-rolebindings. Sandbox-only: `GET|POST /sandbox/v1/faults` (admin token; streams.FaultRegistry:
-drop port-forwards, kill or drop execs, optionally after N bytes).
+streams.py), secrets, services, configmaps, serviceaccounts (+/token: the TokenRequest API, rbac.py),
+endpoints (computed, read-only, endpoints.py); apps/v1 deployments (+/scale, +/status), replicasets,
+statefulsets; autoscaling/v2 horizontalpodautoscalers; batch/v1 cronjobs and jobs (stored and defaulted;
+nothing runs them); coordination.k8s.io/v1 leases; route.openshift.io/v1 routes; discovery.k8s.io/v1
+endpointslices (computed, read-only); rbac.authorization.k8s.io/v1 roles, rolebindings.
+Sandbox-only: `GET|POST /sandbox/v1/faults` (admin token; streams.FaultRegistry:
+drop port-forwards, kill or drop execs, optionally after N bytes, optionally in one namespace).
 Watch: `?watch=true` streams newline-delimited `{"type": ADDED|MODIFIED|DELETED, "object": ...}` for
 events after `resourceVersion` (none or "0": synthetic ADDED for current objects first;
 `sendInitialEvents=true`: the same, then a BOOKMARK with `k8s.io/initial-events-end`), honours
@@ -50,12 +52,16 @@ resourceVersion older than the kept event log gets an ERROR event with a 410 Exp
 Writes: PUT and PATCH take `metadata.resourceVersion` as a precondition when present (409 Conflict);
 on the main resource `status` is ignored (use `/status`); a spec change bumps `metadata.generation`;
 `dryRun=All` validates without storing. List items carry no `kind`/`apiVersion` (as a real apiserver).
-Not served: server-side apply (`application/apply-patch+yaml` → 415), protobuf (always JSON),
-aggregated discovery (kubectl falls back to the legacy documents when the answer is plain
-`application/json`), OpenAPI (404; kubectl get/set image/scale/rollout do not need it),
-`limit`/`continue` paging (everything in one page), events, watch of the computed endpoints,
-ClusterRoles, plain SPDY upgrades (kubectl's port-forward is served when it tunnels SPDY/3.1 inside
-a WebSocket, spdy.py, as kubectl 1.31+ does by default).
+Server-side apply (`application/apply-patch+yaml`, `kubectl apply --server-side`) is served, simplified
+(ssa.py: no conflicts, lists owned whole). OpenAPI v3: only the PATCH operations with
+`x-kubernetes-group-version-kind` and `fieldValidation` (resources.openapi_v3_document), which is what
+`kubectl apply` reads before it leaves validation to the server. Protobuf request bodies are decoded for
+the kinds `kubectl create` sends that way (protobuf.py); answers are always JSON.
+Not served: protobuf answers, aggregated discovery (kubectl falls back to the legacy documents when the
+answer is plain `application/json`), OpenAPI v2 and schemas (404; kubectl builds client-side apply
+patches from its compiled-in types), `limit`/`continue` paging (everything in one page), events, watch of
+the computed endpoints, ClusterRoles, plain SPDY upgrades (kubectl's port-forward is served when it
+tunnels SPDY/3.1 inside a WebSocket, spdy.py, as kubectl 1.31+ does by default).
 
 Sources: Kubernetes API concepts (watch, resourceVersion semantics, Status), kubectl behaviour in
 docs/design.md §9.10-§9.13, and the apiserver's message wording for NotFound/Conflict/Invalid.

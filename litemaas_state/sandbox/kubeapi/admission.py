@@ -183,6 +183,61 @@ def admit_secret(res: Resource, old: Obj | None, new: Obj) -> None:
     new.setdefault("type", "Opaque")
 
 
+def _job_spec(spec: Any, path: str) -> list[FieldError]:
+    """Default a batch/v1 JobSpec and return its field errors (pkg/apis/batch/v1/defaults.go, validation)."""
+    if not isinstance(spec, dict):
+        return [FieldError.required(path)]
+    for key, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6)):
+        int_field(spec.get(key), f"{path}.{key}")
+        spec.setdefault(key, value)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return [FieldError.required(f"{path}.template")]
+    pod = template.get("spec")
+    errors = _validate_pod_spec(pod, f"{path}.template.spec")
+    if isinstance(pod, dict):
+        _default_pod_spec(pod)
+        if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+            errors.append(
+                FieldError(
+                    f"{path}.template.spec.restartPolicy",
+                    "FieldValueNotSupported",
+                    f'Unsupported value: "{pod.get("restartPolicy")}": supported values: "OnFailure", "Never"',
+                )
+            )
+    return errors
+
+
+def admit_job(res: Resource, old: Obj | None, new: Obj) -> None:
+    """Default and validate a Job (spec.template with restartPolicy Never or OnFailure); raises ApiError 422."""
+    errors = _job_spec(new.get("spec"), "spec")
+    if errors:
+        raise invalid(res.qualified_kind, new["metadata"]["name"], errors)
+
+
+def admit_cronjob(res: Resource, old: Obj | None, new: Obj) -> None:
+    """Default and validate a CronJob (schedule and jobTemplate.spec required); raises ApiError 422."""
+    spec = new.get("spec")
+    errors: list[FieldError] = []
+    if not isinstance(spec, dict):
+        raise invalid(res.qualified_kind, new["metadata"]["name"], [FieldError.required("spec")])
+    if not isinstance(spec.get("schedule"), str) or not spec["schedule"].strip():
+        errors.append(FieldError.required("spec.schedule"))
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    job_template = spec.get("jobTemplate")
+    if not isinstance(job_template, dict):
+        errors.append(FieldError.required("spec.jobTemplate"))
+    else:
+        errors += _job_spec(job_template.get("spec"), "spec.jobTemplate.spec")
+    if errors:
+        raise invalid(res.qualified_kind, new["metadata"]["name"], errors)
+
+
 ADMISSION: dict[str, Callable[[Resource, Obj | None, Obj], None]] = {
     "apps/deployments": admit_workload,
     "apps/replicasets": admit_workload,
@@ -190,4 +245,6 @@ ADMISSION: dict[str, Callable[[Resource, Obj | None, Obj], None]] = {
     "coordination.k8s.io/leases": admit_lease,
     "autoscaling/horizontalpodautoscalers": admit_hpa,
     "/secrets": admit_secret,
+    "batch/jobs": admit_job,
+    "batch/cronjobs": admit_cronjob,
 }

@@ -1,6 +1,7 @@
 """The HTTP side of the sandbox Kubernetes API: `KubeApi` (a FastAPI app with one catch-all route and
-our own dispatcher): auth, RBAC, audit, discovery, CRUD, list/watch, the `/scale` and `/status`
-subresources, and the pods/exec and pods/portforward WebSocket route (streams.py, spdy.py).
+our own dispatcher): auth, RBAC, audit, discovery, OpenAPI v3, CRUD, list/watch, server-side apply, the
+`/scale`, `/status` and serviceaccounts `/token` subresources, and the pods/exec and pods/portforward
+WebSocket route (streams.py, spdy.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket
 
 from litemaas_state.sandbox import endpoints, rbac, spdy, streams
+from litemaas_state.sandbox.kubeapi import protobuf, ssa
 from litemaas_state.sandbox.kubeapi.admission import int_field
 from litemaas_state.sandbox.kubeapi.patch import apply_patch
 from litemaas_state.sandbox.kubeapi.resources import (
@@ -28,6 +30,8 @@ from litemaas_state.sandbox.kubeapi.resources import (
     Obj,
     Resource,
     group_list,
+    openapi_v3_document,
+    openapi_v3_root,
     resource,
     resource_list,
 )
@@ -84,8 +88,8 @@ def to_scale(obj: Obj) -> Obj:
 class KubeApi:
     """The request dispatcher: auth, RBAC, audit, routing, verbs. One instance per server.
 
-    runtime: where pods' port-forwards and execs reach (streams.PodRuntime); None → every port is
-    refused and every command is not found. state_dir: where DIR/tokens.json is read and
+    runtimes: per namespace, where its pods' port-forwards and execs reach (streams.PodRuntime); a
+    namespace without one (or None) → every port is refused and every command is not found. state_dir: where DIR/tokens.json is read and
     DIR/audit.jsonl written (rbac.py); None → admin token only, no audit log.
     """
 
@@ -96,15 +100,17 @@ class KubeApi:
         store: Store,
         token: str,
         *,
-        runtime: streams.PodRuntime | None = None,
+        runtimes: Mapping[str, streams.PodRuntime] | None = None,
         state_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.token = token
         self.stopping = False
-        self.runtime = runtime or streams.PodRuntime()
+        self.runtimes = dict(runtimes or {})
         self.faults = streams.FaultRegistry()
-        self.auth = rbac.Authenticator(token, state_dir / "tokens.json" if state_dir else None)
+        self.auth = rbac.Authenticator(
+            token, state_dir / "tokens.json" if state_dir else None, sa_uid=self._service_account_uid
+        )
         self.audit = rbac.AuditLog(state_dir / "audit.jsonl" if state_dir else None)
 
     def app(self) -> FastAPI:
@@ -121,6 +127,10 @@ class KubeApi:
             await self.handle_websocket(websocket)
 
         return app
+
+    def _service_account_uid(self, namespace: str, name: str) -> str | None:
+        sa = self.store.find(resource("ServiceAccount"), namespace, name)
+        return None if sa is None else str(sa["metadata"]["uid"])
 
     def _authorize(self, user: rbac.User, info: rbac.RequestInfo) -> None:
         """Raise the apiserver's 403 unless RBAC allows `info` for `user`."""
@@ -157,7 +167,7 @@ class KubeApi:
         return response
 
     async def _sandbox(self, request: Request, path: str, user: rbac.User) -> Response:
-        """`/sandbox/v1/faults` (admin token only): GET → open streams; POST {"action", "after_bytes"}."""
+        """`/sandbox/v1/faults` (admin token only): GET → open streams; POST {"action", "after_bytes", "namespace"}."""
         if not user.admin:
             raise ApiError(
                 403,
@@ -174,8 +184,11 @@ class KubeApi:
         after = body.get("after_bytes")
         if after is not None and (not isinstance(after, int) or after < 0):
             raise bad_request("after_bytes must be a non-negative integer")
+        namespace = body.get("namespace")
+        if namespace is not None and not isinstance(namespace, str):
+            raise bad_request("namespace must be a string")
         try:
-            return _json(self.faults.apply(str(body.get("action")), after))
+            return _json(self.faults.apply(str(body.get("action")), after, namespace))
         except ValueError as exc:
             raise bad_request(str(exc)) from exc
 
@@ -231,13 +244,14 @@ class KubeApi:
             await ws.send_denial_response(_json(exc.status(), exc.code))
             return
         self.audit.record(user, info, 101)
+        runtime = self.runtimes.get(info.namespace) or streams.PodRuntime()
         if info.subresource == "portforward" and protocol == spdy.PROTOCOL:
-            await spdy.serve_spdy_portforward(ws, pod, self.runtime, self.faults)
+            await spdy.serve_spdy_portforward(ws, pod, runtime, self.faults)
         elif info.subresource == "portforward":
-            await streams.serve_portforward(ws, protocol, pod, ports, self.runtime, self.faults)
+            await streams.serve_portforward(ws, protocol, pod, ports, runtime, self.faults)
         else:
             opts = {k: q.get(k, "") in ("1", "true", "True") for k in ("stdin", "stdout", "stderr", "tty")}
-            await streams.serve_exec(ws, protocol, pod, command, opts, self.runtime, self.faults)
+            await streams.serve_exec(ws, protocol, pod, command, opts, runtime, self.faults)
 
     @staticmethod
     def _ports(values: list[str]) -> list[int]:
@@ -282,6 +296,12 @@ class KubeApi:
                 return _json({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
             if path == "/apis":
                 return _json(group_list())
+            if path == "/openapi/v3":
+                return _json(openapi_v3_root())
+            if path.startswith("/openapi/v3/"):
+                doc = openapi_v3_document(path[len("/openapi/v3/") :])
+                if doc is not None:
+                    return _json(doc)
         parts = [p for p in path.split("/") if p]
         if parts[:1] == ["api"] and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
@@ -347,6 +367,10 @@ class KubeApi:
             raise self._not_allowed(method)
         if sub == "scale":
             return await self._scale(request, res, ns, name, dry_run)
+        if sub == "token":
+            if method != "POST":
+                raise self._not_allowed(method)
+            return _json(self._token_request(res, ns, name, await self._body(request)), 201)
         if method == "GET":
             obj = self.store.get(res, ns, name)
             if table:
@@ -358,6 +382,9 @@ class KubeApi:
         if method == "PATCH":
             raw = await request.body()
             ctype = request.headers.get("content-type", "").split(";")[0].strip()
+            if ctype == ssa.CONTENT_TYPE and sub is None:
+                obj, created = ssa.apply(self.store, res, ns, name, raw, q.get("fieldManager", ""), dry_run=dry_run)
+                return _json(obj, 201 if created else 200)
             old = self.store.get(res, ns, name)
             patched = apply_patch(ctype, old, raw, name)
             if not isinstance(patched, dict):
@@ -393,6 +420,30 @@ class KubeApi:
                 }
             )
         raise self._not_allowed(method)
+
+    def _token_request(self, res: Resource, ns: str, name: str, body: Obj) -> Obj:
+        """`POST .../serviceaccounts/{name}/token` (what `kubectl create token` sends): a TokenRequest with a new
+        bearer token for `system:serviceaccount:<ns>:<name>`, valid while the ServiceAccount (same uid) exists
+        and for `spec.expirationSeconds` (default 3600; kube-apiserver's minimum 600)."""
+        sa = self.store.get(res, ns, name)
+        spec = body.get("spec") or {}
+        seconds = spec.get("expirationSeconds") or 3600
+        int_field(seconds, "spec.expirationSeconds")
+        if seconds < 600:
+            raise invalid(
+                "TokenRequest.authentication.k8s.io",
+                name,
+                [FieldError.invalid("spec.expirationSeconds", seconds, "may not specify a duration less than 10 minutes")],
+            )
+        token, expires = self.auth.issue(ns, name, sa["metadata"]["uid"], seconds)
+        audiences = spec.get("audiences") or ["https://kubernetes.default.svc"]
+        return {
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+            "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": None},
+            "status": {"token": token, "expirationTimestamp": expires},
+        }
 
     def _computed(self, request: Request, res: Resource, namespace: str | None, name: str | None) -> Response:
         """GET/list of Endpoints or EndpointSlices, derived from Services and Pods (endpoints.py)."""
@@ -437,6 +488,8 @@ class KubeApi:
     @staticmethod
     async def _body(request: Request) -> Obj:
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if ctype == protobuf.CONTENT_TYPE:
+            return protobuf.decode(await request.body())
         if ctype not in ("application/json", ""):
             raise ApiError(
                 415,

@@ -124,13 +124,29 @@ RESOURCES: tuple[Resource, ...] = (
         generation=True,
     ),
     Resource("coordination.k8s.io", "v1", "leases", "Lease", "lease"),
-    Resource("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", short_names=("sa",)),
+    Resource(
+        "", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", short_names=("sa",), subresources=("token",)
+    ),
     Resource("", "v1", "endpoints", "Endpoints", "endpoints", short_names=("ep",)),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", "endpointslice"),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", "role"),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", "rolebinding"),
     Resource(
         "route.openshift.io", "v1", "routes", "Route", "route", categories=("all",), subresources=("status",)
+    ),
+    Resource(
+        "batch",
+        "v1",
+        "cronjobs",
+        "CronJob",
+        "cronjob",
+        short_names=("cj",),
+        categories=("all",),
+        subresources=("status",),
+        generation=True,
+    ),
+    Resource(
+        "batch", "v1", "jobs", "Job", "job", categories=("all",), subresources=("status",), generation=True
     ),
 )
 
@@ -183,6 +199,18 @@ def _api_resource(res: Resource) -> list[Obj]:
                     "verbs": ["create", "get"],
                 }
             )
+    if "token" in res.subresources:
+        out.append(
+            {
+                "name": f"{res.plural}/token",
+                "singularName": "",
+                "namespaced": True,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }
+        )
     if "scale" in res.subresources:
         out.append(
             {
@@ -238,3 +266,65 @@ def parse_int_or_percent(value: Any, total: int, *, round_up: bool) -> int:
         pct = int(value[:-1]) * total / 100
         return math.ceil(pct) if round_up else math.floor(pct)
     return int(value or 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# OpenAPI v3 (only what kubectl reads)
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def openapi_v3_root() -> Obj:
+    """`GET /openapi/v3`: one entry per served group-version (k8s.io/client-go openapi3 root discovery)."""
+    gvs = dict.fromkeys((r.group, r.version) for r in RESOURCES)
+    return {
+        "paths": {
+            _gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash=sandbox-{g or 'core'}-{v}"}
+            for g, v in gvs
+        }
+    }
+
+
+def openapi_v3_document(gv_path: str) -> Obj | None:
+    """`GET /openapi/v3/<api/v1 | apis/G/V>`: per resource, the PATCH operation of its item path with its
+    `x-kubernetes-group-version-kind` and the `fieldValidation` query parameter; None if not served.
+
+    That is what kubectl 1.32 reads before `apply` (k8s.io/cli-runtime resource/query_param_verifier_v3.go
+    `supportsQueryParamV3`): with it, kubectl leaves field validation to the server instead of
+    downloading OpenAPI v2 for client-side validation. No schemas: kubectl then builds client-side apply
+    patches from its compiled-in types (kubectl apply patcher.go). Deviation: the server does not
+    validate unknown fields (`fieldValidation` is accepted and ignored).
+    """
+    served = [r for r in RESOURCES if _gv_path(r.group, r.version) == gv_path]
+    if not served:
+        return None
+    paths: Obj = {}
+    params = [
+        {"name": name, "in": "query", "schema": {"type": "string"}}
+        for name in ("dryRun", "fieldManager", "fieldValidation", "force")
+    ]
+    for r in served:
+        ns = "namespaces/{namespace}/" if r.namespaced else ""
+        gvk = {"group": r.group, "version": r.version, "kind": r.kind}
+        paths[f"/{gv_path}/{ns}{r.plural}/{{name}}"] = {
+            "patch": {
+                "operationId": f"patch{r.kind}",
+                "parameters": params,
+                "requestBody": {
+                    "content": {
+                        t: {"schema": {"type": "object"}}
+                        for t in (
+                            "application/apply-patch+yaml",
+                            "application/json-patch+json",
+                            "application/merge-patch+json",
+                        )
+                    }
+                },
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+            }
+        }
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths}

@@ -277,6 +277,45 @@ def _table_columns(res: Resource) -> tuple[list[Obj], Callable[[Obj], list[Any]]
             ]
 
         return cols, row
+    if k == "CronJob":
+        cols = [
+            _col("Name", fmt="name"),
+            _col("Schedule"),
+            _col("Timezone"),
+            _col("Suspend"),
+            _col("Active", "integer"),
+            _col("Last Schedule"),
+            _col("Age"),
+        ]
+
+        def row(o: Obj) -> list[Any]:
+            sp, st = o.get("spec") or {}, o.get("status") or {}
+            return [
+                o["metadata"]["name"],
+                sp.get("schedule", ""),
+                sp.get("timeZone", "<none>"),
+                "True" if sp.get("suspend") else "False",
+                len(st.get("active") or []),
+                "<none>",
+                _age(o),
+            ]
+
+        return cols, row
+    if k == "Job":
+        cols = [_col("Name", fmt="name"), _col("Status"), _col("Completions"), _col("Duration"), _col("Age")]
+
+        def row(o: Obj) -> list[Any]:
+            sp, st = o.get("spec") or {}, o.get("status") or {}
+            done = st.get("succeeded", 0)
+            return [
+                o["metadata"]["name"],
+                "Complete" if done >= sp.get("completions", 1) else "Running",
+                f"{done}/{sp.get('completions', 1)}",
+                "",
+                _age(o),
+            ]
+
+        return cols, row
     if k == "Namespace":
         cols = [_col("Name", fmt="name"), _col("Status"), _col("Age")]
         return cols, lambda o: [

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,10 +118,10 @@ class KubeApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: TlsFiles | None = None,
-        runtime: streams.PodRuntime | None = None,
+        runtimes: Mapping[str, streams.PodRuntime] | None = None,
         state_dir: Path | None = None,
     ) -> None:
-        self.api = KubeApi(store, token, runtime=runtime, state_dir=state_dir)
+        self.api = KubeApi(store, token, runtimes=runtimes, state_dir=state_dir)
         self.tls = tls
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
