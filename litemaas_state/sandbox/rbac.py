@@ -235,12 +235,15 @@ class Authenticator:
             return self._cache
 
     def authenticate(self, authorization: str) -> User | None:
-        """The user of an `Authorization: Bearer <token>` header, or None (401)."""
-        if hmac.compare_digest(authorization.encode(), f"Bearer {self.admin_token}".encode()):
-            return User(name=ADMIN_USER, groups=("system:masters", "system:authenticated"), admin=True)
-        if not authorization.startswith("Bearer "):
+        """The user of an `Authorization: Bearer <token>` header, or None (401). The scheme is matched without
+        regard to case, as kube-apiserver does (k8s.io/apiserver pkg/authentication/request/bearertoken:
+        `strings.EqualFold(parts[0], "bearer")`; the official client's in-cluster config sends `bearer`)."""
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             return None
-        token = authorization[len("Bearer ") :]
+        if hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            return User(name=ADMIN_USER, groups=("system:masters", "system:authenticated"), admin=True)
         with self._lock:
             issued = self._issued.get(token)
         if issued is not None:

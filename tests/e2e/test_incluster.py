@@ -191,7 +191,6 @@ key_retention:
     assert_exact(pod)
 
 
-@pytest.mark.xfail(strict=True, reason="until the sandbox serves batch/v1 CronJobs and PersistentVolumeClaims")
 def test_the_bundle_applies_cleanly_with_kubectl(make_sandbox) -> None:
     sb = make_sandbox(data_plane=False)
     state = sb.state_copy()

@@ -20,12 +20,6 @@ from litemaas_state.live.connect import DataPlaneFlags, Discovery
 from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube, load_in_cluster
 from tests.conftest import Sandbox
 
-#: The official client's in-cluster loader sends ``authorization: bearer <token>`` (lower case), which
-#: kube-apiserver accepts (apiserver pkg/authentication/request/bearertoken: the scheme is compared
-#: case-insensitively) and the sandbox's API server does not yet. Strict: passes turn into a failure.
-SANDBOX_BEARER_CASE = pytest.mark.xfail(strict=True, raises=Exception,
-                                        reason="the sandbox answers 401 to the lower-case 'bearer' scheme")
-
 ROLE = {"kind": "Role", "metadata": {"name": "incluster"},
         "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]}]}
 
@@ -43,7 +37,6 @@ def service_account_dir(kube: Sandbox, tmp_path: Path) -> tuple[Path, dict[str, 
     return d, {"KUBERNETES_SERVICE_HOST": str(server.hostname), "KUBERNETES_SERVICE_PORT": str(server.port)}
 
 
-@SANDBOX_BEARER_CASE
 def test_the_service_account_reads_what_its_role_allows_and_no_more(kube: Sandbox, tmp_path: Path) -> None:
     d, environ = service_account_dir(kube, tmp_path)
     cfg = k8s.Configuration()
@@ -65,7 +58,6 @@ def test_outside_a_pod_the_loader_refuses(tmp_path: Path) -> None:
                         {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"})
 
 
-@SANDBOX_BEARER_CASE
 def test_connect_kube_falls_back_to_the_pod_and_every_source_goes_direct(kube: Sandbox, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     d, environ = service_account_dir(kube, tmp_path)

@@ -69,6 +69,8 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("", "v1", "secrets", "Secret", "secret"),
     Resource("", "v1", "configmaps", "ConfigMap", "configmap", short_names=("cm",)),
+    Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", "persistentvolumeclaim",
+             short_names=("pvc",), subresources=("status",)),
     Resource(
         "",
         "v1",
