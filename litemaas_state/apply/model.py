@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventKind(StrEnum):
@@ -61,6 +61,7 @@ class ApplyResult(BaseModel):
     results: tuple[ActionResult, ...]
     failed_action: str | None = None
     error: str | None = None
+    interrupted: bool = Field(False, description="SIGINT/SIGTERM stopped the run (exit 130, errors.ExitCode).")
 
     @property
     def ok(self) -> bool:

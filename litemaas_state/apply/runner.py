@@ -59,6 +59,7 @@ def apply_plan(
     succeeded: set[str] = set()
     failed: str | None = None
     error: str | None = None
+    interrupted = False
     for action in plan.actions:
         if failed is not None:
             results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SKIPPED,
@@ -85,6 +86,7 @@ def apply_plan(
             message = executor(action, report)
         except KeyboardInterrupt:  # SIGINT, or SIGTERM (cli.py turns it into this): stop, and say what was done
             failed, error = action.id, "interrupted (SIGINT/SIGTERM) while this action ran; it may be half done"
+            interrupted = True
             took = clock() - start
             report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address,
                               message=error, elapsed_s=took))
@@ -107,7 +109,7 @@ def apply_plan(
                           message=message, elapsed_s=took))
         results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SUCCEEDED,
                                     message=message, duration_s=took))
-    return ApplyResult(results=tuple(results), failed_action=failed, error=error)
+    return ApplyResult(results=tuple(results), failed_action=failed, error=error, interrupted=interrupted)
 
 
 def _show(value: object) -> str:

@@ -239,7 +239,7 @@ def _execute(plan: Plan, conns: Connections, opts: ApplyOptions, out: Output, lo
     note = order.after_failure(plan.actions, [r.action_id for r in done], result.failed_action)
     if note:
         out.echo(f"\nNote: {note}", err=True)
-    return ExitCode.ERROR
+    return ExitCode.INTERRUPTED if result.interrupted else ExitCode.ERROR
 
 
 def live_display(stream: Any) -> bool:

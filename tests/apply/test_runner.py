@@ -56,3 +56,16 @@ def test_an_image_change_whose_backup_is_not_in_the_plan_is_not_started() -> Non
     assert ran == []
     assert results == [("images/litellm", ActionStatus.FAILED, "images/litellm was not started: it requires "
                         "backup/e, which has not succeeded in this apply")]
+
+
+def test_an_interrupt_stops_the_run_and_is_told_apart_from_a_failure() -> None:
+    def backup(action: Action, report: Reporter) -> str:
+        raise KeyboardInterrupt  # SIGINT, or SIGTERM as cli.py turns it
+
+    plan = Plan(environment="e", namespace="e", created_at=NOW, state_file="s", state_digest="d",
+                actions=(BACKUP, IMAGE))
+    result = apply_plan(plan, {"backup": backup}, lambda e: None)
+    assert result.interrupted and result.failed_action == "backup/e"
+    assert [r.status for r in result.results] == [ActionStatus.FAILED, ActionStatus.SKIPPED]
+    failed = apply_plan(plan, {"backup": lambda a, r: (_ for _ in ()).throw(BackupFailed("x"))}, lambda e: None)
+    assert not failed.interrupted and failed.failed_action == "backup/e"
