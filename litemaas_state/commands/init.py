@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NoReturn
 from pydantic import ValidationError
 
 from litemaas_state import names
-from litemaas_state.commands.common import Connections, ConnectOptions, Deps
+from litemaas_state.commands.common import Connections, ConnectOptions, Deps, error_text
 from litemaas_state.errors import ConfigError, ExitCode, LitemaasStateError, StateFileError
 from litemaas_state.names import LayoutName
 from litemaas_state.spec.load import parse_state
@@ -169,7 +169,7 @@ def run(opts: InitOptions, deps: Deps) -> ExitCode:
     text = render_init(doc)
     _check(text, doc)
     for warning in doc.warnings:
-        deps.output.echo(f"Warning: {warning}", err=True)
+        deps.output.echo(f"Warning: {error_text(warning)}", err=True)  # one line: world values in it
     deps.output.echo(text, nl=False)
     return ExitCode.OK
 
