@@ -43,6 +43,13 @@ def _fleet_options(required: bool = True) -> Any:
     return wrap
 
 
+def _layouts() -> tuple[Any, ...]:
+    """The layout names, for ``--layout`` (names.py imports nothing heavy)."""
+    from litemaas_state.names import LayoutName
+
+    return tuple(LayoutName)
+
+
 def _single(paths: tuple[Path, ...]) -> Path:
     """The one state file of a run that is not a fleet run (commands/fleet.py ``is_fleet``)."""
     return paths[0]
@@ -284,6 +291,26 @@ def status(paths: tuple[Path, ...], parallelism: int, as_json: bool, color: bool
     if fleet.is_fleet(paths):
         _run(fleet.run_status, paths, opts, _deps(color), _guard, parallelism)
     _run(status_cmd.run, opts, _deps(color))
+
+
+@cli.command("init")
+@click.option("--from-live", "from_live", is_flag=True, help="Write the state file from what runs in the namespace "
+              "now (required: the only source).")
+@click.option("--namespace", required=True, help="The namespace of the deployment (also metadata.name).")
+@click.option("--layout", type=click.Choice([lay.value for lay in _layouts()]), default=None,
+              help="How the deployment names its objects (default: the layout whose Deployments exist).")
+@_connect_options
+def init(from_live: bool, namespace: str, layout: str | None, **kw: Any) -> None:
+    """Print a state file of a running deployment (> state/NS.yaml): images, replicas, admins; its first plan
+    says No changes."""
+    from litemaas_state.commands import init as init_cmd
+    from litemaas_state.names import LayoutName
+
+    if not from_live:
+        raise click.UsageError("init needs --from-live: the state file is written from the live deployment")
+    opts = init_cmd.InitOptions(namespace=namespace, layout=LayoutName(layout) if layout else None,
+                                connect=_connect(kw))
+    _run(init_cmd.run, opts, _deps(False))
 
 
 @cli.command()

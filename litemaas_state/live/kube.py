@@ -428,6 +428,27 @@ class KubeReader:
                                f"(service/{service} targetPort); {alternative}")
         return PodPort(name=pod["metadata"]["name"], container=found[0], port=found[1])
 
+    def namespace_exists(self) -> bool | None:
+        """Whether the connection's namespace exists: True, False (404), or None when the token may not
+        ``get`` it (403; a namespaced RoleBinding of the admin, edit or view ClusterRole allows it, since a
+        request for a Namespace object is authorised in that namespace).
+
+        Raises:
+            ObserveError: any other failure (unreachable API server, 5xx).
+        Source: kubernetes/kubernetes ``staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go``
+        (a namespace's own name is its request namespace for authorisation).
+        """
+        with kube_errors(f"get namespace/{self.conn.namespace}"):
+            try:
+                read_json(self.core.read_namespace, self.conn.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                if exc.status == 403:
+                    return None
+                raise
+        return True
+
     def raw_deployment(self, name: str) -> RawObject | None:
         """The Deployment as raw JSON (camelCase), or None on 404."""
         with kube_errors(f"get deployment/{name}"):

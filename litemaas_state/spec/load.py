@@ -112,11 +112,29 @@ def _construct(node: yaml.Node, path: Path, marks: dict[Path, tuple[int, int]], 
         problems.append(_value_problem(f"{str(node.value)[:60]!r} is not a valid date and time ({reason})",
                                        node, path, file))
         return None
-    if isinstance(value, str) and (bad := _FORBIDDEN_IN_VALUE.search(value)):
-        c = bad.group(0)
-        problems.append(_value_problem(f"the value contains U+{ord(c):04X} ({_char_name(c)}); only printable "
-                                       "text is allowed", node, path, file))
+    if isinstance(value, str) and (refused := value_refusal(value)):
+        problems.append(_value_problem(refused, node, path, file))
     return value
+
+
+def value_refusal(value: str) -> str | None:
+    """Why a state file refuses ``value`` as a string value even when written as a YAML escape, or None.
+
+    Args:
+        value: a string value (e.g. an image or e-mail read from the world, about to be written).
+    Returns:
+        ``"the value contains U+202E (bidirectional control); only printable text is allowed"`` for the first
+        C0/C1 control, DEL, zero-width or invisible format character, line/paragraph separator or bidi
+        control in it; None when it has none.
+    Raises:
+        Nothing.
+    Source: this module's docstring ("Trojan Source" controls; no field holds multi-line text).
+    """
+    bad = _FORBIDDEN_IN_VALUE.search(value)
+    if bad is None:
+        return None
+    c = bad.group(0)
+    return f"the value contains U+{ord(c):04X} ({_char_name(c)}); only printable text is allowed"
 
 
 def _char_name(c: str) -> str:
