@@ -83,7 +83,7 @@ class SandboxLauncher:
         return sandbox
 
     @contextmanager
-    def running(self, **options: Any) -> Iterator[Sandbox]:
+    def started(self, **options: Any) -> Iterator[Sandbox]:
         """`start(**options)`, stopped when the block ends (a module- or function-scoped fixture's body)."""
         sandbox = self.start(**options)
         try:
@@ -125,7 +125,7 @@ def sandbox_launcher() -> Iterator[SandboxLauncher]:
 @pytest.fixture(scope="module")
 def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
     """A kube-only sandbox (no data plane), one per test module."""
-    with sandbox_launcher.running(**FAST, data_plane=False) as sandbox:
+    with sandbox_launcher.started(**FAST, data_plane=False) as sandbox:
         yield sandbox
 
 

@@ -43,7 +43,7 @@ from tests.conftest import FAST, Sandbox, SandboxLauncher
 
 @pytest.fixture(scope="module")
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    with sandbox_launcher.running(**FAST) as sandbox:
+    with sandbox_launcher.started(**FAST) as sandbox:
         yield sandbox
 
 

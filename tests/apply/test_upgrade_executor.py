@@ -21,7 +21,7 @@ NEW = "quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom"
 
 @pytest.fixture
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    with sandbox_launcher.running(**FAST) as sandbox:
+    with sandbox_launcher.started(**FAST) as sandbox:
         yield sandbox
 
 

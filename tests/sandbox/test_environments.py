@@ -29,7 +29,7 @@ KUST = "team-k"
 @pytest.fixture(scope="module")
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
     envs = (manage.SandboxEnvironment(RHPDS), manage.SandboxEnvironment(KUST, "kustomize"))
-    with sandbox_launcher.running(**FAST, direct_urls=False, environments=envs) as sandbox:
+    with sandbox_launcher.started(**FAST, direct_urls=False, environments=envs) as sandbox:
         yield sandbox
 
 

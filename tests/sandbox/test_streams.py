@@ -32,7 +32,7 @@ PG_POD = "litellm-postgres-0"
 
 @pytest.fixture(scope="module")
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    with sandbox_launcher.running(**FAST, direct_urls=False) as sandbox:
+    with sandbox_launcher.started(**FAST, direct_urls=False) as sandbox:
         yield sandbox
 
 
