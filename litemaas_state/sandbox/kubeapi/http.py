@@ -66,6 +66,20 @@ def _strip_list_item(obj: Obj) -> Obj:
     return obj
 
 
+def _list_response(res: Resource, items: list[Obj], rv: int | str, table: bool) -> Response:
+    """A list answer: a meta.k8s.io/v1 Table when `table` (Accept: ...;as=Table), else `<Kind>List`."""
+    if table:
+        return _json(to_table(res, items, rv))
+    return _json(
+        {
+            "kind": f"{res.kind}List",
+            "apiVersion": res.api_version,
+            "metadata": {"resourceVersion": str(rv)},
+            "items": [_strip_list_item(i) for i in items],
+        }
+    )
+
+
 def to_scale(obj: Obj) -> Obj:
     """The autoscaling/v1 Scale view of a Deployment/ReplicaSet/StatefulSet."""
     meta = obj["metadata"]
@@ -344,16 +358,7 @@ class KubeApi:
                 items, rv = self.store.select(
                     res, namespace, q.get("labelSelector", ""), q.get("fieldSelector", "")
                 )
-                if table:
-                    return _json(to_table(res, items, rv))
-                return _json(
-                    {
-                        "kind": f"{res.kind}List",
-                        "apiVersion": res.api_version,
-                        "metadata": {"resourceVersion": str(rv)},
-                        "items": [_strip_list_item(i) for i in items],
-                    }
-                )
+                return _list_response(res, items, rv, table)
             if method == "POST":
                 body = await self._body(request)
                 meta = body.setdefault("metadata", {})
@@ -466,16 +471,7 @@ class KubeApi:
             for o in objs
             if labels_match(o["metadata"].get("labels") or {}, lreqs) and fields_match(o, freqs)
         ]
-        if "as=Table" in request.headers.get("accept", ""):
-            return _json(to_table(res, items, rv))
-        return _json(
-            {
-                "kind": f"{res.kind}List",
-                "apiVersion": res.api_version,
-                "metadata": {"resourceVersion": str(rv)},
-                "items": [_strip_list_item(i) for i in items],
-            }
-        )
+        return _list_response(res, items, rv, "as=Table" in request.headers.get("accept", ""))
 
     @staticmethod
     def _not_allowed(method: str) -> ApiError:
