@@ -95,19 +95,19 @@ def main() -> None:
         direct_env = {**tunnel_env, **direct, "LITEMAAS_STATE_CONNECT": "direct"}
         os.chdir(d)
 
-        print(f"plan at the demo size (median of {args.repeat}):")
-        t_tunnel = median_time(tunnel_env, args.repeat, "plan", str(STATE), "--json")
-        t_direct = median_time(direct_env, args.repeat, "plan", str(STATE), "--json")
-        print(f"  port-forward {t_tunnel:6.2f} s   direct {t_direct:6.2f} s   (+{t_tunnel - t_direct:.2f} s)")
+        def compare_plan(title: str, state: Path) -> None:
+            print(f"{title} (median of {args.repeat}):")
+            t_tunnel = median_time(tunnel_env, args.repeat, "plan", str(state), "--json")
+            t_direct = median_time(direct_env, args.repeat, "plan", str(state), "--json")
+            print(f"  port-forward {t_tunnel:6.2f} s   direct {t_direct:6.2f} s   (+{t_tunnel - t_direct:.2f} s)")
+
+        compare_plan("plan at the demo size", STATE)
 
         with psycopg.connect(direct["LITELLM_DATABASE_URL"]) as conn:
             conn.execute(INSERT_KEYS, (args.keys,))
         keys_state = d / "keys.yaml"
         keys_state.write_text(KEYS_STATE)
-        print(f"plan with {args.keys} extra expired keys (median of {args.repeat}):")
-        t_tunnel = median_time(tunnel_env, args.repeat, "plan", str(keys_state), "--json")
-        t_direct = median_time(direct_env, args.repeat, "plan", str(keys_state), "--json")
-        print(f"  port-forward {t_tunnel:6.2f} s   direct {t_direct:6.2f} s   (+{t_tunnel - t_direct:.2f} s)")
+        compare_plan(f"plan with {args.keys} extra expired keys", keys_state)
 
         with psycopg.connect(direct["LITEMAAS_DATABASE_URL"]) as conn:
             conn.execute(GROW, (args.dump_mb * 1000,))

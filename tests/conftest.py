@@ -16,13 +16,17 @@ import os
 import shlex
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from litemaas_state.sandbox import manage
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 FAST: dict[str, Any] = {"pod_ready_s": 0.15, "progress_deadline_s": 3}
 
@@ -78,6 +82,15 @@ class SandboxLauncher:
         self.running.append(sandbox)
         return sandbox
 
+    @contextmanager
+    def started(self, **options: Any) -> Iterator[Sandbox]:
+        """`start(**options)`, stopped when the block ends (a module- or function-scoped fixture's body)."""
+        sandbox = self.start(**options)
+        try:
+            yield sandbox
+        finally:
+            self.stop(sandbox)
+
     def stop(self, sandbox: Sandbox) -> None:
         manage.down(sandbox.dir)
         if sandbox in self.running:
@@ -86,6 +99,18 @@ class SandboxLauncher:
     def stop_all(self) -> None:
         for sandbox in list(self.running):
             self.stop(sandbox)
+
+
+@contextmanager
+def kube_api(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    """A Kubernetes ApiClient from `kubeconfig`, closed when the block ends."""
+    from kubernetes import config
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        yield api
+    finally:
+        api.close()
 
 
 @pytest.fixture(scope="session")
@@ -100,11 +125,8 @@ def sandbox_launcher() -> Iterator[SandboxLauncher]:
 @pytest.fixture(scope="module")
 def kube(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
     """A kube-only sandbox (no data plane), one per test module."""
-    sandbox = sandbox_launcher.start(**FAST, data_plane=False)
-    try:
+    with sandbox_launcher.started(**FAST, data_plane=False) as sandbox:
         yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 @pytest.fixture

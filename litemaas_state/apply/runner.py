@@ -87,29 +87,26 @@ def apply_plan(
         except KeyboardInterrupt:  # SIGINT, or SIGTERM (cli.py turns it into this): stop, and say what was done
             failed, error = action.id, "interrupted (SIGINT/SIGTERM) while this action ran; it may be half done"
             interrupted = True
-            took = clock() - start
-            report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address,
-                              message=error, elapsed_s=took))
-            results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
-                                        message=error, duration_s=took))
+            _ended(report, results, action, ActionStatus.FAILED, error, clock() - start)
             continue
         except Exception as exc:  # noqa: BLE001 - ours or not, stop here and report what was done
             message = str(exc) if isinstance(exc, LitemaasStateError) else \
                 f"unexpected error: {type(exc).__name__}: {exc}"
             failed, error = action.id, message
-            took = clock() - start
-            report(ApplyEvent(kind=EventKind.FAILED, action_id=action.id, address=action.address,
-                              message=message, elapsed_s=took))
-            results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.FAILED,
-                                        message=message, duration_s=took))
+            _ended(report, results, action, ActionStatus.FAILED, message, clock() - start)
             continue
-        took = clock() - start
         succeeded.add(action.id)
-        report(ApplyEvent(kind=EventKind.FINISHED, action_id=action.id, address=action.address,
-                          message=message, elapsed_s=took))
-        results.append(ActionResult(action_id=action.id, address=action.address, status=ActionStatus.SUCCEEDED,
-                                    message=message, duration_s=took))
+        _ended(report, results, action, ActionStatus.SUCCEEDED, message, clock() - start)
     return ApplyResult(results=tuple(results), failed_action=failed, error=error, interrupted=interrupted)
+
+
+def _ended(report: Reporter, results: list[ActionResult], action: Action, status: ActionStatus, message: str,
+           took: float) -> None:
+    """Report a started action's FINISHED (succeeded) or FAILED event and record its result (``took``: seconds)."""
+    kind = EventKind.FINISHED if status == ActionStatus.SUCCEEDED else EventKind.FAILED
+    report(ApplyEvent(kind=kind, action_id=action.id, address=action.address, message=message, elapsed_s=took))
+    results.append(ActionResult(action_id=action.id, address=action.address, status=status, message=message,
+                                duration_s=took))
 
 
 def _show(value: object) -> str:

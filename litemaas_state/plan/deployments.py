@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TypedDict
 
 from litemaas_state.errors import Diagnostic, Severity
 from litemaas_state.live.model import LiveState, Workload
@@ -27,6 +28,19 @@ from litemaas_state.plan.model import (
 )
 from litemaas_state.spec.model import DesiredState, image_repository
 from litemaas_state.timestamps import parse_utc, rfc3339
+
+
+class _Target(TypedDict):
+    """The fields naming the Deployment an action writes (its address, component and name in the layout)."""
+
+    address: str
+    component: Component
+    deployment: str
+
+
+def _target(desired: DesiredState, component: Component) -> _Target:
+    layout = desired.layout
+    return _Target(address=layout.address(component), component=component, deployment=layout.deployment(component))
 
 
 def _missing(desired: DesiredState, component: Component, live: LiveState) -> Diagnostic:
@@ -72,9 +86,7 @@ def plan_images(desired: DesiredState, live: LiveState) -> tuple[list[SetImageAc
         where = ", ".join([*mains, *(f"init {n}" for n in inits)])
         actions.append(SetImageAction(
             id=f"images/{component.value}",
-            address=desired.layout.address(component),
-            component=component,
-            deployment=desired.layout.deployment(component),
+            **_target(desired, component),
             image=spec.image,
             main_container=main_name,
             containers=mains,
@@ -110,9 +122,7 @@ def plan_restarts(desired: DesiredState, live: LiveState) -> list[RestartAction]
         stamp = rfc3339(spec.restart_at)
         actions.append(RestartAction(
             id=f"images/{component.value}/restart",
-            address=desired.layout.address(component),
-            component=component,
-            deployment=desired.layout.deployment(component),
+            **_target(desired, component),
             restarted_at=stamp,
             on_failure=desired.on_failure_for(component).value,
             reason="restart_at is newer than the last restart (kubectl.kubernetes.io/restartedAt)",
@@ -155,9 +165,7 @@ def plan_unfinished_rollouts(desired: DesiredState, live: LiveState,
         main_name = desired.layout.main_containers[component]
         actions.append(WaitRolloutAction(
             id=f"images/{component.value}/rollout",
-            address=desired.layout.address(component),
-            component=component,
-            deployment=desired.layout.deployment(component),
+            **_target(desired, component),
             image=spec.image,
             on_failure=desired.on_failure_for(component).value,
             rollout_message=verdict.message,
@@ -185,9 +193,7 @@ def plan_scaling(desired: DesiredState, live: LiveState) -> tuple[list[ScaleActi
             continue
         actions.append(ScaleAction(
             id=f"scaling/{component.value}",
-            address=desired.layout.address(component),
-            component=component,
-            deployment=desired.layout.deployment(component),
+            **_target(desired, component),
             replicas=spec.replicas,
             reason="the declared replica count differs from spec.replicas",
             preconditions=(Replicas(deployment=desired.layout.deployment(component), replicas=w.replicas),),

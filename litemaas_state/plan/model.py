@@ -179,8 +179,11 @@ class BackupAction(_ActionBase):
     keep: int
 
 
-class SetImageAction(_ActionBase):
-    kind: Literal["set_image"] = "set_image"
+class _ImageChangeBase(_ActionBase):
+    """The fields of an action that sets a Deployment's image (set_image, scale_to_one_upgrade), in that
+    order after ``kind``, which each subclass narrows to its Literal."""
+
+    kind: str
     component: Component = Field(description="The logical component (the state file's key).")
     deployment: str = Field(description="The Deployment's name in the layout.")
     image: str
@@ -190,20 +193,17 @@ class SetImageAction(_ActionBase):
     on_failure: Literal["stop", "rollback"] = "stop"
 
 
-class ScaleToOneUpgradeAction(_ActionBase):
+class SetImageAction(_ImageChangeBase):
+    kind: Literal["set_image"] = "set_image"
+
+
+class ScaleToOneUpgradeAction(_ImageChangeBase):
     """An image change made at one replica (``upgrade_strategy: scale-to-one``, plan/upgrade.py): scale to 1
     and wait, set the image as a set_image does and wait for the rollout (``on_failure``), check LiteLLM's
     health, scale back to ``replicas_after`` and wait. It takes the place of the Deployment's set_image (same
     id) and of its scale action; its preconditions are the set_image's plus the live ``spec.replicas``."""
 
     kind: Literal["scale_to_one_upgrade"] = "scale_to_one_upgrade"
-    component: Component = Field(description="The logical component (the state file's key).")
-    deployment: str = Field(description="The Deployment's name in the layout.")
-    image: str
-    main_container: str = Field(description="The Deployment's main container, whose image is shown as before.")
-    containers: tuple[str, ...]
-    init_containers: tuple[str, ...] = ()
-    on_failure: Literal["stop", "rollback"] = "stop"
     replicas_after: int = Field(ge=0, description="spec.replicas after the upgrade: the declared count, else "
                                 "the live one.")
     replicas_declared: bool = Field(False, description="replicas_after is the state file's count (else the live one).")

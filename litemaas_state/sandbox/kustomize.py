@@ -49,6 +49,7 @@ from litemaas_state.sandbox.objects import (
     secret,
     secret_env,
     service,
+    statefulset,
 )
 from litemaas_state.sandbox.secrets import SandboxSecrets
 
@@ -284,34 +285,9 @@ def postgres_objects(env: Env) -> list[Obj]:
         livenessProbe=_exec_probe(ready, period_s=10),
         readinessProbe=_exec_probe(ready),
     )
-    sts = {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": "postgres", "namespace": env.namespace, "labels": dict(labels)},
-        "spec": {
-            "serviceName": "postgres",
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": "postgres"}},
-            "template": {
-                "metadata": {"labels": dict(labels)},
-                "spec": {
-                    "volumes": [
-                        {
-                            "name": "postgres-init-script",
-                            "configMap": {"name": "postgres-init-script", "defaultMode": 0o755},
-                        }
-                    ],
-                    "containers": [pg],
-                },
-            },
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "postgres-storage"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
-                }
-            ],
-        },
-    }
+    init_volume = {"name": "postgres-init-script", "configMap": {"name": "postgres-init-script", "defaultMode": 0o755}}
+    pod = {"volumes": [init_volume], "containers": [pg]}
+    sts = statefulset(env, "postgres", labels, pod, "postgres-storage", "10Gi")
     return [config, sts]
 
 

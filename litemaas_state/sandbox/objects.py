@@ -199,6 +199,28 @@ def deployment(
     }
 
 
+def statefulset(env: Env, name: str, labels: dict[str, str], pod_spec: Obj, claim: str, storage: str) -> Obj:
+    """A one-replica StatefulSet (serviceName `name`, selector `app=<labels[app]>`) with one ReadWriteOnce
+    volumeClaimTemplate `claim` of `storage` (e.g. "10Gi"); written without status (`seed` sets it)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "namespace": env.namespace, "labels": dict(labels)},
+        "spec": {
+            "replicas": 1,
+            "serviceName": name,
+            "selector": {"matchLabels": {"app": labels["app"]}},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": claim},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}},
+                }
+            ],
+        },
+    }
+
+
 STATEFULSET_STATUS: Obj = {
     "observedGeneration": 1,
     "replicas": 1,

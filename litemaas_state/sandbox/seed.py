@@ -375,16 +375,15 @@ class _Builder:
         expires = _ms(expires) if expires else None
         raw = self.raw_key()
         metadata = {"created_by": "litemaas", "model_count": len(models), "legacy_request": False}
+        owner = {"user_id": user["id"], "team_id": DEFAULT_TEAM_ID, "models": models}  # the rotated key's too
         row = self.token_row(
             raw,
             alias=alias,
             created=created,
             expires=expires,
             metadata=metadata,
-            user_id=user["id"],
-            team_id=DEFAULT_TEAM_ID,
-            models=models,
             max_budget=rng.choice((None, 50.0, 100.0)),
+            **owner,
         )
         api_row = {
             "id": self.uuid(),
@@ -410,16 +409,7 @@ class _Builder:
             self.stale_aliases.append(alias)
             new_raw = self.raw_key()
             rotated_at = self.ago(0.5, 1)
-            row = self.token_row(
-                new_raw,
-                alias=None,
-                created=rotated_at,
-                expires=expires,
-                metadata=metadata,
-                user_id=user["id"],
-                team_id=DEFAULT_TEAM_ID,
-                models=models,
-            )
+            row = self.token_row(new_raw, alias=None, created=rotated_at, expires=expires, metadata=metadata, **owner)
             api_row.update(key_hash=row["token"], key_prefix=new_raw[:7], lite_llm_key_value=new_raw)
         self.add_token(category, row)
         self.api_keys.append(api_row)

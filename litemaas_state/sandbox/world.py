@@ -41,6 +41,7 @@ from litemaas_state.sandbox.objects import (
     secret,
     secret_env,
     service,
+    statefulset,
     statefulset_pod,
 )
 from litemaas_state.sandbox.secrets import SandboxSecrets
@@ -89,18 +90,15 @@ def _rhpds_route_host(env: Env, prefix: str) -> str:
     return f"{prefix}.{CLUSTER_DOMAIN}" if env.index == 0 else f"{prefix}-{env.namespace}.{CLUSTER_DOMAIN}"
 
 
+def _wait_for_port(name: str, host: str, port: int) -> Obj:
+    """An rhpds init container that waits with busybox `nc -z` until `host:port` accepts connections."""
+    return container(name, BUSYBOX_IMAGE, command=["sh", "-c", f"until nc -z {host} {port}; do sleep 2; done"])
+
+
 def deployments(env: Env, progress_deadline_s: int) -> list[Obj]:
     """The four Deployments of docs/deployment-facts.md §1.4, at the runbook's current images and replicas."""
-    wait_pg = container(
-        "wait-for-postgres",
-        BUSYBOX_IMAGE,
-        command=["sh", "-c", "until nc -z litellm-postgres 5432; do sleep 2; done"],
-    )
-    wait_redis = container(
-        "wait-for-redis",
-        BUSYBOX_IMAGE,
-        command=["sh", "-c", "until nc -z litellm-redis 6379; do sleep 2; done"],
-    )
+    wait_pg = _wait_for_port("wait-for-postgres", "litellm-postgres", 5432)
+    wait_redis = _wait_for_port("wait-for-redis", "litellm-redis", 6379)
     # rhpds HEAD (f4545df) feeds LiteLLM from litemaas-db/DATABASE_URL; with separate databases
     # LiteLLM really has its own DB, so its env points at LITELLM_DATABASE_URL.
     separate = env.databases == "separate"
@@ -168,11 +166,7 @@ def deployments(env: Env, progress_deadline_s: int) -> list[Obj]:
         command=["sh", "-c", "cp -r /opt/app-root/src/assets/. /branding/"],
         volumeMounts=[{"name": "branding", "mountPath": "/branding"}],
     )
-    wait_backend = container(
-        "wait-for-backend",
-        BUSYBOX_IMAGE,
-        command=["sh", "-c", "until nc -z litellm-backend 8080; do sleep 2; done"],
-    )
+    wait_backend = _wait_for_port("wait-for-backend", "litellm-backend", 8080)
     frontend = container(
         "frontend",
         FRONTEND_IMAGE,
@@ -307,26 +301,7 @@ def postgres_statefulset(env: Env) -> Obj:
         ],
         volumeMounts=[{"name": "postgres-storage", "mountPath": "/var/lib/postgresql/data"}],
     )
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": "litellm-postgres", "namespace": env.namespace, "labels": dict(labels)},
-        "spec": {
-            "replicas": 1,
-            "serviceName": "litellm-postgres",
-            "selector": {"matchLabels": {"app": "litellm-postgres"}},
-            "template": {"metadata": {"labels": dict(labels)}, "spec": {"containers": [pg]}},
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "postgres-storage"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "resources": {"requests": {"storage": "10Gi"}},
-                    },
-                }
-            ],
-        },
-    }
+    return statefulset(env, "litellm-postgres", labels, {"containers": [pg]}, "postgres-storage", "10Gi")
 
 
 def rhpds_objects(

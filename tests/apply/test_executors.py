@@ -43,11 +43,8 @@ from tests.conftest import FAST, Sandbox, SandboxLauncher
 
 @pytest.fixture(scope="module")
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    sandbox = sandbox_launcher.start(**FAST)
-    try:
+    with sandbox_launcher.started(**FAST) as sandbox:
         yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,8 @@ NEW = "quay.io/rh-aiservices-bu/litellm-non-root:main-v1.85.0-stable-custom"
 
 @pytest.fixture
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    sandbox = sandbox_launcher.start(**FAST)
-    try:
+    with sandbox_launcher.started(**FAST) as sandbox:
         yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 @pytest.fixture

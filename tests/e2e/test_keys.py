@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -73,13 +74,17 @@ def test_stale_litellm_database_revokes_nothing_alive(make_sandbox) -> None:
     assert sb.cli("plan", state, "--detailed-exitcode", check=0)
 
 
+def saved_delete_keys(sb: Sandbox) -> tuple[str, dict[str, Any]]:
+    """`plan --out` of the KEYS state file: the saved plan's path and its delete_keys action (JSON)."""
+    plan_file = str(sb.dir / "keys.plan")
+    sb.cli("plan", write(sb, KEYS), "--out", plan_file, check=0)
+    saved = json.loads(Path(plan_file).read_text())
+    return plan_file, next(a for a in saved["actions"] if a["kind"] == "delete_keys")
+
+
 def test_saved_plan_applies_after_some_keys_were_deleted_elsewhere(make_sandbox) -> None:
     sb = make_sandbox()
-    state = write(sb, KEYS)
-    plan_file = str(sb.dir / "keys.plan")
-    sb.cli("plan", state, "--out", plan_file, check=0)
-    saved = json.loads(Path(plan_file).read_text())
-    action = next(a for a in saved["actions"] if a["kind"] == "delete_keys")
+    plan_file, action = saved_delete_keys(sb)
     gone = [k["token_hash"] for k in action["keys"][:3]]
     delete_through_api(sb, gone)
     proc = sb.cli("apply", "--plan", plan_file, check=0)
@@ -91,11 +96,7 @@ def test_saved_plan_applies_after_some_keys_were_deleted_elsewhere(make_sandbox)
 
 def test_saved_plan_with_every_key_gone_is_done_not_stale(make_sandbox) -> None:
     sb = make_sandbox()
-    state = write(sb, KEYS)
-    plan_file = str(sb.dir / "keys.plan")
-    sb.cli("plan", state, "--out", plan_file, check=0)
-    saved = json.loads(Path(plan_file).read_text())
-    action = next(a for a in saved["actions"] if a["kind"] == "delete_keys")
+    plan_file, action = saved_delete_keys(sb)
     delete_through_api(sb, [k["token_hash"] for k in action["keys"]])
     proc = sb.cli("apply", "--plan", plan_file, check=0)
     assert f"({len(action['keys'])} were already gone)" in proc.stdout, proc.stdout

@@ -13,11 +13,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.stream import portforward
 
 from litemaas_state.sandbox import manage
-from tests.conftest import FAST, Sandbox, SandboxLauncher, parse_env_file
+from tests.conftest import FAST, Sandbox, SandboxLauncher, kube_api, parse_env_file
 from tests.sandbox.tunnel import fault, listen_on, open_streams, wait_for
 
 pytestmark = pytest.mark.slow
@@ -29,20 +29,14 @@ KUST = "team-k"
 @pytest.fixture(scope="module")
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
     envs = (manage.SandboxEnvironment(RHPDS), manage.SandboxEnvironment(KUST, "kustomize"))
-    sandbox = sandbox_launcher.start(**FAST, direct_urls=False, environments=envs)
-    try:
+    with sandbox_launcher.started(**FAST, direct_urls=False, environments=envs) as sandbox:
         yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 @pytest.fixture(scope="module")
 def core(sb: Sandbox) -> Iterator[client.CoreV1Api]:
-    api = config.new_client_from_config(config_file=str(sb.kubeconfig))
-    try:
+    with kube_api(sb.kubeconfig) as api:
         yield client.CoreV1Api(api)
-    finally:
-        api.close()
 
 
 def kubectl(sb: Sandbox, *args: str) -> str:

@@ -9,16 +9,16 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import yaml
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, kube_api
+from tests.sandbox.tunnel import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,8 @@ NS = "litellm-rhpds"
 
 @pytest.fixture(scope="module")
 def api_client(kube: Sandbox) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kube.kubeconfig))
-    try:
+    with kube_api(kube.kubeconfig) as api:
         yield api
-    finally:
-        api.close()
 
 
 @pytest.fixture
@@ -42,16 +39,6 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 def status_of(exc: ApiException) -> dict[str, object]:
     body: dict[str, object] = json.loads(exc.body)
     return body
-
-
-def wait_for(predicate, timeout_s: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_read_deployment_as_seeded(apps: client.AppsV1Api) -> None:
@@ -92,6 +79,7 @@ def test_scale_subresource(apps: client.AppsV1Api) -> None:
             (apps.read_namespaced_deployment_status("litellm-frontend", NS).status.available_replicas or 0)
             == 4
         ),
+        timeout_s=20.0,
         what="4 available frontend replicas",
     )
     # PUT with a stale resourceVersion precondition (kubectl scale --resource-version)
@@ -239,6 +227,7 @@ def test_every_object_deserializes_into_the_typed_models(api_client: client.ApiC
             "CrashLoopBackOff" in str(p.status.container_statuses)
             for p in core.list_namespaced_pod(NS, label_selector="app=litellm-redis").items
         ),
+        timeout_s=20.0,
         what="a crash-looping redis pod",
     )
     assert len(core.list_namespaced_pod(NS).items) >= 9

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from litemaas_state.sandbox import manage
-from tests.conftest import FAST, Sandbox
+from tests.conftest import FAST, Sandbox, kube_api
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +60,7 @@ def test_world_points_at_the_data_plane(sandbox: Sandbox) -> None:
         "REDIS_URL",
     ):
         assert env.get(name), name
-    api = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
-    try:
+    with kube_api(sandbox.kubeconfig) as api:
         core = client.CoreV1Api(api)
         db = core.read_namespaced_secret("litemaas-db", NS).data
         assert base64.b64decode(db["DATABASE_URL"]).decode() == env["LITEMAAS_DATABASE_URL"]
@@ -73,5 +72,3 @@ def test_world_points_at_the_data_plane(sandbox: Sandbox) -> None:
         assert env["LITELLM_URL"] == f"http://{route['spec']['host']}"
         redis = core.list_namespaced_pod(NS, label_selector="app=litellm-redis").items
         assert [c.status for p in redis for c in p.status.conditions if c.type == "Ready"] == ["True"]
-    finally:
-        api.close()

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
 
 from litemaas_state.sandbox import manage
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, kube_api
 from tests.sandbox.tunnel import admin, audit_lines, wait_for
 
 pytestmark = pytest.mark.slow
@@ -54,20 +54,14 @@ def restricted(kube: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ci(restricted: Path) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(restricted))
-    try:
+    with kube_api(restricted) as api:
         yield api
-    finally:
-        api.close()
 
 
 @pytest.fixture(scope="module")
 def root(kube: Sandbox) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kube.kubeconfig))
-    try:
+    with kube_api(kube.kubeconfig) as api:
         yield api
-    finally:
-        api.close()
 
 
 def status_of(exc: ApiException) -> dict[str, Any]:
@@ -230,11 +224,8 @@ def test_restricted_kubeconfig_again_replaces_the_rules(kube: Sandbox, restricte
         "rules": [*ROLE["rules"], {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
     }
     path = manage.restricted_kubeconfig(kube.dir, wider, filename="kubeconfig-wider")
-    api = config.new_client_from_config(config_file=str(path))
-    try:
+    with kube_api(path) as api:
         assert client.CoreV1Api(api).list_namespaced_secret(NS).items
-    finally:
-        api.close()
     manage.restricted_kubeconfig(kube.dir, ROLE, filename="kubeconfig-narrow")
 
 

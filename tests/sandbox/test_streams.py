@@ -17,11 +17,11 @@ from collections.abc import Iterator
 import httpx
 import psycopg
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward, stream
 
-from tests.conftest import FAST, Sandbox, SandboxLauncher, parse_env_file
+from tests.conftest import FAST, Sandbox, SandboxLauncher, kube_api, parse_env_file
 from tests.sandbox.tunnel import fault, listen_on, open_streams, wait_for
 
 pytestmark = pytest.mark.slow
@@ -32,25 +32,23 @@ PG_POD = "litellm-postgres-0"
 
 @pytest.fixture(scope="module")
 def sb(sandbox_launcher: SandboxLauncher) -> Iterator[Sandbox]:
-    sandbox = sandbox_launcher.start(**FAST, direct_urls=False)
-    try:
+    with sandbox_launcher.started(**FAST, direct_urls=False) as sandbox:
         yield sandbox
-    finally:
-        sandbox_launcher.stop(sandbox)
 
 
 @pytest.fixture(scope="module")
 def core(sb: Sandbox) -> Iterator[client.CoreV1Api]:
-    api = config.new_client_from_config(config_file=str(sb.kubeconfig))
-    try:
+    with kube_api(sb.kubeconfig) as api:
         yield client.CoreV1Api(api)
-    finally:
-        api.close()
 
 
 def pg_connect(sb: Sandbox, core: client.CoreV1Api, dbname: str = "litemaas_db") -> psycopg.Connection:
     pf = portforward(core.connect_get_namespaced_pod_portforward, PG_POD, NS, ports="5432")
-    port = listen_on(pf.socket(5432))
+    return pg_at(sb, listen_on(pf.socket(5432)), dbname)
+
+
+def pg_at(sb: Sandbox, port: int, dbname: str) -> psycopg.Connection:
+    """A connection as `litellm` to a forwarded PostgreSQL port on 127.0.0.1."""
     return psycopg.connect(
         host="127.0.0.1",
         port=port,
@@ -376,15 +374,7 @@ def test_kubectl_port_forward_over_websocket(sb: Sandbox) -> None:
         assert line.startswith("Forwarding from 127.0.0.1:"), line + proc.stderr.read()  # type: ignore[union-attr]
         port = int(line.split(":")[1].split()[0])
         for db in ("litemaas_db", "litellm"):
-            with psycopg.connect(
-                host="127.0.0.1",
-                port=port,
-                user="litellm",
-                password=sb.secrets()["db_password"],
-                dbname=db,
-                sslmode="disable",
-                connect_timeout=5,
-            ) as conn:
+            with pg_at(sb, port, db) as conn:
                 assert conn.execute("select current_database()").fetchone() == (db,)
     finally:
         proc.terminate()

@@ -78,6 +78,13 @@ def int_field(value: Any, field: str) -> None:
         )
 
 
+def int_at_least(value: Any, field: str, minimum: int, qualified_kind: str, name: str, why: str) -> None:
+    """`int_field`, then Invalid (422, FieldError `why` on `field`) when `value` is below `minimum`."""
+    int_field(value, field)
+    if value < minimum:
+        raise invalid(qualified_kind, name, [FieldError.invalid(field, value, why)])
+
+
 def drop_nulls(value: Any) -> Any:
     """Remove JSON nulls from maps, as decoding into typed Go structs does (e.g. kubectl's
     `"creationTimestamp": null` in a pod template sent by `rollout undo`)."""

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from litemaas_state.sandbox import endpoints, rbac, spdy, streams
 from litemaas_state.sandbox.kubeapi import protobuf, ssa
-from litemaas_state.sandbox.kubeapi.admission import int_field
+from litemaas_state.sandbox.kubeapi.admission import int_at_least
 from litemaas_state.sandbox.kubeapi.patch import apply_patch
 from litemaas_state.sandbox.kubeapi.resources import (
     BY_PATH,
@@ -44,10 +44,8 @@ from litemaas_state.sandbox.kubeapi.selectors import (
 )
 from litemaas_state.sandbox.kubeapi.status import (
     ApiError,
-    FieldError,
     bad_request,
     conflict,
-    invalid,
     not_found,
 )
 from litemaas_state.sandbox.kubeapi.store import Store
@@ -64,6 +62,20 @@ def _strip_list_item(obj: Obj) -> Obj:
     obj.pop("kind", None)
     obj.pop("apiVersion", None)
     return obj
+
+
+def _list_response(res: Resource, items: list[Obj], rv: int | str, table: bool) -> Response:
+    """A list answer: a meta.k8s.io/v1 Table when `table` (Accept: ...;as=Table), else `<Kind>List`."""
+    if table:
+        return _json(to_table(res, items, rv))
+    return _json(
+        {
+            "kind": f"{res.kind}List",
+            "apiVersion": res.api_version,
+            "metadata": {"resourceVersion": str(rv)},
+            "items": [_strip_list_item(i) for i in items],
+        }
+    )
 
 
 def to_scale(obj: Obj) -> Obj:
@@ -344,16 +356,7 @@ class KubeApi:
                 items, rv = self.store.select(
                     res, namespace, q.get("labelSelector", ""), q.get("fieldSelector", "")
                 )
-                if table:
-                    return _json(to_table(res, items, rv))
-                return _json(
-                    {
-                        "kind": f"{res.kind}List",
-                        "apiVersion": res.api_version,
-                        "metadata": {"resourceVersion": str(rv)},
-                        "items": [_strip_list_item(i) for i in items],
-                    }
-                )
+                return _list_response(res, items, rv, table)
             if method == "POST":
                 body = await self._body(request)
                 meta = body.setdefault("metadata", {})
@@ -428,13 +431,8 @@ class KubeApi:
         sa = self.store.get(res, ns, name)
         spec = body.get("spec") or {}
         seconds = spec.get("expirationSeconds") or 3600
-        int_field(seconds, "spec.expirationSeconds")
-        if seconds < 600:
-            raise invalid(
-                "TokenRequest.authentication.k8s.io",
-                name,
-                [FieldError.invalid("spec.expirationSeconds", seconds, "may not specify a duration less than 10 minutes")],
-            )
+        int_at_least(seconds, "spec.expirationSeconds", 600, "TokenRequest.authentication.k8s.io", name,
+                     "may not specify a duration less than 10 minutes")
         token, expires = self.auth.issue(ns, name, sa["metadata"]["uid"], seconds)
         audiences = spec.get("audiences") or ["https://kubernetes.default.svc"]
         return {
@@ -466,16 +464,7 @@ class KubeApi:
             for o in objs
             if labels_match(o["metadata"].get("labels") or {}, lreqs) and fields_match(o, freqs)
         ]
-        if "as=Table" in request.headers.get("accept", ""):
-            return _json(to_table(res, items, rv))
-        return _json(
-            {
-                "kind": f"{res.kind}List",
-                "apiVersion": res.api_version,
-                "metadata": {"resourceVersion": str(rv)},
-                "items": [_strip_list_item(i) for i in items],
-            }
-        )
+        return _list_response(res, items, rv, "as=Table" in request.headers.get("accept", ""))
 
     @staticmethod
     def _not_allowed(method: str) -> ApiError:
@@ -520,13 +509,7 @@ class KubeApi:
             raise self._not_allowed(method)
         expected = (desired.get("metadata") or {}).get("resourceVersion")
         replicas = (desired.get("spec") or {}).get("replicas", 0)
-        int_field(replicas, "spec.replicas")
-        if replicas < 0:
-            raise invalid(
-                "Scale.autoscaling",
-                name,
-                [FieldError.invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
-            )
+        int_at_least(replicas, "spec.replicas", 0, "Scale.autoscaling", name, "must be greater than or equal to 0")
         with self.store.lock:
             obj = self.store.get(res, ns, name)
             if expected and str(expected) != obj["metadata"]["resourceVersion"]:

@@ -38,13 +38,13 @@ class ApiError(Exception):
         return body
 
 
+def _about(res: Resource, name: str) -> dict[str, Any]:
+    """A Status's `details` for one object: its name, API group and plural (as the apiserver writes it)."""
+    return {"name": name, "group": res.group, "kind": res.plural}
+
+
 def not_found(res: Resource, name: str) -> ApiError:
-    return ApiError(
-        404,
-        "NotFound",
-        f'{res.qualified} "{name}" not found',
-        {"name": name, "group": res.group, "kind": res.plural},
-    )
+    return ApiError(404, "NotFound", f'{res.qualified} "{name}" not found', _about(res, name))
 
 
 def conflict(res: Resource, name: str) -> ApiError:
@@ -53,17 +53,12 @@ def conflict(res: Resource, name: str) -> ApiError:
         "Conflict",
         f'Operation cannot be fulfilled on {res.qualified} "{name}": the object has been modified; '
         "please apply your changes to the latest version and try again",
-        {"name": name, "group": res.group, "kind": res.plural},
+        _about(res, name),
     )
 
 
 def already_exists(res: Resource, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "AlreadyExists",
-        f'{res.qualified} "{name}" already exists',
-        {"name": name, "group": res.group, "kind": res.plural},
-    )
+    return ApiError(409, "AlreadyExists", f'{res.qualified} "{name}" already exists', _about(res, name))
 
 
 def bad_request(message: str) -> ApiError:

@@ -70,90 +70,45 @@ def _col(name: str, type_: str = "string", priority: int = 0, fmt: str = "") -> 
     return {"name": name, "type": type_, "format": fmt, "description": name, "priority": priority}
 
 
+def _workload(
+    heads: list[Obj], cells: Callable[[Obj, Obj], list[Any]], *, selector: bool = True
+) -> tuple[list[Obj], Callable[[Obj], list[Any]]]:
+    """A workload's columns: Name, `heads`, Age, then (wide) Containers, Images and, with `selector`, Selector.
+
+    `cells(obj, status)` gives the cells under `heads` (status: the object's `status`, {} when absent).
+    """
+    cols = [_col("Name", fmt="name"), *heads, _col("Age"), _col("Containers", priority=1), _col("Images", priority=1)]
+    if selector:
+        cols.append(_col("Selector", priority=1))
+
+    def row(o: Obj) -> list[Any]:
+        names, images = _images(o)
+        tail = [_age(o), names, images]
+        if selector:
+            tail.append(selector_string(o["spec"].get("selector")))
+        return [o["metadata"]["name"], *cells(o, o.get("status") or {}), *tail]
+
+    return cols, row
+
+
+def _ready(o: Obj, st: Obj) -> str:
+    return f"{st.get('readyReplicas', 0)}/{o['spec'].get('replicas', 0)}"
+
+
 def _table_columns(res: Resource) -> tuple[list[Obj], Callable[[Obj], list[Any]]]:
     k = res.kind
     if k == "Deployment":
-        cols = [
-            _col("Name", fmt="name"),
-            _col("Ready"),
-            _col("Up-to-date", "integer"),
-            _col("Available", "integer"),
-        ]
-        cols += [
-            _col("Age"),
-            _col("Containers", priority=1),
-            _col("Images", priority=1),
-            _col("Selector", priority=1),
-        ]
-
-        def row(o: Obj) -> list[Any]:
-            st = o.get("status") or {}
-            names, images = _images(o)
-            ready = f"{st.get('readyReplicas', 0)}/{o['spec'].get('replicas', 0)}"
-            sel = selector_string(o["spec"].get("selector"))
-            return [
-                o["metadata"]["name"],
-                ready,
-                st.get("updatedReplicas", 0),
-                st.get("availableReplicas", 0),
-                _age(o),
-                names,
-                images,
-                sel,
-            ]
-
-        return cols, row
-    if k in ("ReplicaSet",):
-        cols = [
-            _col("Name", fmt="name"),
-            _col("Desired", "integer"),
-            _col("Current", "integer"),
-            _col("Ready", "integer"),
-        ]
-        cols += [
-            _col("Age"),
-            _col("Containers", priority=1),
-            _col("Images", priority=1),
-            _col("Selector", priority=1),
-        ]
-
-        def row(o: Obj) -> list[Any]:
-            st = o.get("status") or {}
-            names, images = _images(o)
-            sel = selector_string(o["spec"].get("selector"))
-            return [
-                o["metadata"]["name"],
-                o["spec"].get("replicas", 0),
-                st.get("replicas", 0),
-                st.get("readyReplicas", 0),
-                _age(o),
-                names,
-                images,
-                sel,
-            ]
-
-        return cols, row
+        return _workload(
+            [_col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer")],
+            lambda o, st: [_ready(o, st), st.get("updatedReplicas", 0), st.get("availableReplicas", 0)],
+        )
+    if k == "ReplicaSet":
+        return _workload(
+            [_col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer")],
+            lambda o, st: [o["spec"].get("replicas", 0), st.get("replicas", 0), st.get("readyReplicas", 0)],
+        )
     if k == "StatefulSet":
-        cols = [
-            _col("Name", fmt="name"),
-            _col("Ready"),
-            _col("Age"),
-            _col("Containers", priority=1),
-            _col("Images", priority=1),
-        ]
-
-        def row(o: Obj) -> list[Any]:
-            st = o.get("status") or {}
-            names, images = _images(o)
-            return [
-                o["metadata"]["name"],
-                f"{st.get('readyReplicas', 0)}/{o['spec'].get('replicas', 0)}",
-                _age(o),
-                names,
-                images,
-            ]
-
-        return cols, row
+        return _workload([_col("Ready")], lambda o, st: [_ready(o, st)], selector=False)
     if k == "Pod":
         cols = [_col("Name", fmt="name"), _col("Ready"), _col("Status"), _col("Restarts"), _col("Age")]
         cols += [
