@@ -1,9 +1,10 @@
 """Benchmark: `plan` of a fleet of 8 environments, --parallelism 4 against --parallelism 1, and against 8
 separate `plan FILE` processes one after another (what the PR workflow did per state file).
 
-Starts one realistic sandbox (Secrets name in-cluster hosts, so every environment goes through
-port-forwards) and writes 8 copies of state/litellm-rhpds.yaml under other `metadata.name`s, all managing
-the sandbox's namespace (plan takes no lock). Each timing is the median wall time of --repeat runs
+Starts one realistic sandbox hosting 8 environments (namespaces env-0 … env-7, each with its own PostgreSQL,
+Redis and LiteLLM API; even ones in the rhpds layout, odd ones in the upstream Kustomize layout; Secrets
+name in-cluster hosts, so every environment goes through port-forwards) and writes one state file per
+environment (state/litellm-rhpds.yaml with its namespace, name and layout). Each timing is the median wall time of --repeat runs
 (default 3) of the real CLI. Figures are for the sandbox on this machine: its API server, PostgreSQL,
 Redis and LiteLLM stand-in share the 2 cores with the CLI, so they bound what parallelism can gain.
 
@@ -54,7 +55,11 @@ def main() -> None:
     args = ap.parse_args()
     sandbox = Path(tempfile.mkdtemp(prefix="lms-bench-fleet-"))
     sandbox.rmdir()
-    manage.up(sandbox, manage.SandboxOptions(pod_ready_s=0.15, progress_deadline_s=3, direct_urls=False))
+    layouts = ("rhpds", "kustomize")
+    envs = tuple(manage.SandboxEnvironment(f"env-{i}", layouts[i % 2])  # type: ignore[arg-type]
+                 for i in range(args.environments))
+    manage.up(sandbox, manage.SandboxOptions(pod_ready_s=0.15, progress_deadline_s=3, direct_urls=False,
+                                             environments=envs, startup_timeout_s=300))
     try:
         env = {**os.environ, **shell_env(manage.shell_lines(sandbox))}
         fleet = sandbox / "fleet"
@@ -63,7 +68,9 @@ def main() -> None:
         files = []
         for i in range(args.environments):
             f = fleet / f"env-{i}.yaml"
-            f.write_text(text.replace("name: litellm-rhpds\n", f"name: env-{i}\n", 1))
+            f.write_text(text.replace("name: litellm-rhpds\n", f"name: env-{i}\n", 1)
+                         .replace("namespace: litellm-rhpds", f"namespace: env-{i}")
+                         .replace("layout: rhpds", f"layout: {layouts[i % 2]}"))
             files.append(f"fleet/{f.name}")
         runs: dict[str, list[float]] = {"parallelism_4": [], "parallelism_1": [], "separate_processes": []}
         timed(env, sandbox, ["plan", "fleet", "--json"])  # warm-up: page cache, the sandbox's first reads
@@ -73,7 +80,7 @@ def main() -> None:
             runs["separate_processes"].append(timed(env, sandbox, *(["plan", f, "--json"] for f in files)))
         medians = {k: round(statistics.median(v), 2) for k, v in runs.items()}
         result = {
-            "benchmark": "plan --json of a fleet of state files against one realistic sandbox (port-forwards)",
+            "benchmark": "plan --json of a fleet of environments (one namespace and data plane each, both layouts) in one realistic sandbox (port-forwards)",
             "environments": args.environments,
             "repeat": args.repeat,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
