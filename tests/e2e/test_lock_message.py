@@ -34,7 +34,7 @@ def test_a_held_lock_fails_fast_and_names_the_real_takeover_time(make_sandbox) -
             proc = sb.cli(*args, extra_env=slow, check=1)
             elapsed = time.monotonic() - start
             assert "another apply holds the lock" in proc.stderr, proc.stderr
-            assert elapsed < 8, f"{args}: {elapsed:.1f}s: the lock must be tested before discovery reads"
+            assert elapsed < 15, f"{args}: {elapsed:.1f}s: the lock must be tested before a discovery read (20 s)"
             assert "taken over 90s after its last renewal (60s lease + 30s clock-skew allowance)" in proc.stderr
             at = re.search(r"at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) at the earliest", proc.stderr)
             assert at, proc.stderr
