@@ -78,48 +78,29 @@ class Layout:
         return next((c for c, n in self.deployments.items() if n == deployment), None)
 
 
-def _app_selectors(deployments: Mapping[Component, str]) -> dict[Component, str]:
-    return {c: f"app={n}" for c, n in deployments.items()}
+def _app_layout(name: LayoutName, deployments: Mapping[Component, str], master_key: SecretKey,
+                database_secrets: tuple[str, ...]) -> Layout:
+    """A layout whose Deployments select ``app=<Deployment name>`` and whose main containers are named as
+    the rhpds and Kustomize manifests name them (both layouts)."""
+    return Layout(name=name, deployments=deployments, selectors={c: f"app={n}" for c, n in deployments.items()},
+                  main_containers={Component.LITELLM: "litellm", Component.BACKEND: "backend",
+                                   Component.FRONTEND: "frontend", Component.REDIS: "redis"},
+                  master_key=master_key, database_secrets=database_secrets)
 
-
-_RHPDS_DEPLOYMENTS = {
-    Component.LITELLM: "litellm",
-    Component.BACKEND: "litellm-backend",
-    Component.FRONTEND: "litellm-frontend",
-    Component.REDIS: "litellm-redis",
-}
-_KUSTOMIZE_DEPLOYMENTS = {
-    Component.LITELLM: "litellm",
-    Component.BACKEND: "backend",
-    Component.FRONTEND: "frontend",
-    Component.REDIS: "litellm-redis",
-}
-_MAIN_CONTAINERS = {
-    Component.LITELLM: "litellm",
-    Component.BACKEND: "backend",
-    Component.FRONTEND: "frontend",
-    Component.REDIS: "redis",
-}
 
 #: The layouts (docs/deployment-facts.md §1.3-§1.6): rhpds (rhpds/rhpds.litemaas roles/ocp4_workload_litemaas
 #: templates) and the upstream Kustomize manifests (rh-aiservices-bu/litemaas deployment/kustomize @f6b748f).
 LAYOUTS: dict[LayoutName, Layout] = {
-    LayoutName.RHPDS: Layout(
-        name=LayoutName.RHPDS,
-        deployments=_RHPDS_DEPLOYMENTS,
-        selectors=_app_selectors(_RHPDS_DEPLOYMENTS),
-        main_containers=_MAIN_CONTAINERS,
-        master_key=SecretKey("litellm-secret", "LITELLM_MASTER_KEY"),
-        database_secrets=("litemaas-db",),
-    ),
-    LayoutName.KUSTOMIZE: Layout(
-        name=LayoutName.KUSTOMIZE,
-        deployments=_KUSTOMIZE_DEPLOYMENTS,
-        selectors=_app_selectors(_KUSTOMIZE_DEPLOYMENTS),
-        main_containers=_MAIN_CONTAINERS,
-        master_key=SecretKey("litellm-secret", "master-key"),
-        database_secrets=("backend-secret", "litellm-secret"),
-    ),
+    LayoutName.RHPDS: _app_layout(
+        LayoutName.RHPDS,
+        {Component.LITELLM: "litellm", Component.BACKEND: "litellm-backend",
+         Component.FRONTEND: "litellm-frontend", Component.REDIS: "litellm-redis"},
+        SecretKey("litellm-secret", "LITELLM_MASTER_KEY"), ("litemaas-db",)),
+    LayoutName.KUSTOMIZE: _app_layout(
+        LayoutName.KUSTOMIZE,
+        {Component.LITELLM: "litellm", Component.BACKEND: "backend",
+         Component.FRONTEND: "frontend", Component.REDIS: "litellm-redis"},
+        SecretKey("litellm-secret", "master-key"), ("backend-secret", "litellm-secret")),
 }
 
 
