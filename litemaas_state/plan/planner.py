@@ -35,7 +35,7 @@ def _matches(action: Action, target: str) -> bool:
 def known_addresses(desired: DesiredState) -> set[str]:
     """Every phase and address the state file manages (a --target outside it is a typo)."""
     known = {p.value for p in Phase} | {BACKUP_TARGET, backup.backup_id(desired)}
-    known |= {f"deployment/{c.value}" for c, _ in desired.deployments.items()}
+    known |= {desired.layout.address(c) for c, _ in desired.deployments.items()}
     if desired.admins is not None:
         known |= {"admin"} | {f"admin/{e.casefold()}" for e in desired.admins.emails}
     if desired.key_retention is not None:

@@ -174,3 +174,16 @@ def test_known_targets_pass_the_early_check() -> None:
     desired = read_state(STATE).desired
     assert unknown_targets(desired, ["deployment/*", "images/litellm/restart", "scaling/litellm", "keys", "backup",
                                      "admin/not-listed@example.com", "litemaas/api_keys", "bogus"]) == ["bogus"]
+
+
+@pytest.mark.parametrize(("layout", "names", "foreign"), [
+    ("rhpds", ["deployment/litellm-backend", "deployment/litellm-frontend", "images/backend"], "deployment/backend"),
+    ("kustomize", ["deployment/backend", "deployment/frontend", "images/frontend"], "deployment/litellm-backend"),
+])
+def test_targets_name_the_layouts_objects(layout: str, names: list[str], foreign: str) -> None:
+    from litemaas_state.commands.base import read_state
+    from litemaas_state.plan.planner import unknown_targets
+
+    desired = read_state(STATE).desired
+    desired = desired.model_copy(update={"target": desired.target.model_copy(update={"layout": layout})})
+    assert unknown_targets(desired, [*names, foreign]) == [foreign]
