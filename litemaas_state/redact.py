@@ -108,6 +108,16 @@ def _mask_value(m: re.Match[str]) -> str:
     return f"{m.group('key')}{quote}{MASK}{quote}"
 
 
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` contains a registered secret, compared without regard to case (a value the world
+    case-folded, e.g. an e-mail, still holds it). For values written somewhere masking cannot follow, such
+    as a generated state file: such a value is left out rather than masked (render/init.py)."""
+    low = text.casefold()
+    with _lock:
+        known = list(_secrets) + [v for v in _weak if len(v) >= 4 and (v.startswith("sk-") or any(c.isdigit() for c in v))]
+    return any(v.casefold() in low for v in known if v)
+
+
 def scrub(text: str) -> str:
     """Return ``text`` with secrets masked where they occur as secrets (see the module docstring)."""
     with _lock:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
+from litemaas_state import names
 from litemaas_state.errors import ConfigError, Forbidden, LitemaasStateError, ObserveError
 from litemaas_state.live import litellm_api, litemaas_db, pgdump, tokens
 from litemaas_state.live import redis as redis_reader
@@ -85,7 +86,8 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
 
     Raises:
         ObserveError (Forbidden for a 403): a part could not be read. ConfigError: a needed connection
-        detail is unknown. With ``tolerant`` only for the Deployments; every other failure is in
+        detail is unknown, or the namespace holds another layout's Deployments where ``target.layout``'s
+        are missing (also in ``tolerant`` mode). With ``tolerant`` only for the Deployments; every other failure is in
         ``LiveState.parts``.
     """
     read = _Reads(tolerant)
@@ -98,6 +100,12 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
             missing.append(component)
         else:
             workloads[component] = w
+    other_layout, other_deployments = _other_layout(kube, layout, missing)
+    if other_layout is not None:  # the wrong name map would plan against objects that are not these
+        theirs = ", ".join(f"deployment/{n}" for n in other_deployments)
+        raise ConfigError(f"namespace {kube.conn.namespace} holds the Deployments of layout {other_layout.value} "
+                          f"({theirs}), not those of target.layout {layout.name.value}: set target.layout: "
+                          f"{other_layout.value} in the state file (docs/deployment-facts.md §1.3)")
     read.parts[Part.DEPLOYMENTS] = PartStatus(part=Part.DEPLOYMENTS)
     hpas = read(Part.HPAS, kube.hpas) or ()
 
@@ -189,6 +197,29 @@ def observe(desired: DesiredState, kube: KubeReader, discovery: Discovery, *, no
         active_subscriptions=subscriptions,
         parts=tuple(read.parts[p] for p in Part if p in read.parts),
     )
+
+
+def _other_layout(kube: KubeReader, layout: names.Layout, missing: list[Component],
+                  ) -> tuple[names.LayoutName | None, tuple[str, ...]]:
+    """When a managed Deployment is missing under ``layout``'s name: the first other layout whose names for the
+    missing components exist, and those Deployment names (a state file with the wrong ``target.layout``). A
+    403 on such a probe counts as not found (an in-cluster Role grants only the layout's own names)."""
+    for other in names.LAYOUTS.values():
+        if other.name == layout.name:
+            continue
+        found = []
+        for component in missing:
+            name = other.deployment(component)
+            if name == layout.deployment(component):
+                continue
+            try:
+                if kube.deployment(name) is not None:
+                    found.append(name)
+            except Forbidden:
+                continue
+        if found:
+            return other.name, tuple(found)
+    return None, ()
 
 
 def _redis(kube: KubeReader, discovery: Discovery) -> RedisStatus:

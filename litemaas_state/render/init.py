@@ -38,7 +38,7 @@ from typing import Final
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from litemaas_state import names
+from litemaas_state import names, redact
 from litemaas_state.live.model import ConnectionPath, LiveState, Part, PartState, Source, Workload
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 from litemaas_state.names import Component, LayoutName
@@ -130,6 +130,11 @@ class InitDocument(_Frozen):
     warnings: tuple[str, ...] = ()
 
 
+#: A live value that holds a secret (any case) is left out, and not named: masking cannot follow it into a file.
+SECRET_REASON = "it contains a secret value (the master key, a password or a key), so it is not written"
+SECRET_VALUE = "(a value holding a secret)"
+
+
 def _validation_message(exc: ValidationError) -> str:
     err = exc.errors()[0]
     msg = str(err.get("msg", "invalid value"))
@@ -138,6 +143,8 @@ def _validation_message(exc: ValidationError) -> str:
 
 def _image_problem(image: str) -> str | None:
     """Why the state file would refuse ``image`` (its own validation), or None."""
+    if redact.holds_secret(image):
+        return SECRET_REASON
     refused = value_refusal(image)
     if refused:
         return refused
@@ -150,6 +157,8 @@ def _image_problem(image: str) -> str | None:
 
 def _email_problem(email: str) -> str | None:
     """Why the state file would refuse ``email`` in ``admins.emails`` (its own validation), or None."""
+    if redact.holds_secret(email):
+        return SECRET_REASON
     refused = value_refusal(email)
     if refused:
         return refused
@@ -264,7 +273,7 @@ def _admins(live: LiveState) -> AdminsInit | None:
         if problem is None:
             emails.add(key)
         else:
-            left_out[key] = LeftOut(value=key, reason=problem)
+            left_out[key] = LeftOut(value=SECRET_VALUE if problem == SECRET_REASON else key, reason=problem)
     inactive = sum(1 for u in people if names.ROLE_ADMIN in u.roles and not u.is_active)
     return AdminsInit(emails=tuple(sorted(emails)), left_out=tuple(left_out[k] for k in sorted(left_out)),
                       inactive=inactive, source=_users_source(live))

@@ -83,6 +83,10 @@ class BundleDocument(BaseModel):
         return posixpath.join(POD_STATE_DIR, self.state_key)
 
 
+#: ServiceAccounts every namespace (Kubernetes) or every OpenShift project has, which other pods run as.
+SHARED_SERVICE_ACCOUNTS = frozenset({"default", "builder", "deployer", "pipeline"})
+
+
 def default_name(environment: str) -> str:
     """``litemaas-state-<environment>``."""
     return f"{NAME_PREFIX}-{environment}"
@@ -103,6 +107,9 @@ def bundle_document(desired: DesiredState, state_text: str, *, grants: tuple[Gra
     """
     env = desired.metadata.name
     name = name or default_name(env)
+    if name in SHARED_SERVICE_ACCOUNTS:
+        raise ValueError(f"the object name {name!r} is a ServiceAccount the namespace already uses for other pods: "
+                         "binding the tool's Role to it would give them its rights; give another --name")
     if len(name) + max(len(s) for s in CRONJOB_SUFFIXES) > CRONJOB_NAME_MAX:
         raise ValueError(f"the object name {name!r} is too long: its CronJob {name}-drift would exceed "
                          f"{CRONJOB_NAME_MAX} characters; give a shorter --name")

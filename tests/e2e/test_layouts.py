@@ -70,6 +70,14 @@ def test_an_upstream_kustomize_deployment_is_planned_and_applied_and_a_fleet_of_
     rhpds.write_text(STATE.read_text())
     frontend_before = images(sb, "litemaas", "frontend")
 
+    # the wrong layout for a namespace is a plan error naming the right one, before anything is planned
+    wrong = fleet / "wrong.yaml"
+    wrong.write_text(KUSTOMIZE_STATE.replace("namespace: litemaas", "namespace: litellm-rhpds"))
+    refused = sb.cli("plan", str(wrong), check=1)
+    assert "namespace litellm-rhpds holds the Deployments of layout rhpds (deployment/litellm-backend, " \
+           "deployment/litellm-frontend), not those of target.layout kustomize" in refused.stderr, refused.stderr
+    wrong.unlink()
+
     # the upstream layout, alone: the plan names its own objects and both of its databases
     plan = sb.cli("plan", str(kustomize), "--detailed-exitcode", check=2)
     for line in ("~ deployment/backend", "~ deployment/frontend", "~ deployment/litellm",

@@ -144,3 +144,4 @@ def test_checks_read_the_planned_actions_instead_of_deciding_again() -> None:
     assert _summaries(check_deployments(d, state, planned=[])) == [("warning", "the Deployment is paused")]
     assert [s for sev, s in _summaries(checks_of(d, state)) if sev == "error"] == [
         "the Deployment is paused: this plan's template change would never roll out"]
+

@@ -308,3 +308,20 @@ def test_the_in_memory_state_reads_users_and_keys_and_refuses_a_bad_namespace() 
     assert d.deployments.items() == [] and not d.backup_may_be_needed()
     with pytest.raises(ConfigError, match=r"^--namespace 'Bad_NS': must be a DNS label"):
         minimal_desired("Bad_NS", None, LayoutName.RHPDS)
+
+
+def test_a_value_holding_a_secret_in_any_case_is_left_out_unnamed() -> None:
+    from litemaas_state import redact
+
+    secret = "Ryxmuu3oLwemwfaje8vtos1J"
+    with redact.scope():
+        redact.register(secret, what="a database password")
+        people = (*users(), LiteMaaSUser(id="u-9", email=f"{secret}@example.com", roles=("admin", "user")))
+        work = rhpds_workloads()
+        work[Component.FRONTEND] = workload("litellm-frontend", "frontend", f"quay.io/x/y:{secret.lower()}", 3)
+        live = rhpds_live(users=people, workloads=work)
+        _doc, text = rendered(live)
+    assert secret.casefold() not in text.casefold()
+    assert "(a value holding a secret)" in text and "it contains a secret value" in text
+    assert "quay.io/x/y" not in text
+    assert_no_changes(text, live)

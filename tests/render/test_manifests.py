@@ -99,3 +99,6 @@ def test_refusals() -> None:
     with pytest.raises(ValueError, match="too long.*52 characters"):
         doc(name="x" * 47)
     assert doc(name="x" * 46).name == "x" * 46
+    for shared in ("default", "builder", "deployer", "pipeline"):  # their pods would get the tool's rights
+        with pytest.raises(ValueError, match="already uses for other pods"):
+            doc(name=shared)
