@@ -15,6 +15,7 @@ def run_validate(paths: tuple[Path, ...], deps: Deps) -> ExitCode:
     every problem with file:line:column and field path."""
     code = ExitCode.OK
     files: list[Path] = []
+    by_name: dict[str, list[Path]] = {}
     for p in paths:
         found = state_files(p)
         if not found:
@@ -31,6 +32,13 @@ def run_validate(paths: tuple[Path, ...], deps: Deps) -> ExitCode:
             continue
         deps.output.echo(f"{f}: valid (environment {state.desired.metadata.name}, "
                          f"namespace {state.desired.target.namespace})")
+        by_name.setdefault(state.desired.metadata.name, []).append(f)
+    for name, named in by_name.items():  # a fleet run refuses these (commands/fleet.py): say so before it
+        if len(named) > 1:
+            deps.output.echo(f"Error: environment {name} is named by {len(named)} state files "
+                             f"({', '.join(str(f) for f in named)}): each state file of a fleet must name its own "
+                             "environment (metadata.name names its backups, lock holder and comment)", err=True)
+            code = ExitCode.ERROR
     return code
 
 

@@ -86,6 +86,10 @@ def test_validate_a_directory_validates_every_state_file_in_it(tmp_path: Path) -
     proc = run("validate", str(empty))
     assert proc.returncode == 1 and "no state files" in proc.stderr
     assert run("validate", str(ROOT / "state")).returncode == 0
+    (tmp_path / "c.yaml").write_text(good)  # valid alone, but a second file naming environment litellm-rhpds
+    proc = run("validate", str(tmp_path))
+    assert proc.returncode == 1 and f"{tmp_path / 'c.yaml'}: valid" in proc.stdout
+    assert "Error: environment litellm-rhpds is named by 2 state files" in proc.stderr
 
 
 @pytest.mark.parametrize(("flag", "env", "tty", "expected"), [
