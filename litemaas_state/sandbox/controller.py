@@ -147,6 +147,8 @@ class DeploymentController:
         ready_probes: (namespace, Deployment name) → callable returning whether its pods are Ready
             (e.g. `{("litellm-rhpds", "litellm-redis"): dataplane.redis_ping}`); exceptions count as not Ready.
         probe_interval_s: minimum seconds between two calls of one probe.
+        idle_tick_s: seconds between passes while the world is settled (every Deployment rolled out, and
+            neither a write nor the last pass changed anything); a write wakes the controller at once.
     Source: kubernetes pkg/controller/deployment; docs/design.md §9.10.
     """
 
@@ -158,12 +160,14 @@ class DeploymentController:
         tick_s: float = 0.15,
         ready_probes: Mapping[tuple[str, str], Callable[[], bool]] | None = None,
         probe_interval_s: float = 0.5,
+        idle_tick_s: float = 1.0,
     ) -> None:
         self.store = store
         self.pod_ready_s = pod_ready_s
         self.tick_s = tick_s
         self.ready_probes = dict(ready_probes or {})
         self.probe_interval_s = probe_interval_s
+        self.idle_tick_s = idle_tick_s
         self._born: dict[str, float] = {}  # pod uid → monotonic creation time
         self._progress_at: dict[str, float] = {}  # deployment uid → monotonic time of the last progress
         self._probe_cache: dict[tuple[str, str], tuple[float, bool]] = {}
@@ -183,10 +187,19 @@ class DeploymentController:
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        settled_at: int | None = None  # the store's resourceVersion when a pass last found nothing to do
+        last_pass = time.monotonic()
         while not self._stop.wait(self.tick_s):
+            rv = self.store.resource_version
+            if rv == settled_at and time.monotonic() - last_pass < self.idle_tick_s:
+                continue
+            last_pass = time.monotonic()
             try:
                 self.tick()
+                deployments, after = self.store.select(DEPLOY)
+                settled_at = after if after == rv and all(self._complete(d) for d in deployments) else None
             except Exception:  # keep the sandbox alive; the log shows the bug
+                settled_at = None
                 log.exception("controller tick failed")
 
     def prime(self, max_ticks: int = 20) -> None:

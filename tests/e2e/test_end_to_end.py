@@ -207,7 +207,8 @@ def test_saved_plan_refused_when_stale_and_unrelated_change_does_not_block(make_
 
 
 def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> None:
-    sb = make_sandbox(pod_ready_s=2.0, progress_deadline_s=60)  # slow pods: the first apply runs for a while
+    # slow pods: the first apply must still run when the second has been refused, even on a loaded machine
+    sb = make_sandbox(pod_ready_s=4.0, progress_deadline_s=60)
     state = write(sb, """deployments:
   frontend:
     image: quay.io/rh-aiservices-bu/litemaas-frontend:0.5.0
@@ -225,6 +226,7 @@ def test_second_apply_is_refused_and_killed_apply_converges(make_sandbox) -> Non
             time.sleep(0.1)
         second = sb.cli("apply", state, "--auto-approve",
                         extra_env={"LITEMAAS_STATE_LOCK_SECONDS": str(LOCK_SECONDS)}, check=1)
+        assert first.poll() is None, "the first apply ended before it could be killed: the test proves nothing"
         assert "another apply holds the lock for this namespace" in second.stderr
         assert "pid" in second.stderr and "(environment litellm-rhpds)" in second.stderr and "since" in second.stderr
         first.send_signal(signal.SIGKILL)
