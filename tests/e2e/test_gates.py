@@ -154,7 +154,7 @@ def test_a_failed_litellm_rollout_leaves_the_new_backend_with_the_old_litellm_an
 def test_a_rerun_after_a_killed_apply_waits_for_the_unfinished_rollout(make_sandbox) -> None:
     # slow pods: the rollout outlives the kill; the broken rollout must not pass its deadline before the rerun
     # starts, even on a loaded machine (plan and drift run in between)
-    sb = make_sandbox(pod_ready_s=3.0, progress_deadline_s=30)
+    sb = make_sandbox(pod_ready_s=3.0, progress_deadline_s=60)
 
     def killed_apply(state: str) -> None:
         generation = deployment(sb, "litellm")["metadata"]["generation"]
