@@ -25,12 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client as k8s
-
 from litemaas_state import names
 from litemaas_state.apply.model import ApplyEvent, EventKind, Reporter
 from litemaas_state.errors import ApplyError, ObserveError, RolloutFailed
-from litemaas_state.live.kube import KubeConnection, kube_errors, read_json, workload_from_raw
+from litemaas_state.live import endpoints as ep
+from litemaas_state.live.kube import KubeConnection, kube_errors, workload_from_raw
 from litemaas_state.live.model import Workload
 from litemaas_state.live.rollout import RolloutPhase, rollout_status
 
@@ -53,12 +52,17 @@ class KubeWriter:
 
     def __init__(self, conn: KubeConnection, waiter: RolloutWaiter | None = None) -> None:
         self.conn = conn
-        self.apps = k8s.AppsV1Api(conn.api)
         self.waiter = waiter or RolloutWaiter()
+
+    def _path(self, name: str) -> dict[str, str]:
+        return {"namespace": self.conn.namespace, "name": name}
+
+    def _patch(self, name: str, body: Any, content_type: str) -> None:
+        ep.request(self.conn.api, ep.PATCH_DEPLOYMENT, self._path(name), body=body, content_type=content_type)
 
     def _read(self, name: str) -> dict[str, Any]:
         with _apply_errors(f"get deployment/{name}", "get", "deployments"):
-            return read_json(self.apps.read_namespaced_deployment, name, self.conn.namespace)
+            return ep.call_json(self.conn.api, ep.READ_DEPLOYMENT, self._path(name))
 
     def read(self, name: str) -> Workload:
         return workload_from_raw(self._read(name))
@@ -80,29 +84,20 @@ class KubeWriter:
         meta = self._record(name, images={c: image for c in (*containers, *init_containers)})
         body = {"metadata": meta, "spec": {"template": {"spec": spec}}}
         with _apply_errors(f"patch deployment/{name}", "patch", "deployments"):
-            self.apps.patch_namespaced_deployment(
-                name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
-                _preload_content=False,
-            )
+            self._patch(name, body, "application/strategic-merge-patch+json")
 
     def restart(self, name: str, restarted_at: str) -> None:
         """Set the pod-template annotation kubectl rollout restart sets."""
         body = {"metadata": self._record(name, restarted_at=restarted_at),
                 "spec": {"template": {"metadata": {"annotations": {names.RESTARTED_AT_ANNOTATION: restarted_at}}}}}
         with _apply_errors(f"patch deployment/{name}", "patch", "deployments"):
-            self.apps.patch_namespaced_deployment(
-                name, self.conn.namespace, body, _content_type="application/strategic-merge-patch+json",
-                _preload_content=False,
-            )
+            self._patch(name, body, "application/strategic-merge-patch+json")
 
     def scale(self, name: str, replicas: int) -> None:
         """Set spec.replicas (merge patch), as kubectl scale does, with the record in the same write."""
         body = {"metadata": self._record(name, replicas=replicas), "spec": {"replicas": replicas}}
         with _apply_errors(f"scale deployment/{name}", "patch", "deployments"):
-            self.apps.patch_namespaced_deployment(
-                name, self.conn.namespace, body, _content_type="application/merge-patch+json",
-                _preload_content=False,
-            )
+            self._patch(name, body, "application/merge-patch+json")
 
     def wait_rollout(self, name: str, address: str, action_id: str, report: Reporter) -> Workload:
         """Poll until the rollout completes; report each new kubectl status message.
@@ -164,7 +159,7 @@ class KubeWriter:
             raise ApplyError(f"deployment/{name} is paused; resume it before rolling back")
         uid = raw["metadata"]["uid"]
         with _apply_errors(f"list replicasets for deployment/{name}", "list", "replicasets"):
-            rs_data = read_json(self.apps.list_namespaced_replica_set, self.conn.namespace)
+            rs_data = ep.call_json(self.conn.api, ep.LIST_REPLICASETS, {"namespace": self.conn.namespace})
         rs_list = [
             rs for rs in rs_data.get("items", [])
             if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences", []) or [])
@@ -194,10 +189,7 @@ class KubeWriter:
             patch.append({"op": "add", "path": "/metadata/annotations",
                           "value": {names.LAST_APPLIED_ANNOTATION: restored.to_annotation()}})
         with _apply_errors(f"roll back deployment/{name}", "patch", "deployments"):
-            self.apps.patch_namespaced_deployment(
-                name, self.conn.namespace, patch, _content_type="application/json-patch+json",
-                _preload_content=False,
-            )
+            self._patch(name, patch, "application/json-patch+json")
         return rev
 
 

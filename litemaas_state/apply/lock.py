@@ -28,12 +28,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
 from litemaas_state import names
 from litemaas_state.errors import ApplyError, ConfigError, LitemaasStateError, LockHeld, ObserveError
-from litemaas_state.live.kube import KubeConnection, api_error, forbidden_from, kube_errors, read_json
+from litemaas_state.live import endpoints as ep
+from litemaas_state.live.kube import KubeConnection, api_error, forbidden_from, kube_errors
 from litemaas_state.timestamps import parse_utc, rfc3339, rfc3339_micro
 
 #: The apply lock's Lease in the target namespace (one per namespace, whatever the environment's name).
@@ -90,7 +90,6 @@ class ApplyLock:
     def __init__(self, conn: KubeConnection, environment: str, *, duration_s: int = DURATION_S,
                  renew_every_s: float = RENEW_EVERY_S, identity: str | None = None) -> None:
         self.conn = conn
-        self.api = k8s.CoordinationV1Api(conn.api)
         self.name = lease_name()
         self.duration_s = _lock_seconds(duration_s)
         self.renew_every_s = min(renew_every_s, self.duration_s / 4)
@@ -100,6 +99,9 @@ class ApplyLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rv: str | None = None
+
+    def _path(self) -> dict[str, str]:
+        return {"namespace": self.conn.namespace, "name": self.name}
 
     def _body(self, now: datetime, rv: str | None = None, acquired: datetime | None = None) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": self.name, "labels": {"app.kubernetes.io/managed-by": "litemaas-state"}}
@@ -130,7 +132,7 @@ class ApplyLock:
     def _acquire(self) -> None:
         now = datetime.now(UTC)
         try:
-            created = read_json(self.api.create_namespaced_lease, self.conn.namespace, self._body(now))
+            created = ep.call_json(self.conn.api, ep.CREATE_LEASE, {"namespace": self.conn.namespace}, body=self._body(now))
             self._rv = created["metadata"]["resourceVersion"]
         except ApiException as exc:
             if exc.status == 404:
@@ -144,7 +146,7 @@ class ApplyLock:
 
     def _take_over(self, now: datetime) -> None:
         try:
-            lease = read_json(self.api.read_namespaced_lease, self.name, self.conn.namespace)
+            lease = ep.call_json(self.conn.api, ep.READ_LEASE, self._path())
         except ApiException as exc:
             raise _lease_error("read", "get", self.name, exc) from exc
         spec = lease.get("spec") or {}
@@ -163,8 +165,8 @@ class ApplyLock:
                 f"lease {self.name} -n {self.conn.namespace})"
             )
         try:
-            updated = read_json(self.api.replace_namespaced_lease, self.name, self.conn.namespace,
-                                self._body(now, lease["metadata"]["resourceVersion"]))
+            updated = ep.call_json(self.conn.api, ep.REPLACE_LEASE, self._path(),
+                                   body=self._body(now, lease["metadata"]["resourceVersion"]))
         except ApiException as exc:
             if exc.status == 409:
                 raise LockHeld(f"another apply took lease/{self.name} at the same moment") from exc
@@ -175,8 +177,8 @@ class ApplyLock:
         acquired = datetime.now(UTC)
         while not self._stop.wait(self.renew_every_s):
             try:
-                updated = read_json(self.api.replace_namespaced_lease, self.name, self.conn.namespace,
-                                    self._body(datetime.now(UTC), self._rv, acquired))
+                updated = ep.call_json(self.conn.api, ep.REPLACE_LEASE, self._path(),
+                                       body=self._body(datetime.now(UTC), self._rv, acquired))
                 self._rv = updated["metadata"]["resourceVersion"]
                 self._last_renewal = time.monotonic()
             except ApiException as exc:
@@ -201,8 +203,9 @@ class ApplyLock:
         if self._thread is not None:
             self._thread.join(timeout=5)
         try:
-            body = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(resource_version=self._rv))
-            self.api.delete_namespaced_lease(self.name, self.conn.namespace, body=body, _preload_content=False)
+            # DeleteOptions with a resourceVersion precondition: a Lease taken over since is left alone (409)
+            preconditions = {"resourceVersion": self._rv} if self._rv else {}
+            ep.request(self.conn.api, ep.DELETE_LEASE, self._path(), body={"preconditions": preconditions})
         except Exception:  # noqa: S110 - gone, or taken over after expiry: not ours to delete
             pass
 

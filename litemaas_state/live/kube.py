@@ -14,7 +14,7 @@ import base64
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +27,8 @@ from kubernetes.config.config_exception import ConfigException
 
 from litemaas_state import names
 from litemaas_state.errors import ConfigError, Forbidden, KubeApiError, ObserveError
+from litemaas_state.live import endpoints as ep
+from litemaas_state.live.endpoints import RawObject
 from litemaas_state.live.model import (
     Condition,
     ContainerImage,
@@ -37,7 +39,6 @@ from litemaas_state.live.model import (
 )
 
 T = TypeVar("T")
-RawObject = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -245,13 +246,6 @@ def handshake_status(exc: ApiException) -> tuple[int, str]:
     return int(m.group(1)), message[:256]
 
 
-def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> RawObject:
-    """Call a client method with ``_preload_content=False`` and parse the raw JSON body."""
-    resp = call(*args, _preload_content=False, **kwargs)
-    data: RawObject = json.loads(resp.data)
-    return data
-
-
 @dataclass(frozen=True)
 class PodPort:
     """A Ready pod behind a Service and the pod port a Service port maps to (its ``targetPort``).
@@ -298,10 +292,10 @@ class KubeReader:
 
     def __init__(self, conn: KubeConnection) -> None:
         self.conn = conn
-        self.apps = k8s.AppsV1Api(conn.api)
-        self.core = k8s.CoreV1Api(conn.api)
-        self.custom = k8s.CustomObjectsApi(conn.api)
-        self.autoscaling = k8s.AutoscalingV2Api(conn.api)
+
+    def _get(self, endpoint: ep.Endpoint, name: str | None = None, **query: Any) -> RawObject:
+        path = {"namespace": self.conn.namespace, **({"name": name} if name is not None else {})}
+        return ep.call_json(self.conn.api, endpoint, path, list(query.items()))
 
     def deployment(self, name: str) -> Workload | None:
         """The Deployment ``name`` as a Workload, or None when it does not exist (404)."""
@@ -312,7 +306,7 @@ class KubeReader:
         """HorizontalPodAutoscalers in the namespace (an HPA owns replicas; docs/design.md §9.18 item 9)."""
         with kube_errors("list horizontalpodautoscalers"):
             try:
-                raw = read_json(self.autoscaling.list_namespaced_horizontal_pod_autoscaler, self.conn.namespace)
+                raw = self._get(ep.LIST_HPAS)
             except ApiException as exc:
                 if exc.status == 404:
                     return ()
@@ -328,7 +322,7 @@ class KubeReader:
         """One decoded value of a Secret, or None when the Secret or key is absent. The value is secret."""
         with kube_errors(f"get secret/{name}"):
             try:
-                raw = read_json(self.core.read_namespaced_secret, name, self.conn.namespace)
+                raw = self._get(ep.READ_SECRET, name)
             except ApiException as exc:
                 if exc.status == 404:
                     return None
@@ -342,8 +336,7 @@ class KubeReader:
         """OpenShift Routes (route.openshift.io/v1) in the namespace; [] when the API is absent."""
         with kube_errors("list routes"):
             try:
-                raw = read_json(self.custom.list_namespaced_custom_object, "route.openshift.io", "v1",
-                            self.conn.namespace, "routes")
+                raw = self._get(ep.LIST_ROUTES)
             except ApiException as exc:
                 if exc.status == 404:
                     return []
@@ -354,7 +347,7 @@ class KubeReader:
     def pods_ready(self, selector: str) -> tuple[int, int]:
         """(ready, total) pods matching a label selector, by the pods' Ready condition."""
         with kube_errors(f"list pods -l {selector}"):
-            raw = read_json(self.core.list_namespaced_pod, self.conn.namespace, label_selector=selector)
+            raw = self._get(ep.LIST_PODS, labelSelector=selector)
         items = raw.get("items", [])
         ready = sum(
             1 for p in items
@@ -377,7 +370,7 @@ class KubeReader:
         """
         with kube_errors(f"get services/{service}", alternative=alternative):
             try:
-                svc = read_json(self.core.read_namespaced_service, service, self.conn.namespace)
+                svc = self._get(ep.READ_SERVICE, service)
             except ApiException as exc:
                 if exc.status == 404:
                     raise ObserveError("kubernetes", f"service/{service} does not exist in namespace "
@@ -392,14 +385,13 @@ class KubeReader:
         if selector:
             label = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
             with kube_errors(f"list pods -l {label}", verb="list", resource="pods", alternative=alternative):
-                pods = read_json(self.core.list_namespaced_pod, self.conn.namespace, label_selector=label)
+                pods = self._get(ep.LIST_PODS, labelSelector=label)
             items = sorted(pods.get("items", []), key=lambda p: p["metadata"]["name"])
             where = f"its selector {label}"
         else:
             with kube_errors(f"list endpointslices -l kubernetes.io/service-name={service}", verb="list",
                              resource="endpointslices.discovery.k8s.io", alternative=alternative):
-                slices = read_json(k8s.DiscoveryV1Api(self.conn.api).list_namespaced_endpoint_slice,
-                                   self.conn.namespace, label_selector=f"kubernetes.io/service-name={service}")
+                slices = self._get(ep.LIST_ENDPOINTSLICES, labelSelector=f"kubernetes.io/service-name={service}")
             pod_names = sorted({str((e.get("targetRef") or {}).get("name")) for s in slices.get("items", [])
                                 for e in s.get("endpoints") or []
                                 if (e.get("targetRef") or {}).get("kind") == "Pod"
@@ -408,7 +400,7 @@ class KubeReader:
             for name in pod_names:
                 with kube_errors(f"get pods/{name}", alternative=alternative):
                     try:
-                        items.append(read_json(self.core.read_namespaced_pod, name, self.conn.namespace))
+                        items.append(self._get(ep.READ_POD, name))
                     except ApiException as exc:
                         if exc.status != 404:
                             raise
@@ -440,7 +432,7 @@ class KubeReader:
         """
         with kube_errors(f"get namespace/{self.conn.namespace}"):
             try:
-                read_json(self.core.read_namespace, self.conn.namespace)
+                ep.call_json(self.conn.api, ep.READ_NAMESPACE, {"name": self.conn.namespace})
             except ApiException as exc:
                 if exc.status == 404:
                     return False
@@ -453,7 +445,7 @@ class KubeReader:
         """The Deployment as raw JSON (camelCase), or None on 404."""
         with kube_errors(f"get deployment/{name}"):
             try:
-                return read_json(self.apps.read_namespaced_deployment, name, self.conn.namespace)
+                return self._get(ep.READ_DEPLOYMENT, name)
             except ApiException as exc:
                 if exc.status == 404:
                     return None

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client as k8s
+from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from litemaas_state.live import endpoints as ep
 from litemaas_state.live.kube import KubeConnection, api_error
 
 STDOUT, STDERR, ERROR, CLOSE = 1, 2, 3, 255
@@ -87,8 +88,8 @@ def exec_stream(conn: KubeConnection, pod: str, container: str, command: list[st
     open_exec = functools.partial(stream.func, uncaptured, None)  # stream() = partial(_, websocket_call, None)
     try:
         # a client of its own: kubernetes.stream swaps the client's call_api while it dials
-        with k8s.ApiClient(conn.api.configuration) as api:
-            ws = open_exec(k8s.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, conn.namespace, command=command,
+        with ApiClient(conn.api.configuration) as api:
+            ws = open_exec(ep.Connect(api, ep.EXEC_POD).open, pod, conn.namespace, command=command,
                            container=container, stdin=False, stdout=True, stderr=True, tty=False,
                            _preload_content=False, binary=True)
     except ApiException as exc:

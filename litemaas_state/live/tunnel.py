@@ -28,10 +28,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client as k8s
+from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from litemaas_state.errors import Forbidden, ObserveError
+from litemaas_state.live import endpoints as ep
 from litemaas_state.live.kube import KubeConnection, api_error
 
 CHUNK = 1 << 18
@@ -51,8 +52,8 @@ def open_portforward(conn: KubeConnection, pod: str, port: int, alternative: str
     # A client of its own: kubernetes.stream swaps the client's call_api while it dials, which would race
     # with reads on a shared client and with other tunnels' threads.
     try:
-        with k8s.ApiClient(conn.api.configuration) as api:
-            return portforward(k8s.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, conn.namespace,
+        with ApiClient(conn.api.configuration) as api:
+            return portforward(ep.Connect(api, ep.PORTFORWARD_POD).open, pod, conn.namespace,
                                ports=str(port))
     except ApiException as exc:
         raise api_error(exc, f"port-forward to pod/{pod}:{port}", verb="create", resource="pods/portforward",
