@@ -94,8 +94,9 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
     """
     cfg = k8s.Configuration()
     in_cluster = False
+    files = _kubeconfig_files(kubeconfig)
     try:
-        k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        k8s_config.load_kube_config(config_file=files, context=context, client_configuration=cfg)
     except (ConfigException, FileNotFoundError, OSError) as exc:
         try:
             load_in_cluster(cfg)
@@ -110,12 +111,20 @@ def connect_kube(namespace: str, context: str | None = None, kubeconfig: str | N
     effective = context
     if effective is None:
         try:
-            _, active = k8s_config.list_kube_config_contexts(config_file=kubeconfig)
+            _, active = k8s_config.list_kube_config_contexts(config_file=files)
             effective = (active or {}).get("name")
         except (ConfigException, FileNotFoundError, OSError, TypeError):
             effective = None  # in-cluster
     return KubeConnection(api=k8s.ApiClient(cfg), namespace=namespace, server=str(cfg.host), context=effective,
                           in_cluster=in_cluster)
+
+
+def _kubeconfig_files(kubeconfig: str | None) -> str:
+    """The kubeconfig file(s) to load, read now: ``kubeconfig``, else ``$KUBECONFIG`` (a colon-separated
+    list, which the client's ``KubeConfigMerger`` merges; empty counts as unset, as for kubectl), else
+    ``~/.kube/config``. Passed explicitly because the client's own default, ``KUBE_CONFIG_DEFAULT_LOCATION``
+    (kubernetes-client/python ``kubernetes/config/kube_config.py``), is read once, when it is imported."""
+    return kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
 def _kubeconfig_paths(kubeconfig: str | None) -> str:

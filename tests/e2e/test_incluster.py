@@ -80,8 +80,7 @@ class Pod:
         env[names.ENV_LITELLM_URL] = self.sb.direct[names.ENV_LITELLM_URL]
         env[names.ENV_REDIS_URL] = self.sb.direct[names.ENV_REDIS_URL]
         env["KUBECONFIG"] = str(self.kubeconfig)
-        proc = subprocess.run([sys.executable, "-m", "litemaas_state", *args, *extra], capture_output=True,
-                              text=True, env=env, cwd=self.sb.dir, timeout=300)
+        proc = self.sb.run([*args, *extra], env, self.sb.dir)
         assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         assert "port-forward" not in proc.stdout and "by exec" not in proc.stdout
         return proc

@@ -20,8 +20,7 @@ pytestmark = pytest.mark.slow
 def _piped(sb: Sandbox, args: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **sb.env}
     env.pop("LITEMAAS_STATE_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "litemaas_state", *args], input=stdin, capture_output=True,
-                          text=True, env=env, cwd=sb.dir, timeout=300)
+    return sb.run(args, env, sb.dir, input=stdin)
 
 
 def test_apply_reads_the_answer_from_stdin_when_it_is_not_a_terminal(make_sandbox) -> None:
