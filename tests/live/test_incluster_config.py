@@ -6,6 +6,7 @@ Role."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,4 +74,18 @@ def test_connect_kube_falls_back_to_the_pod_and_every_source_goes_direct(kube: S
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
     with pytest.raises(ConfigError, match="no in-cluster service account"):
+        connect_kube("litellm-rhpds")
+
+
+def test_connect_kube_reads_kubeconfig_when_called_not_when_the_client_was_imported(
+        kube: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the client's own default (KUBE_CONFIG_DEFAULT_LOCATION) was read when pytest imported it
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'absent'}{os.pathsep}{kube.kubeconfig}")  # a list, merged
+    conn = connect_kube("litellm-rhpds")
+    server = yaml.safe_load(kube.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    assert not conn.in_cluster and conn.server == server and conn.context is not None
+    monkeypatch.setenv("KUBECONFIG", "")  # empty is unset, as for kubectl: ~/.kube/config, absent here
+    with pytest.raises(ConfigError, match=r"tried .*\.kube/config"):
         connect_kube("litellm-rhpds")
