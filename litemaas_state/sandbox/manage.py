@@ -192,7 +192,52 @@ def _clear(sandbox_dir: Path) -> None:
         return
     if any(sandbox_dir.iterdir()) and not any((sandbox_dir / m).exists() for m in _MARKERS):
         raise SandboxError(f"{sandbox_dir} exists and is not a sandbox directory; refusing to touch it")
+    for root in _clusters(sandbox_dir):
+        _stop_postmaster(root / "data")
+        if not root.is_relative_to(sandbox_dir):
+            shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(sandbox_dir)
+
+
+def _clusters(sandbox_dir: Path) -> list[Path]:
+    """The PostgreSQL clusters of DIR (each data plane's ``<workdir>/pg``, e.g. ``envs/<name>/data/pg``), a
+    symlink resolved to the directory outside DIR it names (tmpfs or /tmp, postgres.py
+    ``PG_SCRATCH_PREFIX``). Symlinks are not followed while walking."""
+    from litemaas_state.sandbox.postgres import PG_SCRATCH_PREFIX
+
+    found = []
+    for parent, dirs, files in os.walk(sandbox_dir):
+        if "pg" not in dirs and "pg" not in files:  # os.walk lists a symlink to a directory in dirs
+            continue
+        link = Path(parent) / "pg"
+        if link.is_symlink():
+            target = Path(os.readlink(link))
+            if target.is_absolute() and target.name.startswith(PG_SCRATCH_PREFIX) and target.is_dir():
+                found.append(target)
+        elif (link / "data").is_dir():
+            found.append(link)
+        if "pg" in dirs:
+            dirs.remove("pg")  # not into a cluster
+    return found
+
+
+def _stop_postmaster(datadir: Path, timeout_s: float = 10.0) -> None:
+    """Stop a server a killed daemon left running on ``datadir``: SIGQUIT (immediate shutdown) to the pid in
+    its ``postmaster.pid`` when that process is a postgres, then wait until it is gone."""
+    try:
+        pid = int((datadir / "postmaster.pid").read_text().split("\n", 1)[0])
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return
+    if comm != "postgres":
+        return
+    try:
+        os.kill(pid, signal.SIGQUIT)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:

@@ -12,11 +12,18 @@ The cluster lives in ``<workdir>/pg`` (data in ``data/``, unix socket in ``sock/
 and runs with durability off (fsync, full_page_writes, synchronous_commit) because it is disposable.
 The server's TimeZone is UTC, as in the official postgres image (docs/deployment-facts.md §4 "SQL caveat").
 
+Where the files are: the cluster is disposable, so it goes to memory when it can: a fresh
+``/dev/shm/litemaas-sbx-pg-*`` directory (tmpfs, where it exists and is writable; ~40 MB per cluster) with
+``<workdir>/pg`` a symlink to it. Creating and deleting its ~1,000 files on ext4, with other sandboxes
+churning files, costs ~0.5–1 s of kernel CPU per cluster more (measured: one sandbox up and down, 0.97 s
+vs 0.43 s of system CPU). Without /dev/shm the cluster is in ``<workdir>/pg`` itself, or, when the
+``postgres`` user cannot reach it or the socket path would be too long, in a fresh
+``/tmp/litemaas-sbx-pg-*`` directory (symlinked the same way). ``manage.down`` removes the target of
+the symlink too, even after a kill -9 of the daemon (``PG_SCRATCH_PREFIX``).
+
 PostgreSQL refuses to run as root. When this process is root, initdb/pg_ctl run as the OS user
-``postgres`` (``runuser -u postgres --``); if that user cannot reach ``<workdir>/pg`` (e.g. a pytest
-tmp dir under a 0700 parent) or the socket path would be too long, the cluster is placed in a fresh
-``/tmp/litemaas-sbx-pg-*`` directory and ``<workdir>/pg`` becomes a symlink to it. No permission of an
-existing directory is changed. As a normal user the binaries run directly.
+``postgres`` (``runuser -u postgres --``), and a directory made for the cluster is chowned to it. No
+permission of an existing directory is changed. As a normal user the binaries run directly.
 
 How the data directory is made: a copy of a template cluster (no initdb bootstrap: ~0.6 s less CPU per
 cluster), else initdb. The template is one initdb run (``_INITDB_OPTIONS``, a random throwaway password) per
@@ -154,6 +161,18 @@ def find_bindir(environ: dict[str, str] | None = None, *, lib_root: Path = DEBIA
 
 class PostgresError(RuntimeError):
     """initdb, pg_ctl or schema setup failed; the message carries the tail of the server log."""
+
+
+#: The name prefix of a cluster directory made outside its workdir (tmpfs or /tmp); manage.down removes it.
+PG_SCRATCH_PREFIX = "litemaas-sbx-pg-"
+MEMORY_DIR = Path("/dev/shm")
+
+
+def _memory_dir() -> Path | None:
+    """/dev/shm when it is a writable directory (tmpfs on Linux), else None."""
+    if MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK | os.X_OK):
+        return MEMORY_DIR
+    return None
 
 
 def free_port() -> int:
@@ -416,6 +435,10 @@ class PostgresCluster:
         link = self.workdir / "pg"
         if link.is_symlink() or link.exists():
             raise PostgresError(f"{link} already exists; use a fresh workdir")
+        memory = _memory_dir()
+        if memory is not None:
+            self._place_outside(link, memory)
+            return
         link.mkdir(mode=0o700)
         self.root = link
         reachable = len(str(link / "sock" / ".s.PGSQL.65535")) <= _SOCKET_PATH_MAX
@@ -425,12 +448,16 @@ class PostgresCluster:
             reachable = probe.returncode == 0
         if not reachable:
             link.rmdir()
-            real = Path(tempfile.mkdtemp(prefix="litemaas-sbx-pg-", dir="/tmp"))
-            if _is_root():
-                shutil.chown(real, OS_USER, OS_USER)
-            link.symlink_to(real)
-            self._tmp_root = real
-            self.root = real
+            self._place_outside(link, Path("/tmp"))
+
+    def _place_outside(self, link: Path, parent: Path) -> None:
+        """Put the cluster in a fresh ``parent/PG_SCRATCH_PREFIX*`` directory, ``link`` a symlink to it."""
+        real = Path(tempfile.mkdtemp(prefix=PG_SCRATCH_PREFIX, dir=parent))
+        if _is_root():
+            shutil.chown(real, OS_USER, OS_USER)
+        link.symlink_to(real)
+        self._tmp_root = real
+        self.root = real
 
     def _initdb(self) -> None:
         pwfile = self.root / ".pwfile"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import os
+import signal
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -72,3 +73,22 @@ def test_world_points_at_the_data_plane(sandbox: Sandbox) -> None:
         assert env["LITELLM_URL"] == f"http://{route['spec']['host']}"
         redis = core.list_namespaced_pod(NS, label_selector="app=litellm-redis").items
         assert [c.status for p in redis for c in p.status.conditions if c.type == "Ready"] == ["True"]
+
+
+@pytest.mark.skipif(not HAS_DATA_PLANE, reason="needs the data plane")
+def test_the_cluster_lives_in_memory_and_down_removes_it_even_after_a_kill_9(
+        sandbox_factory: Callable[..., Sandbox]) -> None:
+    from litemaas_state.sandbox.postgres import MEMORY_DIR, PG_SCRATCH_PREFIX
+
+    sb = sandbox_factory(**FAST)
+    links = [p for p in sb.dir.rglob("pg") if p.is_symlink()]
+    assert links, "no cluster symlink in the sandbox directory"
+    targets = [Path(os.readlink(p)) for p in links]
+    for target in targets:
+        assert target.name.startswith(PG_SCRATCH_PREFIX) and (target / "data" / "PG_VERSION").is_file()
+        if MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK):
+            assert target.parent == MEMORY_DIR
+    pid = int((sb.dir / "daemon.pid").read_text())
+    os.killpg(pid, signal.SIGKILL)  # the daemon and what it started, no clean-up of theirs
+    manage.down(sb.dir)
+    assert not sb.dir.exists() and not any(t.exists() for t in targets)
