@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from kubernetes import client, config, watch
 
 from litemaas_state.apply.lock import LEASE_NAME
-from tests.e2e.conftest import Sandbox
+from tests.e2e.conftest import Sandbox, rolled_out
 from tests.e2e.test_end_to_end import deployment, write
 
 pytestmark = pytest.mark.slow
@@ -151,29 +152,53 @@ def test_a_failed_litellm_rollout_leaves_the_new_backend_with_the_old_litellm_an
     sb.cli("drift", state, check=2)
 
 
-def test_a_rerun_after_a_killed_apply_waits_for_the_unfinished_rollout(make_sandbox) -> None:
-    # slow pods: the rollout outlives the kill; the broken rollout must not pass its deadline before the rerun
-    # starts, even on a loaded machine (plan and drift run in between)
-    sb = make_sandbox(pod_ready_s=3.0, progress_deadline_s=60)
+#: A line the apply prints off a terminal while it waits for litellm's rollout, i.e. after its patch
+#: (apply/kube.py wait_rollout reports each new kubectl status message; commands/apply.py CountedProgress).
+IN_THE_ROLLOUT_WAIT = re.compile(r"deployment/litellm: Waiting for deployment .*\[\d+s elapsed\]")
 
-    def killed_apply(state: str) -> None:
-        generation = deployment(sb, "litellm")["metadata"]["generation"]
-        first = subprocess.Popen([sys.executable, "-m", "litemaas_state", "apply", state, "--auto-approve"],
-                                 env={**os.environ, **sb.env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 cwd=sb.dir)
+
+def killed_apply(sb: Sandbox, state: str) -> None:
+    """Run ``apply STATE --auto-approve`` and SIGKILL it as soon as it waits for litellm's rollout (its
+    patch is in, the rollout has just begun), then delete the lease it leaves behind."""
+    printed: list[str] = []
+    in_the_wait = threading.Event()
+    read_on = threading.Event()  # set once the apply waits for the rollout, or its output has ended
+    with subprocess.Popen([sys.executable, "-m", "litemaas_state", "apply", state, "--auto-approve"],
+                          env={**os.environ, **sb.env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=sb.dir) as first:
+
+        def read() -> None:
+            assert first.stdout is not None
+            try:
+                for line in first.stdout:
+                    printed.append(line)
+                    if IN_THE_ROLLOUT_WAIT.search(line):
+                        in_the_wait.set()
+                        read_on.set()
+            finally:
+                read_on.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         try:
-            deadline = time.time() + 60
-            while time.time() < deadline and deployment(sb, "litellm")["metadata"]["generation"] == generation:
-                time.sleep(0.1)
-            time.sleep(0.5)  # in the rollout wait
+            read_on.wait(timeout=120)
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
-        kubectl(sb, "delete", "lease", LEASE_NAME)
+            reader.join(timeout=30)
+    assert in_the_wait.is_set(), "the apply did not wait for litellm's rollout:\n" + "".join(printed)
+    assert not rolled_out(sb, "litellm"), "litellm's rollout is already complete: the rerun has nothing to wait for"
+    kubectl(sb, "delete", "lease", LEASE_NAME)
 
+
+def test_a_rerun_after_a_killed_apply_waits_for_the_unfinished_rollout_that_fails(make_sandbox) -> None:
+    # the broken rollout must not pass its deadline before the rerun starts, even on a loaded machine (plan
+    # and drift run in between); its new pod never turns Ready, and slow pods keep its restart count (a pod
+    # status write) from changing every second while the rerun waits
+    sb = make_sandbox(pod_ready_s=3.0, progress_deadline_s=60)
     # a rollout that will fail: the rerun is not "No changes." but waits, then reports the failure
     state = write(sb, f"deployments:\n  litellm:\n    image: {LITELLM_NEW}-broken\n")
-    killed_apply(state)
+    killed_apply(sb, state)
     plan = sb.cli("plan", state, "--detailed-exitcode", check=2)
     assert "# deployment/litellm rollout in progress: will wait for it" in plan.stdout
     assert "No changes." not in plan.stdout
@@ -184,9 +209,15 @@ def test_a_rerun_after_a_killed_apply_waits_for_the_unfinished_rollout(make_sand
     assert "deployment/litellm: the last rollout failed" in sb.cli("status", state, check=1).stderr
     sb.cli("drift", state, check=2)
 
+
+def test_a_rerun_after_a_killed_apply_waits_for_the_unfinished_rollout_that_finishes(make_sandbox) -> None:
+    # slow pods: litellm's 3 replicas are replaced one at a time (maxSurge 1, maxUnavailable 0), so the rollout
+    # takes 3 x pod_ready_s and outlives the kill and the rerun's start, even on a loaded machine; a rollout
+    # that finishes never waits for its deadline, which only has to outlast one pod's start
+    sb = make_sandbox(pod_ready_s=3.0, progress_deadline_s=30)
     # a rollout that will finish: the rerun waits for it and checks LiteLLM's health
     fixed = write(sb, f"deployments:\n  litellm:\n    image: {LITELLM_NEW}\n", name="fixed.yaml")
-    killed_apply(fixed)
+    killed_apply(sb, fixed)
     rerun = sb.cli("apply", fixed, "--auto-approve", check=0)
     assert "deployment/litellm: Waiting for the unfinished rollout..." in rerun.stdout
     assert "LiteLLM is alive and ready" in rerun.stdout
