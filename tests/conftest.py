@@ -24,11 +24,31 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from litemaas_state.sandbox import manage
+from tests.forkserver import ForkServer
 
 if TYPE_CHECKING:
     from kubernetes import client
 
 FAST: dict[str, Any] = {"pod_ready_s": 0.15, "progress_deadline_s": 3}
+#: `LITEMAAS_TEST_FORKSERVER=0` starts every CLI run and sandbox daemon as a plain subprocess (slower; same
+#: results: tests/e2e/test_forkserver.py).
+FORKSERVER = os.environ.get("LITEMAAS_TEST_FORKSERVER", "1") != "0"
+
+
+@pytest.fixture(scope="session")
+def fork_server() -> Iterator[ForkServer | None]:
+    """One fork server per pytest worker (tests/forkserver.py), None with LITEMAAS_TEST_FORKSERVER=0."""
+    if not FORKSERVER:
+        yield None
+        return
+    server = ForkServer.start()
+    yield server
+    server.stop()
+
+
+def spawn_options(server: ForkServer | None) -> dict[str, Any]:
+    """manage.up's keyword arguments: its daemon forked from ``server``, else its own default (a new interpreter)."""
+    return {} if server is None else {"spawn": server.spawn(manage.DAEMON_MODULE)}
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -64,14 +84,15 @@ class Sandbox:
 class SandboxLauncher:
     """Starts sandboxes in fresh /tmp directories and stops whatever is left at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: ForkServer | None = None) -> None:
         self.running: list[Sandbox] = []
+        self.server = server
 
     def start(self, **options: Any) -> Sandbox:
         d = Path(tempfile.mkdtemp(prefix="lms-", dir="/tmp"))
         os.chmod(d, 0o755)
         try:
-            lines = manage.up(d, manage.SandboxOptions(**options))
+            lines = manage.up(d, manage.SandboxOptions(**options), **spawn_options(self.server))
         except BaseException:
             manage.down(d)  # the error message holds the daemon's one-line error (its log: LITEMAAS_SANDBOX_KEEP_FAILED=1)
             raise
@@ -114,8 +135,8 @@ def kube_api(kubeconfig: Path) -> Iterator[client.ApiClient]:
 
 
 @pytest.fixture(scope="session")
-def sandbox_launcher() -> Iterator[SandboxLauncher]:
-    launcher = SandboxLauncher()
+def sandbox_launcher(fork_server: ForkServer | None) -> Iterator[SandboxLauncher]:
+    launcher = SandboxLauncher(fork_server)
     try:
         yield launcher
     finally:

@@ -39,9 +39,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, BinaryIO, Literal, NoReturn, Protocol
 
 from litemaas_state.sandbox import layouts
 
@@ -240,13 +241,41 @@ def _stop_postmaster(datadir: Path, timeout_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
+#: The daemon's module: `python -m DAEMON_MODULE --dir DIR ...` (daemon.py).
+DAEMON_MODULE = "litemaas_state.sandbox.daemon"
+
+
+class DaemonProcess(Protocol):
+    """What `up` needs of the started daemon (a subprocess.Popen has it)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def terminate(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+#: Starts `python -m DAEMON_MODULE ARGS` with environment ``env``, stdin /dev/null, stdout and stderr to
+#: ``log``, in a session of its own.
+Spawn = Callable[[list[str], dict[str, str], BinaryIO], DaemonProcess]
+
+
+def spawn_process(args: list[str], env: dict[str, str], log: BinaryIO) -> DaemonProcess:
+    """The default `Spawn`: a new interpreter (subprocess.Popen, start_new_session, close_fds)."""
+    return subprocess.Popen([sys.executable, "-m", DAEMON_MODULE, *args], stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=log, start_new_session=True, close_fds=True, env=env)
+
+
+def up(sandbox_dir: Path | None, options: SandboxOptions, spawn: Spawn = spawn_process) -> list[str]:
     """Start the sandbox daemon in DIR (detached) and wait until it serves.
 
     Args:
         sandbox_dir: the directory (created, mode 0755); None → `default_dir()`. A stale sandbox
             directory (no live daemon) is cleared first; a running one is reused as it is.
         options: SandboxOptions.
+        spawn: how the daemon process is started (`spawn_process`; the tests fork it from a warm
+            interpreter, tests/forkserver.py).
     Returns:
         The shell lines to print (`shell_lines`).
     Raises:
@@ -264,9 +293,6 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
     d.mkdir(parents=True, mode=0o755)
     os.chmod(d, 0o755)
     cmd = [
-        sys.executable,
-        "-m",
-        "litemaas_state.sandbox.daemon",
         "--dir",
         str(d),
         "--pod-ready-s",
@@ -286,15 +312,7 @@ def up(sandbox_dir: Path | None, options: SandboxOptions) -> list[str]:
         cmd.append("--in-cluster-urls")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(d / "daemon.log", "ab") as log_file:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-        )
+        proc = spawn(cmd, env, log_file)
     deadline = time.monotonic() + options.startup_timeout_s
     while not (d / "ready").exists():
         if proc.poll() is not None:

@@ -25,7 +25,10 @@ from redis.retry import Retry
 
 from litemaas_state.sandbox.postgres import free_port
 
-REDIS_SERVER = os.environ.get("LITEMAAS_SANDBOX_REDIS_SERVER", "redis-server")
+
+def redis_server_program() -> str:
+    """``$LITEMAAS_SANDBOX_REDIS_SERVER`` (read when called), else ``redis-server`` on PATH."""
+    return os.environ.get("LITEMAAS_SANDBOX_REDIS_SERVER", "redis-server")
 
 
 class RedisServerError(RuntimeError):
@@ -82,8 +85,9 @@ class RedisServer:
         """
         if self._proc is not None and self._proc.poll() is None:
             return
-        if shutil.which(REDIS_SERVER) is None:
-            raise RedisServerError(f"{REDIS_SERVER} not found on PATH")
+        program = redis_server_program()
+        if shutil.which(program) is None:
+            raise RedisServerError(f"{program} not found on PATH")
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keep_port = self.port != 0
         for attempt in range(3):
@@ -91,7 +95,7 @@ class RedisServer:
                 self.port = free_port()
             conf = self._write_conf()
             self._proc = subprocess.Popen(
-                [REDIS_SERVER, str(conf)],
+                [program, str(conf)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -10,14 +10,10 @@ inspection behind the tool's back; it is never given to the tool unless a test s
 from __future__ import annotations
 
 import json
-import locale
 import os
 import pty
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,89 +23,16 @@ from pathlib import Path
 import pytest
 
 from litemaas_state.sandbox import manage
-from tests.e2e.forkserver import HEADER
+from tests.conftest import ForkServer, spawn_options
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / "state" / "litellm-rhpds.yaml"
-#: `LITEMAAS_TEST_FORKSERVER=0` runs every `Sandbox.cli` in a plain subprocess (slower; same results).
-FORKSERVER = os.environ.get("LITEMAAS_TEST_FORKSERVER", "1") != "0"
-
-
-class CliServer:
-    """The client of tests/e2e/forkserver.py: runs `python -m litemaas_state ARGS` in a process forked from
-    a warm interpreter, with the result `subprocess.run(..., capture_output=True, text=True)` gives."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], socket_dir: Path) -> None:
-        self.proc = proc
-        self.socket_dir = socket_dir
-        self.path = str(socket_dir / "s")
-
-    @classmethod
-    def start(cls) -> CliServer:
-        """Start the server and wait until it has imported what it preloads and listens."""
-        socket_dir = Path(tempfile.mkdtemp(prefix="lms-fork-", dir="/tmp"))
-        proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.forkserver", str(socket_dir / "s")], cwd=ROOT,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if line != b"ready\n":
-            proc.kill()
-            raise RuntimeError(f"the CLI fork server did not start (exit {proc.wait()})")
-        return cls(proc, socket_dir)
-
-    def run(self, args: list[str], env: dict[str, str], cwd: Path, timeout_s: float, module: str = "litemaas_state",
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run `python -m MODULE ARGS` (the CLI) with ``input`` on stdin (else /dev/null); raises
-        subprocess.TimeoutExpired (after killing it) past ``timeout_s``."""
-        request = json.dumps({"args": args, "env": env, "cwd": str(cwd), "module": module}).encode()
-        with (tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as stdin,
-              socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn):
-            stdin.write((input or "").encode())
-            stdin.seek(0)
-            conn.connect(self.path)
-            socket.send_fds(conn, [HEADER.pack(len(request))], [stdin.fileno(), out.fileno(), err.fileno()])
-            conn.sendall(request)
-            replies = conn.makefile("rb")
-            pid = json.loads(replies.readline())["pid"]
-            conn.settimeout(timeout_s)
-            try:
-                returncode = json.loads(replies.readline())["returncode"]
-            except TimeoutError:
-                os.kill(pid, 9)
-                raise subprocess.TimeoutExpired([module, *args], timeout_s) from None
-            out.seek(0)
-            err.seek(0)
-            stdout, stderr = _text(out.read()), _text(err.read())
-        return subprocess.CompletedProcess([sys.executable, "-m", module, *args], returncode, stdout, stderr)
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        shutil.rmtree(self.socket_dir, ignore_errors=True)
-
-
-def _text(data: bytes) -> str:
-    """Bytes as `subprocess.run(text=True)` decodes them: the locale's encoding, universal newlines."""
-    return data.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
-
-
-@pytest.fixture(scope="session")
-def cli_server() -> Iterator[CliServer | None]:
-    """One CLI fork server per pytest worker (None with LITEMAAS_TEST_FORKSERVER=0)."""
-    if not FORKSERVER:
-        yield None
-        return
-    server = CliServer.start()
-    yield server
-    server.stop()
-
-
 @dataclass
 class Sandbox:
     dir: Path
     env: dict[str, str]
     direct: dict[str, str]
-    server: CliServer | None = None
+    server: ForkServer | None = None
 
     def state_copy(self) -> str:
         """The shipped state file copied into the sandbox directory: its backups (resolved against the
@@ -183,17 +106,17 @@ def parse_env(sandbox_dir: Path, extra: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_sandbox(tmp_path_factory: pytest.TempPathFactory, cli_server: CliServer | None) -> Iterator:
+def make_sandbox(tmp_path_factory: pytest.TempPathFactory, fork_server: ForkServer | None) -> Iterator:
     started: list[Path] = []
 
     def start(**options: object) -> Sandbox:
         d = Path(f"/tmp/lms-e2e-{os.getpid()}-{len(started)}")
         settings = {"pod_ready_s": 0.15, "progress_deadline_s": 3, "direct_urls": False, **options}
         opts = manage.SandboxOptions(**settings)  # type: ignore[arg-type]
-        manage.up(d, opts)
+        manage.up(d, opts, **spawn_options(fork_server))
         started.append(d)
         return Sandbox(dir=d, env=parse_env(d), direct=parse_env(d, (f"set -a; . '{d}/direct-env'; set +a",)),
-                       server=cli_server)
+                       server=fork_server)
 
     yield start
     for d in started:
