@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from kubernetes import client
 
 FAST: dict[str, Any] = {"pod_ready_s": 0.15, "progress_deadline_s": 3}
+# The sandboxes' PostgreSQL clusters in /dev/shm (sandbox/postgres.py): ≈ 0.5 s less kernel CPU per sandbox.
+os.environ.setdefault("LITEMAAS_SANDBOX_PG_IN_MEMORY", "1")
 #: `LITEMAAS_TEST_FORKSERVER=0` starts every CLI run and sandbox daemon as a plain subprocess (slower; same
 #: results: tests/e2e/test_forkserver.py).
 FORKSERVER = os.environ.get("LITEMAAS_TEST_FORKSERVER", "1") != "0"

@@ -64,7 +64,9 @@ PRELOAD = (
     "redis",
     "yaml",
     "litemaas_state.sandbox.manage",
-    "litemaas_state.sandbox.daemon",
+    "litemaas_state.sandbox.kubeapi",  # what the daemon imports; not the daemon itself, which runs as __main__
+    "litemaas_state.sandbox.controller",
+    "litemaas_state.sandbox.dataplane",
 )
 HEADER = struct.Struct("!Q")  # the request's JSON length, sent with the three file descriptors
 
@@ -100,8 +102,10 @@ def _run_cli(request: dict, fds: list[int]) -> None:
     except BaseException:
         traceback.print_exc()
         os._exit(1)
-    code = 0
+    code = 1
     try:
+        sys.modules.pop(request.get("module", "litemaas_state"), None)  # runs as __main__, not the preloaded copy
+        code = 0
         runpy.run_module(request.get("module", "litemaas_state"), run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = _exit_code(exc)
@@ -111,16 +115,22 @@ def _run_cli(request: dict, fds: list[int]) -> None:
     except BaseException:
         traceback.print_exc()
         code = 1
-    shutdown = getattr(threading, "_shutdown", None)  # the interpreter joins non-daemon threads at exit
-    if shutdown is not None:
-        shutdown()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
+    try:
+        shutdown = getattr(threading, "_shutdown", None)  # the interpreter joins non-daemon threads at exit
+        if shutdown is not None:
+            shutdown()
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+        code = code or 1
+    finally:
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 
 def _middle(conn: socket.socket) -> None:

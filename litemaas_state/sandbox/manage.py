@@ -224,13 +224,14 @@ def _clusters(sandbox_dir: Path) -> list[Path]:
 
 def _stop_postmaster(datadir: Path, timeout_s: float = 10.0) -> None:
     """Stop a server a killed daemon left running on ``datadir``: SIGQUIT (immediate shutdown) to the pid in
-    its ``postmaster.pid`` when that process is a postgres, then wait until it is gone."""
+    its ``postmaster.pid`` when that process is a postgres running in ``datadir``, then wait until it is gone."""
     try:
         pid = int((datadir / "postmaster.pid").read_text().split("\n", 1)[0])
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        cwd = os.readlink(f"/proc/{pid}/cwd")  # a postmaster runs in its data directory
     except (OSError, ValueError):
         return
-    if comm != "postgres":
+    if comm != "postgres" or cwd != str(datadir.resolve()):  # a stale file whose pid was reused
         return
     try:
         os.kill(pid, signal.SIGQUIT)

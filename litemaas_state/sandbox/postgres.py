@@ -12,9 +12,10 @@ The cluster lives in ``<workdir>/pg`` (data in ``data/``, unix socket in ``sock/
 and runs with durability off (fsync, full_page_writes, synchronous_commit) because it is disposable.
 The server's TimeZone is UTC, as in the official postgres image (docs/deployment-facts.md §4 "SQL caveat").
 
-Where the files are: the cluster is disposable, so it goes to memory when it can: a fresh
-``/dev/shm/litemaas-sbx-pg-*`` directory (tmpfs, where it exists and is writable; ~40 MB per cluster) with
-``<workdir>/pg`` a symlink to it. Creating and deleting its ~1,000 files on ext4, with other sandboxes
+Where the files are: the cluster is disposable, so with ``$LITEMAAS_SANDBOX_PG_IN_MEMORY=1`` (the test
+suite sets it) it goes to memory: a fresh ``/dev/shm/litemaas-sbx-pg-*`` directory (tmpfs, when it is
+writable with 512 MiB free; ~40 MB per cluster) with ``<workdir>/pg`` a symlink to it. Not by default: a
+user's logout may empty /dev/shm (systemd-logind ``RemoveIPC``) under a detached `sandbox up`. Creating and deleting its ~1,000 files on ext4, with other sandboxes
 churning files, costs ~0.5–1 s of kernel CPU per cluster more (measured: one sandbox up and down, 0.97 s
 vs 0.43 s of system CPU). Without /dev/shm the cluster is in ``<workdir>/pg`` itself, or, when the
 ``postgres`` user cannot reach it or the socket path would be too long, in a fresh
@@ -104,6 +105,8 @@ _SETTINGS = {
     "max_wal_senders": "0",
     "max_connections": "100",
     "shared_buffers": "32MB",
+    "min_wal_size": "32MB",
+    "max_wal_size": "64MB",
     "timezone": "'UTC'",
     "log_timezone": "'UTC'",
     "logging_collector": "off",
@@ -166,11 +169,22 @@ class PostgresError(RuntimeError):
 #: The name prefix of a cluster directory made outside its workdir (tmpfs or /tmp); manage.down removes it.
 PG_SCRATCH_PREFIX = "litemaas-sbx-pg-"
 MEMORY_DIR = Path("/dev/shm")
+#: ``1``: put the cluster in MEMORY_DIR (opt-in: the test suite sets it; a user's logout may empty /dev/shm,
+#: systemd-logind ``RemoveIPC``, so a long-lived `sandbox up` stays on disk by default).
+MEMORY_ENV = "LITEMAAS_SANDBOX_PG_IN_MEMORY"
+_MEMORY_FREE_MIN = 512 * 1024 * 1024  # bytes free in MEMORY_DIR, else disk (a container's /dev/shm is 64 MB)
 
 
 def _memory_dir() -> Path | None:
-    """/dev/shm when it is a writable directory (tmpfs on Linux), else None."""
-    if MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK | os.X_OK):
+    """MEMORY_DIR when ``$LITEMAAS_SANDBOX_PG_IN_MEMORY=1`` and it is a writable directory with at least
+    512 MiB free, else None."""
+    if os.environ.get(MEMORY_ENV) != "1":
+        return None
+    try:
+        st = os.statvfs(MEMORY_DIR)
+    except OSError:
+        return None
+    if os.access(MEMORY_DIR, os.W_OK | os.X_OK) and st.f_bavail * st.f_frsize >= _MEMORY_FREE_MIN:
         return MEMORY_DIR
     return None
 

@@ -212,3 +212,17 @@ def test_concurrent_builders_end_with_one_template(cache: Path) -> None:
     postgres._build_template(bindir, "litellm", key, template)
     assert _template_sysid(bindir, template) == sysid
     assert sorted(p.name for p in cache.iterdir()) == [f".{template.name}.lock", template.name]
+
+
+def test_memory_placement_is_opt_in_and_needs_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    from litemaas_state.sandbox import postgres
+
+    monkeypatch.delenv(postgres.MEMORY_ENV, raising=False)
+    assert postgres._memory_dir() is None  # a user's `sandbox up` stays on disk
+    monkeypatch.setenv(postgres.MEMORY_ENV, "1")
+    if postgres.MEMORY_DIR.is_dir() and os.access(postgres.MEMORY_DIR, os.W_OK):
+        st = os.statvfs(postgres.MEMORY_DIR)
+        expected = postgres.MEMORY_DIR if st.f_bavail * st.f_frsize >= postgres._MEMORY_FREE_MIN else None
+        assert postgres._memory_dir() == expected
+    monkeypatch.setattr(postgres, "_MEMORY_FREE_MIN", 1 << 62)  # more than any tmpfs has free
+    assert postgres._memory_dir() is None
