@@ -510,4 +510,9 @@ def down(sandbox_dir: Path | None = None, timeout_s: float = 20.0) -> None:
             end = time.monotonic() + 5
             while _alive(pid) and time.monotonic() < end:
                 time.sleep(0.05)
+    if pid is not None:
+        try:  # what a killed daemon left in its process group (redis-server); PostgreSQL is stopped by _clear
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     _clear(d)

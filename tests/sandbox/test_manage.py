@@ -7,6 +7,7 @@ import importlib.util
 import os
 import signal
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +90,22 @@ def test_the_cluster_lives_in_memory_and_down_removes_it_even_after_a_kill_9(
         if MEMORY_DIR.is_dir() and os.access(MEMORY_DIR, os.W_OK):
             assert target.parent == MEMORY_DIR
     pid = int((sb.dir / "daemon.pid").read_text())
-    os.killpg(pid, signal.SIGKILL)  # the daemon and what it started, no clean-up of theirs
+    os.kill(pid, signal.SIGKILL)  # the daemon alone: what it started is left running
     manage.down(sb.dir)
     assert not sb.dir.exists() and not any(t.exists() for t in targets)
+    deadline = time.monotonic() + 10  # nothing of its process group (redis-server) is left, once reaped
+    while _group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _group_alive(pid)
+
+
+def _group_alive(pgid: int) -> bool:
+    """A process of group ``pgid`` that is not a zombie (/proc/PID/stat: state, then ppid, pgrp)."""
+    for proc_stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = proc_stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
