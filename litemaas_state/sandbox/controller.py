@@ -23,7 +23,6 @@ imports no product code.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -35,6 +34,7 @@ from typing import Any
 
 from litemaas_state.sandbox import kubeapi
 from litemaas_state.sandbox.kubeapi import Obj, Store
+from litemaas_state.sandbox.kubeapi.resources import clone
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def template_hash(template: Obj, collisions: int = 0) -> str:
 
 
 def _without_hash(template: Obj) -> Obj:
-    t = copy.deepcopy(template or {})
+    t = clone(template or {})
     labels = (t.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(HASH_LABEL, None)
@@ -367,13 +367,13 @@ class DeploymentController:
 
     def _create_rs(self, d: Obj, revision: int, desired: int, surge: int, olds: list[Obj]) -> Obj | None:
         ns, name = d["metadata"]["namespace"], d["metadata"]["name"]
-        template = copy.deepcopy(d["spec"]["template"])
+        template = clone(d["spec"]["template"])
         for collisions in range(5):
             h = template_hash(template, collisions)
             if self.store.find(RS, ns, f"{name}-{h}") is None:
                 break
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
-        selector = copy.deepcopy(d["spec"]["selector"])
+        selector = clone(d["spec"]["selector"])
         selector.setdefault("matchLabels", {})[HASH_LABEL] = h
         annotations = {
             k: v for k, v in (d["metadata"].get("annotations") or {}).items() if k not in _NOT_COPIED
@@ -388,7 +388,7 @@ class DeploymentController:
             "metadata": {
                 "name": f"{name}-{h}",
                 "namespace": ns,
-                "labels": copy.deepcopy(template["metadata"]["labels"]),
+                "labels": clone(template["metadata"]["labels"]),
                 "annotations": annotations,
                 "ownerReferences": [_owner_ref(d)],
             },
@@ -449,7 +449,7 @@ class DeploymentController:
         new_rs = next((rs for rs in rss if templates_equal(rs["spec"]["template"], template)), None)
         _, unavailable = self._fenceposts(d)
         old = d.get("status") or {}
-        st = {k: copy.deepcopy(v) for k, v in old.items()}
+        st = {k: clone(v) for k, v in old.items()}
 
         def total(key: str, items: list[Obj]) -> int:
             return sum((rs.get("status") or {}).get(key, 0) for rs in items)
@@ -644,12 +644,12 @@ class DeploymentController:
                 "name": f"{rs['metadata']['name']}-{suffix}",
                 "generateName": f"{rs['metadata']['name']}-",
                 "namespace": rs["metadata"]["namespace"],
-                "labels": copy.deepcopy((template.get("metadata") or {}).get("labels") or {}),
-                "annotations": copy.deepcopy((template.get("metadata") or {}).get("annotations") or {}),
+                "labels": clone((template.get("metadata") or {}).get("labels") or {}),
+                "annotations": clone((template.get("metadata") or {}).get("annotations") or {}),
                 "ownerReferences": [_owner_ref(rs)],
             },
             "spec": {
-                **copy.deepcopy(template.get("spec") or {}),
+                **clone(template.get("spec") or {}),
                 "nodeName": "sandbox-node-1",
                 "serviceAccountName": "default",
             },

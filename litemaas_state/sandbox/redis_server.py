@@ -43,6 +43,7 @@ class RedisServer:
     password: str = field(repr=False)
     port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(init=False, default=None, repr=False)
+    _client: redis.Redis | None = field(init=False, default=None, repr=False)
 
     @property
     def dir(self) -> Path:
@@ -115,6 +116,9 @@ class RedisServer:
         self._kill()
 
     def _kill(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
@@ -135,20 +139,23 @@ class RedisServer:
             return False  # exited (and now reaped, so no zombie is left behind)
         if self.port == 0:
             return False
-        client = redis.Redis(
-            host="127.0.0.1",
-            port=self.port,
-            password=self.password or None,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # redis-py >= 6 retries with backoff by default: one try only
-        )
+        client = self._client
+        if client is None or client.connection_pool.connection_kwargs.get("port") != self.port:
+            # one client kept for the probes (several a second while pods start): a new connection and its
+            # AUTH and CLIENT SETINFO per PING cost the daemon more than the PING
+            client = self._client = redis.Redis(
+                host="127.0.0.1",
+                port=self.port,
+                password=self.password or None,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                retry=Retry(NoBackoff(), 0),  # redis-py >= 6 retries with backoff by default: one try only
+            )
         try:
             return bool(client.ping())
         except (redis.RedisError, OSError):
+            client.connection_pool.disconnect()  # the next PING connects afresh (a restarted server)
             return False
-        finally:
-            client.close()
 
     def _log_tail(self) -> str:
         try:

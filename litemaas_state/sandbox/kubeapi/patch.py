@@ -6,13 +6,12 @@ sandbox serves; JSON patch is applied with the `jsonpatch` library.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 import jsonpatch
 
-from litemaas_state.sandbox.kubeapi.resources import Obj
+from litemaas_state.sandbox.kubeapi.resources import Obj, clone
 from litemaas_state.sandbox.kubeapi.status import ApiError, bad_request
 
 # Merge keys of the strategic merge patch for the lists the sandbox serves (k8s.io/api struct tags).
@@ -37,8 +36,8 @@ _MERGE_PRIMITIVES = {"finalizers"}
 def merge_patch(target: Any, patch: Any) -> Any:
     """Apply an RFC 7386 JSON merge patch (`application/merge-patch+json`)."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = clone(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -65,11 +64,11 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     kubectl's `CreateTwoWayMergePatch` output uses (`kubectl set image`, docs/design.md §9.11).
     """
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     directive = patch.get("$patch")
     if directive == "replace":
-        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+    result = clone(target) if isinstance(target, dict) else {}
     orders: dict[str, list[Any]] = {}
     for key, value in patch.items():
         if key in ("$patch", "$retainKeys"):
@@ -92,7 +91,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
             else:
                 result[key] = strategic_merge_patch(result.get(key), value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = clone(value)
     for field, order in orders.items():
         if isinstance(result.get(field), list):
             result[field] = _ordered(field, result[field], order)
@@ -114,14 +113,14 @@ def _ordered(field: str, current: list[Any], order: list[Any]) -> list[Any]:
 
 
 def _merge_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
-    current = copy.deepcopy(current) if isinstance(current, list) else []
+    current = clone(current) if isinstance(current, list) else []
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
-        return [copy.deepcopy(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
+        return [clone(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
     if field in _MERGE_PRIMITIVES:
         return current + [v for v in patch if v not in current]
     mk = _merge_key(field, patch)
     if not mk or not all(isinstance(i, dict) for i in patch):
-        return copy.deepcopy(patch)
+        return clone(patch)
     for item in patch:
         key = item.get(mk)
         idx = next((i for i, c in enumerate(current) if isinstance(c, dict) and c.get(mk) == key), None)

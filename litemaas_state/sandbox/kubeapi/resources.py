@@ -7,11 +7,26 @@ pkg/apis/meta/v1/types.go); kubectl falls back to these when the answer is plain
 
 from __future__ import annotations
 
+import marshal
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 Obj = dict[str, Any]
+_T = TypeVar("_T")
+
+
+def clone(value: _T) -> _T:
+    """A deep copy of a JSON-shaped value (dicts, lists, str, int, float, bool, None), equal to what
+    ``copy.deepcopy`` makes and about five times faster (marshal): the store copies every object it keeps
+    or hands out, and the controller reads every object several times a second.
+
+    Raises:
+        ValueError: a value marshal cannot copy (not JSON-shaped).
+    """
+    marshallable: Any = value
+    copied: _T = marshal.loads(marshal.dumps(marshallable))
+    return copied
 
 SERVER_VERSION = {
     "major": "1",

@@ -15,14 +15,13 @@ Boundary: imports no product code.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import yaml
 
 from litemaas_state.sandbox.kubeapi.admission import now_rfc3339
 from litemaas_state.sandbox.kubeapi.patch import strategic_merge_patch
-from litemaas_state.sandbox.kubeapi.resources import Obj, Resource
+from litemaas_state.sandbox.kubeapi.resources import Obj, Resource, clone
 from litemaas_state.sandbox.kubeapi.status import ApiError, bad_request
 from litemaas_state.sandbox.kubeapi.store import Store
 
@@ -102,7 +101,7 @@ def apply(
     with store.lock:
         live = store.find(res, namespace, name)
         if live is None:
-            new = copy.deepcopy(applied)
+            new = clone(applied)
             new["metadata"].pop("resourceVersion", None)
             new["metadata"]["managedFields"] = [entry]
             return store.create(res, new, dry_run=dry_run), True
@@ -111,7 +110,7 @@ def apply(
             (f.get("fieldsV1") or {} for f in fields if f.get("manager") == manager and f.get("operation") == "Apply"),
             {},
         )
-        merged = copy.deepcopy(live)
+        merged = clone(live)
         _remove_dropped(merged, before, owned)
         merged = strategic_merge_patch(merged, applied)
         if not isinstance(merged, dict):
@@ -120,7 +119,7 @@ def apply(
         merged["metadata"]["managedFields"] = [*others, entry]
         if "resourceVersion" not in applied["metadata"]:
             merged["metadata"].pop("resourceVersion", None)
-        unchanged = copy.deepcopy(merged)
+        unchanged = clone(merged)
         unchanged["metadata"]["managedFields"] = fields
         if _same(unchanged, live):
             return live, False  # a no-op apply writes nothing (the managed fields' time stays)
@@ -128,7 +127,7 @@ def apply(
 
 
 def _same(candidate: Obj, live: Obj) -> bool:
-    a, b = copy.deepcopy(candidate), copy.deepcopy(live)
+    a, b = clone(candidate), clone(live)
     for o in (a, b):
         o["metadata"].pop("resourceVersion", None)
         o.pop("status", None)

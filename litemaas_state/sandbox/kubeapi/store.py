@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import uuid
@@ -11,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from litemaas_state.sandbox.kubeapi.admission import ADMISSION, now_rfc3339
-from litemaas_state.sandbox.kubeapi.resources import Obj, Resource, resource
+from litemaas_state.sandbox.kubeapi.resources import Obj, Resource, clone, resource
 from litemaas_state.sandbox.kubeapi.selectors import (
     fields_match,
     labels_match,
@@ -64,7 +63,7 @@ class Store:
 
     def _emit(self, res: Resource, type_: str, obj: Obj) -> None:
         rv = int(obj["metadata"]["resourceVersion"])
-        self._events.append(Event(rv, res.key, type_, copy.deepcopy(obj)))
+        self._events.append(Event(rv, res.key, type_, clone(obj)))
         self._event_rvs.append(rv)
         if len(self._events) > self.MAX_EVENTS:
             cut = len(self._events) // 2
@@ -91,7 +90,7 @@ class Store:
             obj = self._objects.get((res.key, namespace if res.namespaced else "", name))
             if obj is None:
                 raise not_found(res, name)
-            return copy.deepcopy(obj)
+            return clone(obj)
 
     def find(self, res: Resource, namespace: str, name: str) -> Obj | None:
         try:
@@ -110,7 +109,7 @@ class Store:
         freqs = parse_field_selector(field_selector) if field_selector else []
         with self.lock:
             items = [
-                copy.deepcopy(o)
+                clone(o)
                 for (key, ns, _), o in sorted(self._objects.items())
                 if key == res.key
                 and (namespace is None or not res.namespaced or ns == namespace)
@@ -129,7 +128,7 @@ class Store:
 
     # -- writes
     def create(self, res: Resource, obj: Obj, *, dry_run: bool = False) -> Obj:
-        new = copy.deepcopy(obj)
+        new = clone(obj)
         meta = new.setdefault("metadata", {})
         new["apiVersion"], new["kind"] = res.api_version, res.kind
         if not meta.get("name"):
@@ -166,7 +165,7 @@ class Store:
             meta["resourceVersion"] = self._next_rv()
             self._objects[key] = new
             self._emit(res, "ADDED", new)
-            return copy.deepcopy(new)
+            return clone(new)
 
     def replace(
         self,
@@ -198,13 +197,13 @@ class Store:
             if expected and str(expected) != old["metadata"]["resourceVersion"]:
                 raise conflict(res, name)
             if subresource == "status":
-                new = copy.deepcopy(old)
-                new["status"] = copy.deepcopy(obj.get("status"))
+                new = clone(old)
+                new["status"] = clone(obj.get("status"))
             else:
-                new = copy.deepcopy(obj)
+                new = clone(obj)
                 if "status" in res.subresources:
                     if "status" in old:
-                        new["status"] = copy.deepcopy(old["status"])
+                        new["status"] = clone(old["status"])
                     else:
                         new.pop("status", None)
                 meta = new.setdefault("metadata", {})
@@ -218,11 +217,11 @@ class Store:
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             self._bump_generation(res, old, new)
             if new == old or dry_run:
-                return copy.deepcopy(new)
+                return clone(new)
             new["metadata"]["resourceVersion"] = self._next_rv()
             self._objects[(res.key, ns, name)] = new
             self._emit(res, "MODIFIED", new)
-            return copy.deepcopy(new)
+            return clone(new)
 
     def mutate(self, res: Resource, namespace: str, name: str, fn: Callable[[Obj], None]) -> Obj | None:
         """Controller write: apply `fn` to a copy and store it if it changed. None if the object is gone."""
@@ -231,15 +230,15 @@ class Store:
             old = self._objects.get((res.key, ns, name))
             if old is None:
                 return None
-            new = copy.deepcopy(old)
+            new = clone(old)
             fn(new)
             self._bump_generation(res, old, new)
             if new == old:
-                return copy.deepcopy(old)
+                return clone(old)
             new["metadata"]["resourceVersion"] = self._next_rv()
             self._objects[(res.key, ns, name)] = new
             self._emit(res, "MODIFIED", new)
-            return copy.deepcopy(new)
+            return clone(new)
 
     def delete(
         self,
@@ -258,9 +257,9 @@ class Store:
             if expected_rv and expected_rv != old["metadata"]["resourceVersion"]:
                 raise conflict(res, name)
             if dry_run:
-                return copy.deepcopy(old)
+                return clone(old)
             del self._objects[(res.key, ns, name)]
-            gone = copy.deepcopy(old)
+            gone = clone(old)
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._emit(res, "DELETED", gone)
             return gone

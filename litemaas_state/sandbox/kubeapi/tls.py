@@ -125,6 +125,10 @@ class KubeApiServer:
         self.tls = tls
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit TCP_NODELAY from the listener. Without it, asyncio's TLS transport
+        # leaves Nagle on, and each response's body waits for the client's delayed ACK: about 40 ms per
+        # request where kube-apiserver (Go, whose net package sets TCP_NODELAY) answers in a few.
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
         config = uvicorn.Config(
