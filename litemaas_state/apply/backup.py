@@ -26,10 +26,13 @@ import atexit
 import gzip
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -192,15 +195,17 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
 
     def produce(out: BinaryIO) -> None:
         with tempfile.TemporaryFile() as errfile:
-            # stderr goes to a file, so a chatty pg_dump can never block on a full pipe
-            proc = subprocess.Popen([exe, "--no-password", "--dbname", make_conninfo("", **params)],
-                                    stdout=subprocess.PIPE, stderr=errfile, env=env)
+            proc: subprocess.Popen[bytes] | None = None
             try:
+                with _stop_signals_held():  # an interrupt inside Popen would leave pg_dump running, unowned
+                    # stderr goes to a file, so a chatty pg_dump can never block on a full pipe
+                    proc = subprocess.Popen([exe, "--no-password", "--dbname", make_conninfo("", **params)],
+                                            stdout=subprocess.PIPE, stderr=errfile, env=env)
                 assert proc.stdout is not None
                 shutil.copyfileobj(proc.stdout, out, CHUNK)
                 code = proc.wait()
             finally:
-                if proc.poll() is None:  # interrupted: pg_dump must not outlive us
+                if proc is not None and proc.poll() is None:  # interrupted: pg_dump must not outlive us
                     proc.kill()
                     proc.wait()
             errfile.seek(0)
@@ -210,6 +215,32 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
                                f"{tunnel_note(db)}")
 
     return _Dump(dest).write(produce)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP for the block, then act on the first that came meanwhile.
+
+    ``subprocess.Popen`` can be interrupted after its fork and before it returns; the child then runs on
+    with no ``Popen`` to kill it. Held here, the interrupt arrives once the caller holds the process.
+    Python runs signal handlers in the main thread only, so in another thread the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])  # the restored handler runs now (KeyboardInterrupt, cli.main)
 
 
 def pg_dump_command(db: DatabaseTarget) -> list[str]:

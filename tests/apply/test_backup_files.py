@@ -66,6 +66,30 @@ def test_an_interrupted_dump_leaves_no_partial_and_no_pg_dump(tmp_path: Path) ->
         os.kill(child, 0)  # pg_dump did not outlive the interrupted apply
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_while_pg_dump_starts_is_acted_on_once_it_is_held(signum: int) -> None:
+    # what guards the window between Popen's fork and its return (dump_database): the signal comes in the
+    # block, the block finishes, and only then the handler runs
+    handled: list[int] = []
+
+    def handler(got: int, _frame: object) -> None:
+        handled.append(got)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signum, handler)
+    finished = False
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with backup._stop_signals_held():
+                os.kill(os.getpid(), signum)
+                time.sleep(0.01)  # a handler would run here, between bytecodes, were it not held
+                finished = True
+        assert finished and handled == [signum]
+        assert signal.getsignal(signum) is handler  # and the handler is back in place
+    finally:
+        signal.signal(signum, before)
+
+
 def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
