@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -81,6 +82,32 @@ def service_of(host: str) -> str:
     return host.split(".", 1)[0]
 
 
+class IdleConnections:
+    """Open connections to one database that finished their block, kept for the next ``connection()`` block
+    of the same run (live/litemaas_db.py): a plan reads each database in several steps, and each new
+    connection costs a TCP connection (through a port-forward: a WebSocket stream), a backend process and
+    a SCRAM exchange. Thread-safe; ``close()`` closes them (``Discovery.close``, before the port-forwards)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: list[Any] = []
+
+    def take(self) -> Any | None:
+        """The most recently kept connection (the caller owns it now), or None."""
+        with self._lock:
+            return self._conns.pop() if self._conns else None
+
+    def keep(self, conn: Any) -> None:
+        with self._lock:
+            self._conns.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+
+
 @dataclass(frozen=True)
 class DatabaseTarget:
     """A database URL (secret: it carries the password) and its non-secret description.
@@ -89,7 +116,8 @@ class DatabaseTarget:
     port-forward with the discovered user, password and database. ``info`` keeps the discovered host and
     port. ``pod``: the database pod (kubernetes path; pg_dump runs there by exec). ``tunnel``: the
     port-forward (a ``live.tunnel.PortForwardTunnel``, for its ``last_error``), else None. ``user``: the
-    URL's user name (pg_dump in the pod connects as it).
+    URL's user name (pg_dump in the pod connects as it). ``idle``: where finished connections wait for
+    the next block (targets from ``Discovery``, which closes them); None = each block opens its own.
     """
 
     url: str
@@ -97,6 +125,7 @@ class DatabaseTarget:
     pod: PodPort | None = None
     tunnel: Any = None
     user: str = ""
+    idle: IdleConnections | None = field(default=None, compare=False, repr=False)
 
     def __repr__(self) -> str:
         return f"DatabaseTarget({self.info.role} {self.info.host}:{self.info.port}/{self.info.database})"
@@ -246,7 +275,12 @@ class Discovery:
             else:
                 found = self._pick(self.flags.litellm_database_url, names.ENV_LITELLM_DATABASE_URL) \
                     or self._from_deployment(names.Component.LITELLM)
-            self._cache[key] = self._route_database(describe_database(found[0], role, found[1])) if found else None
+            target = self._route_database(describe_database(found[0], role, found[1])) if found else None
+            if target is not None:
+                idle = IdleConnections()
+                target = replace(target, idle=idle)
+                self._stack.callback(idle.close)  # LIFO: before the port-forward it runs through
+            self._cache[key] = target
         result: DatabaseTarget | None = self._cache[key]
         return result
 

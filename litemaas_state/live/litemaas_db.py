@@ -24,6 +24,7 @@ SELECT_API_KEYS = (
 )
 SELECT_TABLE_EXISTS = "SELECT to_regclass(%s) IS NOT NULL"
 SHOW_SERVER_VERSION = "SHOW server_version_num"
+PING = "SELECT 1"  # a kept connection answers before it is reused
 CONNECT_TIMEOUT_S = 5
 #: Server-side cap per statement, so a query never waits longer than the tunnel's read timeout.
 STATEMENT_TIMEOUT_MS = 100_000
@@ -62,13 +63,34 @@ def open_connection(db: DatabaseTarget, *, autocommit: bool = True) -> psycopg.C
                            f"{db.info.database} ({db.info.source}){via}: {reason(exc)}{tunnel_note(db)}") from exc
 
 
+def _kept(db: DatabaseTarget, autocommit: bool) -> psycopg.Connection | None:
+    """A connection an earlier block of this run left in ``db.idle`` that still answers, set to
+    ``autocommit``; None when there is none (a dead one, e.g. after a dropped port-forward, is closed)."""
+    while db.idle is not None and (conn := db.idle.take()) is not None:
+        try:
+            conn.autocommit = True
+            conn.execute(PING)
+            conn.autocommit = autocommit
+            kept: psycopg.Connection = conn
+            return kept
+        except psycopg.Error:
+            conn.close()
+    return None
+
+
 @contextmanager
 def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psycopg.Connection]:
-    """Open a connection for a ``with`` block; failures become ObserveError naming the database."""
-    conn = open_connection(db, autocommit=autocommit)
+    """Open a connection for a ``with`` block, or reuse one an earlier block left in ``db.idle``; failures
+    become ObserveError naming the database. At the end of the block a transaction is committed (an
+    error rolls it back), and the connection goes back to ``db.idle`` when the block succeeded, else it
+    is closed."""
+    conn = _kept(db, autocommit) or open_connection(db, autocommit=autocommit)
+    done = False
     try:
-        with conn:
-            yield conn
+        yield conn
+        if not autocommit:
+            conn.commit()
+        done = True
     except psycopg.OperationalError as exc:
         if db.tunnel is not None and (conn.closed or conn.broken):
             raise ObserveError(f"{db.info.role}-db", f"the connection to {db.info.database} through the "
@@ -76,7 +98,11 @@ def connection(db: DatabaseTarget, *, autocommit: bool = True) -> Iterator[psyco
                                f"{tunnel_note(db)}") from exc
         raise
     finally:
-        conn.close()
+        if done and db.idle is not None and not conn.closed and not conn.broken \
+                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            db.idle.keep(conn)
+        else:
+            conn.close()
 
 
 def server_info(db: DatabaseTarget) -> DatabaseInfo:

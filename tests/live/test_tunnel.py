@@ -23,7 +23,8 @@ from litemaas_state.live.kube import KubeConnection, KubeReader, connect_kube
 from litemaas_state.live.model import PathKind
 from litemaas_state.live.podexec import exec_stream
 from litemaas_state.live.tunnel import PortForwardTunnel
-from tests.conftest import FAST, Sandbox
+from tests.conftest import FAST, Sandbox, parse_env_file
+from tests.e2e.conftest import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +63,41 @@ def test_database_through_a_port_forward(discovery: Discovery) -> None:
     (path,) = discovery.paths()
     assert (path.kind, path.pod, path.port) == (PathKind.KUBERNETES, "litellm-postgres-0", 5432)
     assert path.reason == "auto: litellm-postgres:5432 does not resolve or answer from here"
+
+
+def test_a_run_reuses_one_connection_per_database_and_replaces_a_dead_one(realistic: Sandbox,
+                                                                         discovery: Discovery) -> None:
+    db = discovery.database("litemaas")
+    assert db is not None and db.idle is not None
+
+    def backend(autocommit: bool = True) -> int:
+        with litemaas_db.connection(db, autocommit=autocommit) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            return int(row[0])
+
+    first = backend()
+    assert backend(autocommit=False) == first  # kept, and reused in a transaction...
+    assert backend() == first  # ...which was committed, so it is kept again
+    with pytest.raises(psycopg.errors.UndefinedTable), litemaas_db.connection(db) as conn:
+        conn.execute("SELECT * FROM no_such_table")
+    second = backend()
+    assert second != first  # a block that failed does not give its connection back
+    direct = parse_env_file(realistic.dir / "direct-env")["LITEMAAS_DATABASE_URL"]
+
+    def ours() -> list[int]:
+        with psycopg.connect(direct, autocommit=True) as c:
+            return [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                                            "'litemaas-state'")]
+
+    assert ours() == [second]
+    with psycopg.connect(direct, autocommit=True) as c:
+        c.execute("SELECT pg_terminate_backend(%s)", (second,))
+    wait_until(lambda: not ours(), "the kept connection's backend to end")
+    third = backend()  # the dead kept connection is closed, a new one opened
+    assert third not in (first, second)
+    discovery.close()  # closes what is kept
+    wait_until(lambda: not ours(), "the kept connections to close")
 
 
 def test_a_tunnel_cut_mid_query_is_a_prompt_error(realistic: Sandbox, discovery: Discovery) -> None:
