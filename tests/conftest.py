@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -37,15 +39,46 @@ os.environ.setdefault("LITEMAAS_SANDBOX_PG_IN_MEMORY", "1")
 FORKSERVER = os.environ.get("LITEMAAS_TEST_FORKSERVER", "1") != "0"
 
 
-@pytest.fixture(scope="session")
-def fork_server() -> Iterator[ForkServer | None]:
-    """One fork server per pytest worker (tests/forkserver.py), None with LITEMAAS_TEST_FORKSERVER=0."""
+_WORKER_SERVER: list[ForkServer] = []  # this pytest process's fork server, once started
+
+
+def worker_fork_server() -> ForkServer | None:
+    """This pytest worker's fork server (tests/forkserver.py), started at first use and stopped when the
+    session ends; None with LITEMAAS_TEST_FORKSERVER=0."""
     if not FORKSERVER:
-        yield None
-        return
-    server = ForkServer.start()
-    yield server
-    server.stop()
+        return None
+    if not _WORKER_SERVER:
+        _WORKER_SERVER.append(ForkServer.start())
+    return _WORKER_SERVER[0]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _WORKER_SERVER:
+        _WORKER_SERVER.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def fork_server() -> ForkServer | None:
+    """The worker's fork server (``worker_fork_server``), None with LITEMAAS_TEST_FORKSERVER=0."""
+    return worker_fork_server()
+
+
+def run_cli(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
+            timeout_s: float = 300.0, input: str | None = None,
+            server: ForkServer | None | Literal["worker"] = "worker") -> subprocess.CompletedProcess[str]:
+    """`python -m litemaas_state ARGS` as `subprocess.run(capture_output=True, text=True)` gives it: with
+    exactly ``env`` (default: this process's), in ``cwd`` (default: this process's), stdin ``input`` (else
+    /dev/null). Forked from ``server`` (default: the worker's fork server; a warm interpreter, the same
+    results: tests/e2e/test_forkserver.py), else (None) a new interpreter. Raises
+    subprocess.TimeoutExpired past ``timeout_s``."""
+    environ = dict(os.environ if env is None else env)
+    if server == "worker":
+        server = worker_fork_server()
+    if server is not None:
+        return server.run(list(args), environ, cwd or Path.cwd(), timeout_s=timeout_s, input=input)
+    return subprocess.run([sys.executable, "-m", "litemaas_state", *args], capture_output=True, text=True,
+                          env=environ, cwd=cwd, timeout=timeout_s, input=input,
+                          stdin=subprocess.DEVNULL if input is None else None)
 
 
 def spawn_options(server: ForkServer | None) -> dict[str, Any]:

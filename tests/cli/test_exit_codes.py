@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / "state" / "litellm-rhpds.yaml"
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "litemaas_state", *args], capture_output=True, text=True,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"})
+    return run_cli(args, cwd=cwd, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"})
 
 
 @pytest.mark.parametrize(
@@ -147,10 +147,8 @@ def test_a_saved_plan_of_an_unknown_format_is_refused_naming_the_version(tmp_pat
 
 def test_debug_mode_shows_the_cause_chain_scrubbed() -> None:
     env = {"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"}
-    plain = subprocess.run([sys.executable, "-m", "litemaas_state", "plan", str(STATE)], capture_output=True,
-                           text=True, env=env)
-    debug = subprocess.run([sys.executable, "-m", "litemaas_state", "plan", str(STATE)], capture_output=True,
-                           text=True, env={**env, "LITEMAAS_STATE_DEBUG": "1"})
+    plain = run_cli(["plan", str(STATE)], env=env)
+    debug = run_cli(["plan", str(STATE)], env={**env, "LITEMAAS_STATE_DEBUG": "1"})
     assert plain.returncode == debug.returncode == 1
     assert "caused by" not in plain.stderr
     assert "no Kubernetes configuration" in debug.stderr

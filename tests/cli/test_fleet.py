@@ -9,7 +9,6 @@ import io
 import json
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from litemaas_state import cli, redact
 from litemaas_state.commands.base import Deps, Output
 from litemaas_state.commands.fleet import EnvRun, Fleet, expand, is_fleet
 from litemaas_state.errors import ConfigError, ExitCode
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / "state" / "litellm-rhpds.yaml"
@@ -178,8 +178,7 @@ def test_an_interrupt_stops_every_running_environment_and_starts_no_other(tmp_pa
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "litemaas_state", *args], capture_output=True, text=True,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"}, timeout=120)
+    return run_cli(args, cwd=cwd, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"}, timeout_s=120)
 
 
 def test_the_envelope_of_unreachable_environments(tmp_path: Path) -> None:

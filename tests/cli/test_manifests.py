@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / "state" / "litellm-rhpds.yaml"
@@ -15,8 +16,7 @@ IMAGE = "registry.example.com/litemaas-state:0.1.0"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "litemaas_state", "manifests", *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=60, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"})
+    return run_cli(["manifests", *args], cwd=ROOT, timeout_s=60, env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent"})
 
 
 def test_two_state_files_two_bundles_with_their_own_names(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from litemaas_state.sandbox import manage
-from tests.conftest import ForkServer, spawn_options
+from tests.conftest import ForkServer, run_cli, spawn_options
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / "state" / "litellm-rhpds.yaml"
@@ -32,7 +32,7 @@ class Sandbox:
     dir: Path
     env: dict[str, str]
     direct: dict[str, str]
-    server: ForkServer | None = None
+    server: ForkServer | None = None  # None: a new interpreter per CLI run
 
     def state_copy(self) -> str:
         """The shipped state file copied into the sandbox directory: its backups (resolved against the
@@ -53,13 +53,9 @@ class Sandbox:
 
     def run(self, args: list[str], env: dict[str, str], cwd: Path,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """`python -m litemaas_state ARGS` with exactly ``env``: through the fork server when there is one,
-        else in a subprocess (stdin: ``input``, else /dev/null)."""
-        if self.server is not None:
-            return self.server.run(args, env, cwd, timeout_s=300, input=input)
-        return subprocess.run([sys.executable, "-m", "litemaas_state", *args], capture_output=True, text=True,
-                              env=env, cwd=cwd, timeout=300, input=input,
-                              stdin=subprocess.DEVNULL if input is None else None)
+        """`python -m litemaas_state ARGS` with exactly ``env`` (tests.conftest.run_cli): through the fork
+        server when there is one, else in a subprocess (stdin: ``input``, else /dev/null)."""
+        return run_cli(args, env=env, cwd=cwd, timeout_s=300, input=input, server=self.server)
 
 
 def interactive(sb: Sandbox, args: list[str], answer: str = "yes", before_answer: Callable[[], None] | None = None,

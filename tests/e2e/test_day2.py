@@ -7,10 +7,10 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.e2e.conftest import STATE, Sandbox, interactive, rolled_out, wait_until
 from tests.e2e.test_end_to_end import deployment, write
 
@@ -25,8 +25,7 @@ def kube_only(sb: Sandbox) -> dict[str, str]:
 def test_connection_details_are_discovered_from_the_cluster(make_sandbox) -> None:
     sb = make_sandbox()
     env = kube_only(sb)
-    proc = subprocess.run([sys.executable, "-m", "litemaas_state", "plan", str(STATE), "--json"], env=env,
-                          capture_output=True, text=True, cwd=sb.dir, timeout=120)
+    proc = run_cli(["plan", str(STATE), "--json"], env=env, cwd=sb.dir, timeout_s=120)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     phases = {p["phase"] for p in doc["phases"]}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.e2e.conftest import STATE, Sandbox, interactive, kubectl_json, wait_until
 
 pytestmark = pytest.mark.slow
@@ -102,8 +103,7 @@ def test_apply_a_fleet_asks_once_and_applies_what_planned(make_sandbox) -> None:
     sb.cli("plan", "fleet/a-real.yaml", "--detailed-exitcode", check=0)
 
     # without a terminal or an answer on stdin: nothing applied, as a single apply refuses
-    proc = subprocess.run([sys.executable, "-m", "litemaas_state", "apply", "fleet"], capture_output=True,
-                          text=True, env={**os.environ, **sb.env}, cwd=sb.dir, stdin=subprocess.DEVNULL, timeout=300)
+    proc = run_cli(["apply", "fleet"], env={**os.environ, **sb.env}, cwd=sb.dir, timeout_s=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import yaml
 from litemaas_state import names
 from litemaas_state.render.manifests import POD_STATE_DIR
 from litemaas_state.sandbox import manage
+from tests.conftest import run_cli
 from tests.e2e.conftest import Sandbox
 from tests.e2e.test_tunnels import admin_api
 
@@ -41,9 +41,8 @@ CONNECTION_ENV = {names.ENV_LITEMAAS_DATABASE_URL, names.ENV_LITELLM_DATABASE_UR
 
 
 def bundle(sb: Sandbox, state: str, *extra: str) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "litemaas_state", "manifests", state, "--image",
-                           "registry.example.com/litemaas-state:test", *extra],
-                          capture_output=True, text=True, timeout=60, cwd=sb.dir)
+    proc = run_cli(["manifests", state, "--image", "registry.example.com/litemaas-state:test", *extra],
+                   timeout_s=60, cwd=sb.dir)
     assert proc.returncode == 0, proc.stderr
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
@@ -193,9 +192,9 @@ key_retention:
 def test_the_bundle_applies_cleanly_with_kubectl(make_sandbox) -> None:
     sb = make_sandbox(data_plane=False)
     state = sb.state_copy()
-    proc = subprocess.run([sys.executable, "-m", "litemaas_state", "manifests", state, "--image",
-                           "registry.example.com/litemaas-state:test", "--prune-schedule", "@daily"],
-                          capture_output=True, text=True, timeout=60, cwd=sb.dir, check=True)
+    proc = run_cli(["manifests", state, "--image", "registry.example.com/litemaas-state:test", "--prune-schedule",
+                    "@daily"], timeout_s=60, cwd=sb.dir)
+    assert proc.returncode == 0, proc.stderr
     env = {"KUBECONFIG": sb.env["KUBECONFIG"], "PATH": "/usr/bin:/bin", "KUBECACHEDIR": str(sb.dir / "kube-cache")}
     for _ in range(2):  # and again: applying the same bundle twice changes nothing and fails nothing
         applied = subprocess.run(["kubectl", "apply", "-f", "-"], input=proc.stdout, capture_output=True,

@@ -4,7 +4,6 @@ number has a bound; timestamps, e-mails and directories that would be taken wron
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from litemaas_state.errors import StateFileError
 from litemaas_state.live.model import LiveState, VirtualKey
 from litemaas_state.plan.planner import make_plan
 from litemaas_state.spec.load import MAX_FILE_CHARS, MAX_NODES, MAX_SCALAR_CHARS, parse_state
+from tests.conftest import run_cli
 from tests.plan.factories import token
 from tests.spec.test_load import GOOD, HEAD, problems
 
@@ -22,8 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "litemaas_state", "validate", str(path)], capture_output=True,
-                          text=True, timeout=60)
+    return run_cli(["validate", str(path)], timeout_s=60)
 
 
 @pytest.mark.parametrize(("raw", "line", "column", "what"), [

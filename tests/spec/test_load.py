@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from litemaas_state.errors import StateFileError
 from litemaas_state.spec.load import parse_state
 from litemaas_state.spec.model import image_repository
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "state" / "litellm-rhpds.yaml").read_text()
@@ -124,8 +123,7 @@ def test_image_repository() -> None:
 def test_validate_command_never_prints_a_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(HEAD + "deployments:\n  litellm:\n    replicas: [1\n")
-    proc = subprocess.run([sys.executable, "-m", "litemaas_state", "validate", str(bad)], capture_output=True,
-                          text=True)
+    proc = run_cli(["validate", str(bad)])
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert f"{bad}:" in proc.stderr and "YAML syntax error" in proc.stderr
