@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ import yaml
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from litemaas_state.sandbox import kubeapi
 from tests.conftest import Sandbox, kube_api
 from tests.sandbox.tunnel import wait_for
 
@@ -247,3 +249,17 @@ def test_every_object_deserializes_into_the_typed_models(api_client: client.ApiC
         "litellm-admin",
         "litellm-frontend",
     ]
+
+
+def test_connections_to_the_api_have_nagle_off() -> None:
+    # accepted connections inherit TCP_NODELAY from the listening socket; without it each TLS response's body
+    # waited ~40 ms for the client's delayed ACK, where kube-apiserver (Go sets TCP_NODELAY) answers at once
+    server = kubeapi.KubeApiServer(kubeapi.Store(), "token")
+    try:
+        server._sock.listen(1)
+        with socket.create_connection((server.host, server.port)):
+            accepted, _ = server._sock.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server._sock.close()
