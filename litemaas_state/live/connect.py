@@ -91,6 +91,7 @@ class IdleConnections:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conns: list[Any] = []
+        self._closed = False
 
     def take(self) -> Any | None:
         """The most recently kept connection (the caller owns it now), or None."""
@@ -98,12 +99,16 @@ class IdleConnections:
             return self._conns.pop() if self._conns else None
 
     def keep(self, conn: Any) -> None:
+        """Keep ``conn`` for the next block; after ``close()`` (a block that outlived the run) close it."""
         with self._lock:
-            self._conns.append(conn)
+            if not self._closed:
+                self._conns.append(conn)
+                return
+        conn.close()
 
     def close(self) -> None:
         with self._lock:
-            conns, self._conns = self._conns, []
+            conns, self._conns, self._closed = self._conns, [], True
         for conn in conns:
             conn.close()
 

@@ -7,6 +7,8 @@ version check) of any database. Only parameters, never string-built SQL.
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +26,10 @@ SELECT_API_KEYS = (
 )
 SELECT_TABLE_EXISTS = "SELECT to_regclass(%s) IS NOT NULL"
 SHOW_SERVER_VERSION = "SHOW server_version_num"
-PING = "SELECT 1"  # a kept connection answers before it is reused
+#: Run on a kept connection before it is reused: it must answer within REUSE_PROBE_S, and it drops what an
+#: earlier block left in the session (SET, temporary tables, WITH HOLD cursors, advisory locks, LISTEN).
+REUSE_PROBE = b"DISCARD ALL"
+REUSE_PROBE_S = 5.0
 CONNECT_TIMEOUT_S = 5
 #: Server-side cap per statement, so a query never waits longer than the tunnel's read timeout.
 STATEMENT_TIMEOUT_MS = 100_000
@@ -55,8 +60,9 @@ def open_connection(db: DatabaseTarget, *, autocommit: bool = True) -> psycopg.C
     if db.tunnel is not None:
         extra["options"] = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
     try:
+        # no automatic server-side prepared statements: DISCARD ALL (REUSE_PROBE) drops them behind psycopg
         return psycopg.connect(db.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S,
-                               application_name="litemaas-state", **extra)
+                               application_name="litemaas-state", prepare_threshold=None, **extra)
     except psycopg.Error as exc:
         via = f" via port-forward pod/{db.pod.name}:{db.pod.port}" if db.pod is not None else ""
         raise ObserveError(f"{db.info.role}-db", f"cannot connect to {db.info.host}:{db.info.port}/"
@@ -64,18 +70,42 @@ def open_connection(db: DatabaseTarget, *, autocommit: bool = True) -> psycopg.C
 
 
 def _kept(db: DatabaseTarget, autocommit: bool) -> psycopg.Connection | None:
-    """A connection an earlier block of this run left in ``db.idle`` that still answers, set to
-    ``autocommit``; None when there is none (a dead one, e.g. after a dropped port-forward, is closed)."""
+    """A connection an earlier block of this run left in ``db.idle`` that answered ``REUSE_PROBE`` within
+    ``REUSE_PROBE_S``, set to ``autocommit``; None when there is none (a dead one, e.g. after a dropped
+    port-forward or a pod gone behind its Service IP, is closed)."""
     while db.idle is not None and (conn := db.idle.take()) is not None:
         try:
             conn.autocommit = True
-            conn.execute(PING)
-            conn.autocommit = autocommit
-            kept: psycopg.Connection = conn
-            return kept
-        except psycopg.Error:
-            conn.close()
+            if _answers(conn, REUSE_PROBE, REUSE_PROBE_S):
+                conn.autocommit = autocommit
+                kept: psycopg.Connection = conn
+                return kept
+        except (psycopg.Error, OSError, ValueError):  # ValueError: select() on a socket libpq closed
+            pass
+        conn.close()
     return None
+
+
+def _answers(conn: psycopg.Connection, command: bytes, timeout_s: float) -> bool:
+    """Whether ``command`` (one statement, no result rows) succeeds on the idle ``conn`` within ``timeout_s``:
+    libpq's asynchronous API with a deadline, as a kept connection's path may have died silently (a pod gone
+    behind its Service IP, a middlebox that dropped the flow), where a blocking query waits for TCP to give up."""
+    pg = conn.pgconn
+    deadline = time.monotonic() + timeout_s
+    pg.send_query(command)
+    while pg.flush():
+        if not select.select([], [pg.socket], [], max(0.0, deadline - time.monotonic()))[1]:
+            return False
+    while True:
+        pg.consume_input()
+        if not pg.is_busy():
+            break
+        if not select.select([pg.socket], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            return False
+    ok = True
+    while (res := pg.get_result()) is not None:
+        ok = ok and res.status == psycopg.pq.ExecStatus.COMMAND_OK
+    return ok
 
 
 @contextmanager

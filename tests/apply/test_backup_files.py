@@ -90,6 +90,24 @@ def test_a_stop_signal_while_pg_dump_starts_is_acted_on_once_it_is_held(signum: 
         signal.signal(signum, before)
 
 
+def test_an_ignored_stop_signal_stays_ignored_for_pg_dump() -> None:
+    # `litemaas-state apply … &` in a script or cron ignores SIGINT: pg_dump must inherit that (exec keeps
+    # SIG_IGN but resets a Python handler to the default), or a Ctrl-C to the group kills the dump alone
+    def ignored_by_a_child() -> set[int]:
+        status = subprocess.run(["grep", "SigIgn", "/proc/self/status"], capture_output=True, text=True).stdout
+        mask = int(status.split()[1], 16)
+        return {s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if mask & (1 << (s - 1))}
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert signal.SIGINT in ignored_by_a_child()
+        with backup._stop_signals_held():
+            assert signal.SIGINT in ignored_by_a_child()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
