@@ -140,7 +140,10 @@ class RedisServer:
         if self.port == 0:
             return False
         client = self._client
-        if client is None or client.connection_pool.connection_kwargs.get("port") != self.port:
+        wanted = {"port": self.port, "socket_timeout": timeout_s}
+        if client is None or any(client.connection_pool.connection_kwargs.get(k) != v for k, v in wanted.items()):
+            if client is not None:
+                client.close()
             # one client kept for the probes (several a second while pods start): a new connection and its
             # AUTH and CLIENT SETINFO per PING cost the daemon more than the PING
             client = self._client = redis.Redis(
