@@ -26,18 +26,16 @@ import atexit
 import gzip
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from litemaas_state import interrupts
 from litemaas_state.errors import BackupFailed
 from litemaas_state.live.connect import DatabaseTarget
 from litemaas_state.live.kube import KubeConnection
@@ -197,7 +195,7 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
         with tempfile.TemporaryFile() as errfile:
             proc: subprocess.Popen[bytes] | None = None
             try:
-                with _stop_signals_held():  # an interrupt inside Popen would leave pg_dump running, unowned
+                with interrupts.held():  # an interrupt inside Popen would leave pg_dump running, unowned
                     # stderr goes to a file, so a chatty pg_dump can never block on a full pipe
                     proc = subprocess.Popen([exe, "--no-password", "--dbname", make_conninfo("", **params)],
                                             stdout=subprocess.PIPE, stderr=errfile, env=env)
@@ -215,38 +213,6 @@ def dump_database(db: DatabaseTarget, dest: Path) -> int:
                                f"{tunnel_note(db)}")
 
     return _Dump(dest).write(produce)
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@contextmanager
-def _stop_signals_held() -> Iterator[None]:
-    """Hold Ctrl-C, SIGTERM and SIGHUP for the block, then act on the first that came meanwhile.
-
-    ``subprocess.Popen`` can be interrupted after its fork and before it returns; the child then runs on
-    with no ``Popen`` to kill it. Held here, the interrupt arrives once the caller holds the process.
-    Python runs signal handlers in the main thread only, so in another thread the block runs as is.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for s in _STOP_SIGNALS:
-            current = signal.getsignal(s)
-            # an ignored signal stays ignored (in pg_dump too: exec keeps SIG_IGN, resets a handler), and one
-            # whose handler Python did not install (None) could not be put back
-            if current is not signal.SIG_IGN and current is not None:
-                previous[s] = current
-                signal.signal(s, lambda signum, _frame: pending.append(signum))
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if pending:
-            signal.raise_signal(pending[0])  # the restored handler runs now (KeyboardInterrupt, cli.main)
 
 
 def pg_dump_command(db: DatabaseTarget) -> list[str]:

@@ -39,7 +39,6 @@ Process-wide state, and why it is safe per environment:
 
 from __future__ import annotations
 
-import ctypes
 import io
 import threading
 from collections import deque
@@ -49,7 +48,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from litemaas_state import redact
+from litemaas_state import interrupts, redact
 from litemaas_state.commands.base import Deps, Output, read_state, state_files
 from litemaas_state.errors import ConfigError, ExitCode, Severity, StateFileError, worst
 from litemaas_state.render.fleet import (
@@ -175,14 +174,6 @@ Work = Callable[[EnvRun, Deps, Confirm], int]
 _UNDECIDED = object()
 
 
-def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
-    """Raise ``exc`` in the thread ``thread_id`` when it next runs Python code, or (None) withdraw one not
-    yet raised. CPython C API ``PyThreadState_SetAsyncExc`` (Include/cpython/pystate.h): a NULL exception
-    clears the pending one."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
-                                               ctypes.py_object(exc) if exc is not None else None)
-
-
 @dataclass
 class Fleet:
     """The fan-out. ``show``: ``text`` prints each environment's section (header on stdout), ``stderr``
@@ -294,7 +285,7 @@ class Fleet:
                 if env.state is _State.RUNNING and env.thread_id is not None and not env.closing \
                         and not env.interrupt_sent:
                     env.interrupt_sent = True
-                    _raise_in(env.thread_id, KeyboardInterrupt)
+                    interrupts.interrupt_thread(env.thread_id)
             self._cond.notify_all()
 
     def _print(self, env: EnvRun, pieces: list[tuple[str, bool]]) -> None:
@@ -335,7 +326,7 @@ class Fleet:
             finally:
                 with self._cond:
                     env.closing = True  # no interrupt is sent from here on
-                _raise_in(threading.get_ident(), None)  # and one sent just before is withdrawn, if not raised yet
+                interrupts.raise_in(threading.get_ident(), None)  # and one sent just before is withdrawn, if not raised yet
         except KeyboardInterrupt:  # the one interrupt sent landed after the command had returned
             with self._cond:
                 env.closing = True

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from litemaas_state import interrupts
 from litemaas_state.apply import backup
 from litemaas_state.errors import BackupFailed
 from litemaas_state.plan.backup import dump_prefix
@@ -80,7 +82,7 @@ def test_a_stop_signal_while_pg_dump_starts_is_acted_on_once_it_is_held(signum: 
     finished = False
     try:
         with pytest.raises(KeyboardInterrupt):
-            with backup._stop_signals_held():
+            with interrupts.held():
                 os.kill(os.getpid(), signum)
                 time.sleep(0.01)  # a handler would run here, between bytecodes, were it not held
                 finished = True
@@ -101,11 +103,65 @@ def test_an_ignored_stop_signal_stays_ignored_for_pg_dump() -> None:
     before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         assert signal.SIGINT in ignored_by_a_child()
-        with backup._stop_signals_held():
+        with interrupts.held():
             assert signal.SIGINT in ignored_by_a_child()
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_fleet_interrupt_while_pg_dump_starts_leaves_no_child() -> None:
+    # a fleet run stops an environment's thread with an asynchronous KeyboardInterrupt (interrupts.
+    # interrupt_thread); sent while the thread is inside Popen, it would leave the child running with no owner
+    children: list[subprocess.Popen[bytes]] = []
+
+    def produce() -> None:  # dump_database's produce(), with `sleep` for pg_dump
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            try:
+                with interrupts.held():
+                    proc = subprocess.Popen(["sleep", "30"])
+                    children.append(proc)
+                while proc.poll() is None:
+                    time.sleep(0.005)
+            finally:
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        except KeyboardInterrupt:
+            pass
+
+    before = set(_sleeping_children())
+    for i in range(150):
+        t = threading.Thread(target=produce)
+        t.start()
+        time.sleep((i % 5) * 0.001)  # the interrupt lands before, inside and after the start
+        assert t.ident is not None
+        interrupts.interrupt_thread(t.ident)
+        t.join(timeout=20)
+        assert not t.is_alive()
+    orphans = [pid for pid in _sleeping_children() if pid not in before]
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"{len(orphans)} of 150 interrupted starts left `sleep 30` running"
+    assert children, "no start was reached: the test proves nothing"
+
+
+def _sleeping_children() -> list[int]:
+    """This process's children running `sleep 30` (from /proc: a Popen that never returned is not known)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and cmd == b"sleep\x0030\x00":
+            found.append(int(entry))
+    return found
 
 
 def git(cwd: Path, *args: str) -> None:
