@@ -61,12 +61,21 @@ PRELOAD = (
     "kubernetes.stream",
     "psycopg",
     "httpx",
+    "httpcore",  # imported by httpx's first client, h11 with it
     "redis",
     "yaml",
+    "litemaas_state.live.tunnel",  # imported at a run's first port-forward
     "litemaas_state.sandbox.manage",
     "litemaas_state.sandbox.kubeapi",  # what the daemon imports; not the daemon itself, which runs as __main__
     "litemaas_state.sandbox.controller",
     "litemaas_state.sandbox.dataplane",
+    # what a daemon imports only once it serves: uvicorn's protocols and loop, and the pydantic.v1 that
+    # fastapi's route building imports (≈ 0.2 s of CPU per daemon)
+    "uvicorn.protocols.http.h11_impl",
+    "uvicorn.protocols.websockets.wsproto_impl",
+    "uvicorn.loops.asyncio",
+    "uvicorn.lifespan.off",
+    "pydantic.v1",
 )
 HEADER = struct.Struct("!Q")  # the request's JSON length, sent with the three file descriptors
 
