@@ -136,9 +136,13 @@ def test_a_block_that_swallowed_a_failed_statement_leaves_a_usable_connection(
         via_proxy: tuple[DatabaseTarget, FreezableProxy]) -> None:
     db, _ = via_proxy
     with litemaas_db.connection(db, autocommit=False) as conn:
+        pid = conn.info.backend_pid
         with pytest.raises(psycopg.errors.UndefinedTable):
             conn.execute("SELECT * FROM no_such_table")
-    assert backend(db, "SELECT 1") == 1
+    # the block ended normally: its aborted transaction was ended, and the connection kept and reused
+    with litemaas_db.connection(db, autocommit=False) as conn:
+        assert conn.info.backend_pid == pid
+        assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_a_block_that_ends_after_the_run_closed_its_connections_closes_its_own(
